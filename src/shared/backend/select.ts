@@ -1,0 +1,129 @@
+/**
+ * Picks and initialises the TensorFlow.js compute backend for this process.
+ *
+ * `auto` tries, in order: tfjs-node-gpu (when it loads and a GPU is visible), tfjs-node (when
+ * installed), wasm. Native tfjs packages are optionalDependencies: their install downloads
+ * libtensorflow and fails on machines without internet, and npm then skips them, so every native
+ * import here is dynamic and guarded. Native tfjs must never be loaded in a worker thread.
+ */
+import { execFileSync } from 'node:child_process';
+import { isMainThread } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+
+/** A backend as named on the command line. */
+export type BackendName = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
+
+/** What `selectBackend` settled on, and why. */
+export interface BackendChoice {
+  /** The product-level name (never `auto`). */
+  name: Exclude<BackendName, 'auto'>;
+  /** The name tfjs-core knows the backend by (`tensorflow`, `wasm`, `cpu`). */
+  tfBackend: string;
+  /** One line saying why this backend was chosen (printed and kept in the run's metadata). */
+  reason: string;
+}
+
+/** Thrown when a backend asked for by name cannot be used. */
+export class BackendUnavailableError extends Error {}
+
+let current: BackendChoice | undefined;
+
+/** The backend chosen by the last `selectBackend` call, if any. */
+export function currentBackend(): BackendChoice | undefined {
+  return current;
+}
+
+function visibleGpuCount(): number {
+  if (process.env.CUDA_VISIBLE_DEVICES !== undefined && process.env.CUDA_VISIBLE_DEVICES.trim() === '') return 0;
+  try {
+    const out = execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    return out.split('\n').filter((l) => l.startsWith('GPU ')).length;
+  } catch {
+    return 0;
+  }
+}
+
+async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node'): Promise<string | undefined> {
+  if (!isMainThread) return 'native tfjs is never loaded in a worker thread';
+  try {
+    await import(pkg);
+  } catch (err) {
+    const msg = (err as Error).message.split('\n')[0];
+    return `${pkg} is not installed or failed to load (${msg})`;
+  }
+  await tf.setBackend('tensorflow');
+  await tf.ready();
+  return undefined;
+}
+
+async function useWasm(): Promise<void> {
+  await import('@tensorflow/tfjs-backend-wasm');
+  const { registerWasmKernels } = await import('./wasm-kernels.js');
+  if (!(await tf.setBackend('wasm'))) throw new BackendUnavailableError('the wasm backend failed to initialise');
+  await tf.ready();
+  registerWasmKernels();
+}
+
+async function useCpu(): Promise<void> {
+  await import('@tensorflow/tfjs-backend-cpu');
+  await tf.setBackend('cpu');
+  await tf.ready();
+}
+
+/**
+ * Loads and activates the requested backend. Resolves with the choice and the reason for it;
+ * rejects with a `BackendUnavailableError` naming the problem when an explicit request can't be met.
+ */
+export async function selectBackend(requested: BackendName): Promise<BackendChoice> {
+  let choice: BackendChoice;
+  switch (requested) {
+    case 'tfjs-node-gpu': {
+      const why = await tryNative('@tensorflow/tfjs-node-gpu');
+      if (why) throw new BackendUnavailableError(`--backend tfjs-node-gpu: ${why}`);
+      choice = { name: 'tfjs-node-gpu', tfBackend: 'tensorflow', reason: 'requested with --backend tfjs-node-gpu' };
+      break;
+    }
+    case 'tfjs-node': {
+      const why = await tryNative('@tensorflow/tfjs-node');
+      if (why) throw new BackendUnavailableError(`--backend tfjs-node: ${why}`);
+      choice = { name: 'tfjs-node', tfBackend: 'tensorflow', reason: 'requested with --backend tfjs-node' };
+      break;
+    }
+    case 'wasm':
+      await useWasm();
+      choice = { name: 'wasm', tfBackend: 'wasm', reason: 'requested with --backend wasm' };
+      break;
+    case 'cpu':
+      await useCpu();
+      choice = { name: 'cpu', tfBackend: 'cpu', reason: 'requested with --backend cpu' };
+      break;
+    case 'auto': {
+      const notes: string[] = [];
+      const gpus = visibleGpuCount();
+      if (gpus > 0) {
+        const why = await tryNative('@tensorflow/tfjs-node-gpu');
+        if (!why) {
+          choice = { name: 'tfjs-node-gpu', tfBackend: 'tensorflow', reason: `auto: tfjs-node-gpu loaded and nvidia-smi sees ${gpus} GPU(s)` };
+          break;
+        }
+        notes.push(why);
+      } else {
+        notes.push('no GPU visible to nvidia-smi');
+      }
+      const whyNode = await tryNative('@tensorflow/tfjs-node');
+      if (!whyNode) {
+        choice = { name: 'tfjs-node', tfBackend: 'tensorflow', reason: `auto: ${notes.join('; ')}; tfjs-node loaded` };
+        break;
+      }
+      notes.push(whyNode);
+      await useWasm();
+      choice = { name: 'wasm', tfBackend: 'wasm', reason: `auto: ${notes.join('; ')}; using wasm` };
+      break;
+    }
+    default:
+      throw new BackendUnavailableError(`unknown backend '${String(requested)}' (expected one of ${BACKEND_NAMES.join(', ')})`);
+  }
+  current = choice;
+  return choice;
+}
