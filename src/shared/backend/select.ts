@@ -67,6 +67,8 @@ async function useWasm(): Promise<void> {
 
 async function useCpu(): Promise<void> {
   await import('@tensorflow/tfjs-backend-cpu');
+  // PROD silences the cpu backend's "install tfjs-node" banner; the choice is reported by us.
+  tf.env().set('PROD', true);
   await tf.setBackend('cpu');
   await tf.ready();
 }

@@ -1,0 +1,32 @@
+/**
+ * Shared CLI plumbing: parse flags, print help, and turn any expected failure into one line on
+ * stderr with a non-zero exit code (2 for bad flags, 1 for everything else).
+ */
+import { FlagError, helpText, parseFlags, type FlagSpec, type FlagValues } from '../shared/config.js';
+
+/** Errors whose message is already a complete one-line explanation for the user. */
+const USER_ERRORS = new Set(['FlagError', 'DataFileError', 'CheckpointError', 'RunDirError', 'BackendUnavailableError', 'TrainSetupError']);
+
+export async function runCli(command: string, specs: readonly FlagSpec[], body: (flags: FlagValues) => Promise<number | void>): Promise<void> {
+  let flags: FlagValues;
+  try {
+    flags = parseFlags(process.argv.slice(2), specs);
+  } catch (err) {
+    process.stderr.write(`${command}: ${(err as Error).message}\n(see --help)\n`);
+    process.exit(2);
+  }
+  if (flags.help) {
+    process.stdout.write(helpText(command, specs) + '\n');
+    return;
+  }
+  try {
+    const code = await body(flags);
+    process.exitCode = code ?? 0;
+  } catch (err) {
+    const e = err as Error;
+    const known = USER_ERRORS.has(e.constructor?.name) || e instanceof FlagError;
+    process.stderr.write(`${command}: error: ${e.message.split('\n')[0]}\n`);
+    if (!known && process.env.GAN_DEBUG) process.stderr.write(`${e.stack}\n`);
+    process.exit(known && e instanceof FlagError ? 2 : 1);
+  }
+}

@@ -1,0 +1,24 @@
+/** `npm run train`: train one GAN in this process. */
+import { selectBackend } from '../shared/backend/select.js';
+import { TRAIN_FLAGS, trainConfigFrom } from '../shared/config.js';
+import { train } from '../shared/run/trainer.js';
+import { runCli } from './main.js';
+
+await runCli('npm run train --', TRAIN_FLAGS, async (flags) => {
+  const config = trainConfigFrom(flags);
+  const backend = await selectBackend(config.backend);
+  let stopRequests = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    stopRequests++;
+    if (stopRequests > 1) {
+      process.stderr.write(`\n${sig} again: exiting now without a checkpoint\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`\n${sig}: finishing the current step and writing a checkpoint (again to exit at once)\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const result = await train({ config, backend, shouldStop: () => stopRequests > 0 });
+  process.stderr.write(`${result.stopped ? 'stopped' : 'done'}: ${result.stepsDone} steps; run in ${result.runDir}; last checkpoint ${result.lastCheckpoint ?? 'none'}\n`);
+  process.stderr.write(`sample it: npm run sample -- --ckpt latest --run-dir ${result.runDir}\n`);
+});

@@ -1,0 +1,61 @@
+/**
+ * The fusion buffer: all of a model's gradients (or parameters) laid end to end in one Float32Array,
+ * so a model's gradients cross the device boundary and the network as one contiguous block.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Where each variable lives inside the flat buffer. */
+export interface FusionLayout {
+  names: string[];
+  shapes: number[][];
+  offsets: number[];
+  sizes: number[];
+  /** Total number of floats. */
+  length: number;
+}
+
+export function fusionLayout(vars: readonly tf.Variable[]): FusionLayout {
+  const names: string[] = [];
+  const shapes: number[][] = [];
+  const offsets: number[] = [];
+  const sizes: number[] = [];
+  let length = 0;
+  for (const v of vars) {
+    names.push(v.name);
+    shapes.push(v.shape.slice());
+    offsets.push(length);
+    sizes.push(v.size);
+    length += v.size;
+  }
+  return { names, shapes, offsets, sizes, length };
+}
+
+/** Flattens tensors (in layout order) into one new Float32Array with a single device read. */
+export function flattenTensors(tensors: readonly tf.Tensor[], layout: FusionLayout): Float32Array {
+  if (tensors.length !== layout.names.length) throw new RangeError(`flattenTensors: ${tensors.length} tensors for a layout of ${layout.names.length}`);
+  const flat = tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))));
+  const data = flat.dataSync() as Float32Array;
+  flat.dispose();
+  if (data.length !== layout.length) throw new RangeError(`flattenTensors: got ${data.length} floats, layout has ${layout.length}`);
+  // dataSync may hand back a view of backend memory on some backends; own the bytes.
+  return data.buffer.byteLength === data.byteLength ? data : data.slice();
+}
+
+/** Copies the variables' current values into one new Float32Array. */
+export function readVariables(vars: readonly tf.Variable[], layout: FusionLayout): Float32Array {
+  return flattenTensors(vars, layout);
+}
+
+/**
+ * Writes `flat` into the variables. Each slice is copied first: the cpu backend keeps the array
+ * it is given, so handing it a view would let later updates of `flat` change the variable behind
+ * tfjs' back.
+ */
+export function writeVariables(vars: readonly tf.Variable[], layout: FusionLayout, flat: Float32Array): void {
+  if (flat.length !== layout.length) throw new RangeError(`writeVariables: got ${flat.length} floats, layout has ${layout.length}`);
+  vars.forEach((v, i) => {
+    const t = tf.tensor(flat.slice(layout.offsets[i], layout.offsets[i] + layout.sizes[i]), layout.shapes[i], 'float32');
+    v.assign(t);
+    t.dispose();
+  });
+}

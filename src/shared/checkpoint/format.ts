@@ -1,0 +1,137 @@
+/**
+ * What a checkpoint holds and how each part is (de)serialised.
+ *
+ * A checkpoint is a directory:
+ *   generator/model.json + weights.bin       TF.js layers format, loadable with tf.loadLayersModel
+ *   discriminator/model.json + weights.bin   (BatchNorm moving statistics are among the weights)
+ *   optimizer.bin                            float32: D.m, D.v, G.m, G.v (lengths in state.json)
+ *   state.json                               epoch, step, Adam iteration counts, RNG scheme, config
+ *   manifest.json                            sha256 and size of every file above
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import type { AdamState } from '../optimizer.js';
+
+export const CHECKPOINT_FORMAT = 'gan-cluster-checkpoint';
+export const CHECKPOINT_VERSION = 1;
+
+/** The files of a checkpoint, relative to its directory, in manifest order. */
+export const CHECKPOINT_FILES = [
+  'generator/model.json',
+  'generator/weights.bin',
+  'discriminator/model.json',
+  'discriminator/weights.bin',
+  'optimizer.bin',
+  'state.json',
+] as const;
+
+/** state.json. */
+export interface CheckpointState {
+  format: typeof CHECKPOINT_FORMAT;
+  version: number;
+  model: string;
+  latent: number;
+  imageShape: number[];
+  /** Epochs fully completed. Training resumes in epoch `epoch` (0-based) at step `step`. */
+  epoch: number;
+  /** Steps already done within epoch `epoch` (0 at an epoch boundary). */
+  step: number;
+  /** Steps done since the run began. */
+  globalStep: number;
+  optimizer: {
+    lr: number;
+    beta1: number;
+    beta2: number;
+    epsilon: number;
+    D: { t: number; size: number };
+    G: { t: number; size: number };
+  };
+  /**
+   * Every random stream is a pure function of (seed, purpose, epoch, step, rank), so the seed and
+   * the position above are the whole RNG state.
+   */
+  rng: { seed: number; scheme: string };
+  /** The run's training configuration. */
+  config: Record<string, unknown>;
+  /** Backend that wrote the checkpoint. */
+  backend: string;
+  createdAt: string;
+  /** Package version that wrote it. */
+  writer: string;
+}
+
+/** manifest.json. */
+export interface CheckpointManifest {
+  format: typeof CHECKPOINT_FORMAT;
+  version: number;
+  files: { path: string; bytes: number; sha256: string }[];
+}
+
+/** A model serialised in the TF.js layers format. */
+export interface SerializedModel {
+  modelJson: string;
+  weights: Uint8Array;
+}
+
+/** Serialises a layers model to model.json text (weights manifest pointing at weights.bin) and weight bytes. */
+export async function serializeModel(model: tfl.LayersModel): Promise<SerializedModel> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!artifacts || !artifacts.weightSpecs || !artifacts.weightData) throw new Error(`could not serialise model ${model.name}`);
+  const weightData = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+  const modelJson = {
+    modelTopology: artifacts.modelTopology,
+    format: 'layers-model',
+    generatedBy: artifacts.generatedBy,
+    convertedBy: null,
+    weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+  };
+  return { modelJson: JSON.stringify(modelJson), weights: new Uint8Array(weightData) };
+}
+
+/** Loads a model from model.json text and weight bytes (what `serializeModel` wrote). */
+export async function deserializeModel(modelJson: string, weights: Uint8Array, what: string): Promise<tfl.LayersModel> {
+  let parsed: { modelTopology?: unknown; weightsManifest?: { weights: tf.io.WeightsManifestEntry[] }[] };
+  try {
+    parsed = JSON.parse(modelJson);
+  } catch (err) {
+    throw new Error(`${what}: model.json is not valid JSON (${(err as Error).message})`);
+  }
+  if (!parsed.modelTopology || !Array.isArray(parsed.weightsManifest)) throw new Error(`${what}: model.json lacks modelTopology or weightsManifest`);
+  const weightSpecs = parsed.weightsManifest.flatMap((g) => g.weights);
+  const expected = weightSpecs.reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+  if (expected !== weights.byteLength) throw new Error(`${what}: weights.bin has ${weights.byteLength} bytes, model.json describes ${expected}`);
+  const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: parsed.modelTopology as object, weightSpecs, weightData }));
+}
+
+/** Packs both Adam states into one float32 buffer: D.m, D.v, G.m, G.v. */
+export function packOptimizer(states: { D: AdamState; G: AdamState }): Uint8Array {
+  const d = states.D.m.length;
+  const g = states.G.m.length;
+  const out = new Float32Array(2 * d + 2 * g);
+  out.set(states.D.m, 0);
+  out.set(states.D.v, d);
+  out.set(states.G.m, 2 * d);
+  out.set(states.G.v, 2 * d + g);
+  return new Uint8Array(out.buffer);
+}
+
+/** Inverse of `packOptimizer`. */
+export function unpackOptimizer(bytes: Uint8Array, state: CheckpointState): { D: AdamState; G: AdamState } {
+  const d = state.optimizer.D.size;
+  const g = state.optimizer.G.size;
+  if (bytes.byteLength !== 4 * (2 * d + 2 * g)) {
+    throw new Error(`optimizer.bin has ${bytes.byteLength} bytes, state.json describes ${4 * (2 * d + 2 * g)}`);
+  }
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  return {
+    D: { t: state.optimizer.D.t, m: all.slice(0, d), v: all.slice(d, 2 * d) },
+    G: { t: state.optimizer.G.t, m: all.slice(2 * d, 2 * d + g), v: all.slice(2 * d + g) },
+  };
+}

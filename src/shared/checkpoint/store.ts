@@ -1,0 +1,229 @@
+/**
+ * Writing, finding, verifying and reading checkpoints on disk.
+ *
+ * A checkpoint is written into a temporary directory beside the others, every file fsynced, its
+ * manifest written last, then the directory is renamed into place and `latest` (a one-line text
+ * file naming the newest complete checkpoint) is replaced atomically. A crash at any moment leaves
+ * the previous checkpoint complete and `latest` pointing at a complete one.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { fsyncDir, writeFileAtomic } from '../fsutil.js';
+import type { AdamState } from '../optimizer.js';
+import {
+  CHECKPOINT_FILES,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  deserializeModel,
+  packOptimizer,
+  serializeModel,
+  unpackOptimizer,
+  type CheckpointManifest,
+  type CheckpointState,
+} from './format.js';
+
+/** Computes a file's sha256 as hex; the trainer passes the side pool's, so hashing runs off the event loop. */
+export type FileHasher = (path: string) => Promise<string>;
+
+/** Thrown for a missing, incomplete, corrupt or mismatched checkpoint; the message is one line. */
+export class CheckpointError extends Error {}
+
+/** In-process streaming sha256, the fallback when no pool is at hand (CLI tools, tests). */
+export const sha256File: FileHasher = (path) =>
+  new Promise((resolvePromise, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path)
+      .on('data', (c) => h.update(c))
+      .on('error', reject)
+      .on('end', () => resolvePromise(h.digest('hex')));
+  });
+
+/** What the trainer hands over to be saved. */
+export interface CheckpointPayload {
+  generator: tfl.LayersModel;
+  discriminator: tfl.LayersModel;
+  optimizer: { D: AdamState; G: AdamState };
+  state: Omit<CheckpointState, 'format' | 'version' | 'createdAt'>;
+}
+
+/** Options of `writeCheckpoint`. */
+export interface WriteCheckpointArgs {
+  /** The run's `checkpoints/` directory. */
+  dir: string;
+  /** Checkpoints to keep; older ones are removed after the new one is complete (default 3). */
+  keep?: number;
+  /** sha256 of a file (default: in-process). */
+  hash?: FileHasher;
+}
+
+/** Name of a checkpoint directory: sorts by global step. */
+export function checkpointName(globalStep: number, epoch: number): string {
+  return `ckpt-${String(globalStep).padStart(9, '0')}-e${String(epoch).padStart(4, '0')}`;
+}
+
+async function writeSynced(path: string, bytes: Uint8Array | string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const fh = await open(path, 'wx');
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes a complete checkpoint, points `latest` at it, prunes old ones; resolves with its path. */
+export async function writeCheckpoint(payload: CheckpointPayload, args: WriteCheckpointArgs): Promise<string> {
+  const hash = args.hash ?? sha256File;
+  const name = checkpointName(payload.state.globalStep, payload.state.epoch);
+  const final = join(args.dir, name);
+  const tmp = join(args.dir, `.tmp-${name}-${process.pid}`);
+  await mkdir(args.dir, { recursive: true });
+  await rm(tmp, { recursive: true, force: true });
+  try {
+    const [g, d] = [await serializeModel(payload.generator), await serializeModel(payload.discriminator)];
+    const state: CheckpointState = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, createdAt: new Date().toISOString(), ...payload.state };
+    const contents: Record<(typeof CHECKPOINT_FILES)[number], Uint8Array | string> = {
+      'generator/model.json': g.modelJson,
+      'generator/weights.bin': g.weights,
+      'discriminator/model.json': d.modelJson,
+      'discriminator/weights.bin': d.weights,
+      'optimizer.bin': packOptimizer(payload.optimizer),
+      'state.json': JSON.stringify(state, null, 2) + '\n',
+    };
+    for (const f of CHECKPOINT_FILES) await writeSynced(join(tmp, f), contents[f]);
+    const files = await Promise.all(
+      CHECKPOINT_FILES.map(async (f) => ({ path: f, bytes: (await stat(join(tmp, f))).size, sha256: await hash(join(tmp, f)) })),
+    );
+    const manifest: CheckpointManifest = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, files };
+    await writeSynced(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    await fsyncDir(join(tmp, 'generator'));
+    await fsyncDir(join(tmp, 'discriminator'));
+    await fsyncDir(tmp);
+    await rm(final, { recursive: true, force: true });
+    await rename(tmp, final);
+    await fsyncDir(args.dir);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw new CheckpointError(`writing checkpoint ${final} failed: ${(err as Error).message.split('\n')[0]}`);
+  }
+  await writeFileAtomic(join(args.dir, 'latest'), name + '\n');
+  await pruneCheckpoints(args.dir, args.keep ?? 3, name);
+  return final;
+}
+
+/** Complete checkpoint directory names in `dir`, oldest first. */
+export async function listCheckpoints(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const names = (await readdir(dir)).filter((n) => n.startsWith('ckpt-') && existsSync(join(dir, n, 'manifest.json')));
+  return names.sort();
+}
+
+async function pruneCheckpoints(dir: string, keep: number, newest: string): Promise<void> {
+  const names = await listCheckpoints(dir);
+  const excess = names.filter((n) => n !== newest).slice(0, Math.max(0, names.length - keep));
+  for (const n of excess) await rm(join(dir, n), { recursive: true, force: true });
+}
+
+/** The newest run directory under `runsRoot` that has a `checkpoints/latest`. */
+async function newestRunWithCheckpoint(runsRoot: string): Promise<string | undefined> {
+  if (!existsSync(runsRoot)) return undefined;
+  let best: { dir: string; mtime: number } | undefined;
+  for (const n of await readdir(runsRoot)) {
+    const latest = join(runsRoot, n, 'checkpoints', 'latest');
+    if (!existsSync(latest)) continue;
+    const mtime = (await stat(latest)).mtimeMs;
+    if (!best || mtime > best.mtime) best = { dir: join(runsRoot, n), mtime };
+  }
+  return best?.dir;
+}
+
+/**
+ * Turns `--ckpt` into a checkpoint directory: `latest` means the newest complete checkpoint of
+ * `runDir` (or of the newest run under `runsRoot`); a run directory means its latest; anything
+ * else must be a checkpoint directory.
+ */
+export async function resolveCheckpoint(spec: string, runDir?: string, runsRoot = 'runs'): Promise<string> {
+  let run: string | undefined;
+  if (spec === 'latest') {
+    run = runDir ?? (await newestRunWithCheckpoint(runsRoot));
+    if (!run) throw new CheckpointError(`--ckpt latest: no run with a checkpoint under ${resolve(runsRoot)} (train first, or pass --run-dir or --ckpt DIR)`);
+  } else if (existsSync(join(spec, 'checkpoints', 'latest'))) {
+    run = spec;
+  }
+  if (run !== undefined) {
+    const latestFile = join(run, 'checkpoints', 'latest');
+    if (!existsSync(latestFile)) throw new CheckpointError(`${run}: no checkpoints/latest (no complete checkpoint in this run yet)`);
+    const name = (await readFile(latestFile, 'utf8')).trim();
+    if (!/^ckpt-[\w-]+$/.test(name)) throw new CheckpointError(`${latestFile}: does not name a checkpoint ('${name.slice(0, 60)}')`);
+    return join(run, 'checkpoints', name);
+  }
+  if (!existsSync(spec)) throw new CheckpointError(`${spec}: no such checkpoint directory`);
+  if (!existsSync(join(spec, 'manifest.json'))) throw new CheckpointError(`${spec}: not a checkpoint (no manifest.json)`);
+  return spec;
+}
+
+/**
+ * Checks every file of the checkpoint against its manifest (presence, size, sha256) and returns
+ * the parsed state. Anything off throws a `CheckpointError` naming the file.
+ */
+export async function verifyCheckpoint(dir: string, hash: FileHasher = sha256File): Promise<CheckpointState> {
+  const where = basename(dir);
+  let manifest: CheckpointManifest;
+  try {
+    manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+  } catch (err) {
+    throw new CheckpointError(`checkpoint ${dir}: manifest.json unreadable (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (manifest.format !== CHECKPOINT_FORMAT || !Array.isArray(manifest.files)) throw new CheckpointError(`checkpoint ${dir}: manifest.json is not a ${CHECKPOINT_FORMAT} manifest`);
+  if (manifest.version > CHECKPOINT_VERSION) throw new CheckpointError(`checkpoint ${dir}: format version ${manifest.version} is newer than this program's (${CHECKPOINT_VERSION})`);
+  for (const f of CHECKPOINT_FILES) {
+    if (!manifest.files.some((e) => e.path === f)) throw new CheckpointError(`checkpoint ${dir}: manifest.json does not list ${f}`);
+  }
+  for (const entry of manifest.files) {
+    const path = join(dir, entry.path);
+    if (!existsSync(path)) throw new CheckpointError(`checkpoint ${where}: ${entry.path} is missing`);
+    const size = (await stat(path)).size;
+    if (size !== entry.bytes) throw new CheckpointError(`checkpoint ${where}: ${entry.path} has ${size} bytes, manifest says ${entry.bytes}`);
+    const digest = await hash(path);
+    if (digest !== entry.sha256) throw new CheckpointError(`checkpoint ${where}: ${entry.path} fails its sha256 check (corrupt or modified)`);
+  }
+  const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as CheckpointState;
+  if (state.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`checkpoint ${where}: state.json is not a ${CHECKPOINT_FORMAT} state`);
+  return state;
+}
+
+/** A verified checkpoint, loaded. */
+export interface LoadedCheckpoint {
+  dir: string;
+  state: CheckpointState;
+  generator: tfl.LayersModel;
+  /** Loaded only when asked for (`sample` needs only G). */
+  discriminator?: tfl.LayersModel;
+  optimizer?: { D: AdamState; G: AdamState };
+}
+
+/** Verifies and loads a checkpoint. `full` also loads D and the optimizer states. */
+export async function readCheckpoint(dir: string, opts: { full?: boolean; hash?: FileHasher } = {}): Promise<LoadedCheckpoint> {
+  const state = await verifyCheckpoint(dir, opts.hash);
+  const load = async (net: 'generator' | 'discriminator') => {
+    try {
+      return await deserializeModel(await readFile(join(dir, net, 'model.json'), 'utf8'), await readFile(join(dir, net, 'weights.bin')), `checkpoint ${basename(dir)}/${net}`);
+    } catch (err) {
+      throw new CheckpointError((err as Error).message.split('\n')[0]);
+    }
+  };
+  const out: LoadedCheckpoint = { dir, state, generator: await load('generator') };
+  if (opts.full) {
+    out.discriminator = await load('discriminator');
+    try {
+      out.optimizer = unpackOptimizer(await readFile(join(dir, 'optimizer.bin')), state);
+    } catch (err) {
+      throw new CheckpointError(`checkpoint ${basename(dir)}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}

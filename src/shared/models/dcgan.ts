@@ -1,0 +1,38 @@
+/**
+ * The DCGAN of the TensorFlow reports (the Keras DCGAN tutorial's models):
+ * G: Dense(100→7·7·256, no bias), BatchNorm, LeakyReLU, reshape, Conv2DTranspose 128 (k5 s1),
+ *    64 (k5 s2), 1 (k5 s2, tanh), BatchNorm + LeakyReLU between, no biases.
+ * D: Conv2D 64 (k5 s2), Conv2D 128 (k5 s2), each LeakyReLU + Dropout(0.3), flatten, Dense 1 logit.
+ * LeakyReLU keeps Keras' default slope (0.3), as the report does.
+ */
+import * as tfl from '@tensorflow/tfjs-layers';
+import { seededInit } from './init.js';
+import type { Gan, GanBuildArgs } from './types.js';
+
+export function buildDcgan(args: GanBuildArgs): Gan {
+  const gInit = seededInit(args.seed, 'G');
+  const generator = tfl.sequential({ name: 'generator' });
+  generator.add(tfl.layers.dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent], kernelInitializer: gInit() }));
+  generator.add(tfl.layers.batchNormalization());
+  generator.add(tfl.layers.leakyReLU());
+  generator.add(tfl.layers.reshape({ targetShape: [7, 7, 256] }));
+  for (const [filters, strides] of [[128, 1], [64, 2]]) {
+    generator.add(tfl.layers.conv2dTranspose({ filters, kernelSize: 5, strides, padding: 'same', useBias: false, kernelInitializer: gInit() }));
+    generator.add(tfl.layers.batchNormalization());
+    generator.add(tfl.layers.leakyReLU());
+  }
+  generator.add(tfl.layers.conv2dTranspose({ filters: 1, kernelSize: 5, strides: 2, padding: 'same', useBias: false, activation: 'tanh', kernelInitializer: gInit() }));
+
+  const dInit = seededInit(args.seed, 'D');
+  const discriminator = tfl.sequential({ name: 'discriminator' });
+  let inputShape: number[] | undefined = [28, 28, 1];
+  for (const filters of [64, 128]) {
+    discriminator.add(tfl.layers.conv2d({ filters, kernelSize: 5, strides: 2, padding: 'same', inputShape, kernelInitializer: dInit() }));
+    inputShape = undefined;
+    discriminator.add(tfl.layers.leakyReLU());
+    discriminator.add(tfl.layers.dropout({ rate: 0.3 }));
+  }
+  discriminator.add(tfl.layers.flatten());
+  discriminator.add(tfl.layers.dense({ units: 1, kernelInitializer: dInit() }));
+  return { name: 'dcgan', latent: args.latent, generator, discriminator, imageShape: [28, 28, 1] };
+}

@@ -1,0 +1,79 @@
+/**
+ * The run directory: config.json, metrics.jsonl, samples/, loss.svg, checkpoints/.
+ * A run never writes into a directory that already holds another run's files.
+ */
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, open, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../fsutil.js';
+
+/** Thrown when the run directory can't be used; one line. */
+export class RunDirError extends Error {}
+
+/** Default run directory name: runs/<UTC timestamp>-<model>. */
+export function defaultRunDir(model: string, now = new Date()): string {
+  const ts = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return join('runs', `${ts}-${model}`);
+}
+
+/** Paths inside a run directory. */
+export interface RunPaths {
+  root: string;
+  config: string;
+  metrics: string;
+  samples: string;
+  lossPlot: string;
+  checkpoints: string;
+}
+
+export function runPaths(root: string): RunPaths {
+  return {
+    root,
+    config: join(root, 'config.json'),
+    metrics: join(root, 'metrics.jsonl'),
+    samples: join(root, 'samples'),
+    lossPlot: join(root, 'loss.svg'),
+    checkpoints: join(root, 'checkpoints'),
+  };
+}
+
+/**
+ * Creates a fresh run directory. An existing non-empty directory is refused (never overwritten);
+ * an unwritable location fails with the reason.
+ */
+export async function createRunDir(root: string): Promise<RunPaths> {
+  if (existsSync(root)) {
+    const entries = await readdir(root).catch((err: NodeJS.ErrnoException) => {
+      throw new RunDirError(`--run-dir ${root}: ${err.code === 'ENOTDIR' ? 'exists and is not a directory' : err.message}`);
+    });
+    if (entries.length > 0) throw new RunDirError(`--run-dir ${root}: already exists and is not empty; choose another directory (nothing was changed)`);
+  }
+  const paths = runPaths(root);
+  try {
+    await mkdir(paths.samples, { recursive: true });
+    await mkdir(paths.checkpoints, { recursive: true });
+  } catch (err) {
+    throw new RunDirError(`--run-dir ${resolve(root)}: cannot create (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return paths;
+}
+
+/** Writes config.json atomically. */
+export async function writeRunConfig(paths: RunPaths, config: object): Promise<void> {
+  await writeFileAtomic(paths.config, JSON.stringify(config, null, 2) + '\n');
+}
+
+/** Appends JSON lines to metrics.jsonl; each line is flushed with the append. */
+export class MetricsLog {
+  constructor(private readonly path: string) {}
+
+  async append(record: object): Promise<void> {
+    await appendFile(this.path, JSON.stringify(record) + '\n');
+  }
+
+  /** Makes sure metrics.jsonl exists (empty) so readers can tail it from the start. */
+  async init(): Promise<void> {
+    const fh = await open(this.path, 'a');
+    await fh.close();
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * One GAN step's arithmetic on one replica: losses and gradients, no I/O, no optimizer.
+ *
+ * Losses are the non-saturating BCE on logits: D = BCE(D(x), 1) + BCE(D(G(z)), 0), G = BCE(D(G(z)), 1),
+ * written with softplus so they stay finite for any logit: BCE(l, 1) = softplus(-l), BCE(l, 0) = softplus(l).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { flattenTensors, type FusionLayout } from './allreduce/fusion.js';
+import type { Gan } from './models/index.js';
+
+/** Result of the discriminator's half of a step. */
+export interface DiscriminatorGradients {
+  /** Gradients of the D loss w.r.t. D's trainable weights, flattened in D's fusion layout. */
+  grads: Float32Array;
+  lossD: number;
+  /** Mean D(x) over the real images (probability, after the sigmoid). */
+  dReal: number;
+  /** Mean D(G(z)) over the generated images, before the D update. */
+  dFake: number;
+}
+
+/** Result of the generator's half of a step. */
+export interface GeneratorGradients {
+  grads: Float32Array;
+  lossG: number;
+  /** Mean D(G(z)) seen by the generator step (after the D update). */
+  dFakeForG: number;
+}
+
+/** Sets the seed of every Dropout layer, so the masks of this call are reproducible. */
+export function setDropoutSeeds(model: tfl.LayersModel, seedOf: (layerIndex: number) => number): void {
+  model.layers.forEach((layer, i) => {
+    if (layer.getClassName() === 'Dropout') (layer as unknown as { seed?: number }).seed = seedOf(i);
+  });
+}
+
+/**
+ * Runs `fn` and then restores the model's non-trainable weights (BatchNorm moving statistics), so a
+ * forward pass in training mode that is not the generator's own step leaves G untouched.
+ */
+export function withFrozenStatistics<T>(model: tfl.LayersModel, fn: () => T): T {
+  const saved = model.nonTrainableWeights.map((w) => w.read().clone());
+  try {
+    return fn();
+  } finally {
+    model.nonTrainableWeights.forEach((w, i) => w.write(saved[i]));
+    saved.forEach((t) => t.dispose());
+  }
+}
+
+function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => w.read() as tf.Variable);
+}
+
+/** Mean of sigmoid(logits) as a number. */
+function meanProbability(logits: tf.Tensor): number {
+  return tf.tidy(() => tf.mean(tf.sigmoid(logits)).dataSync()[0]);
+}
+
+/**
+ * The discriminator's gradients on a real batch and a batch generated from `z`. Real and fake
+ * images go through D as one batch (D has no BatchNorm, so this equals two passes, with fewer,
+ * larger matmuls). G runs in training mode, as it does in its own step, with its statistics frozen.
+ */
+export function discriminatorGradients(
+  gan: Gan,
+  layout: FusionLayout,
+  real: tf.Tensor,
+  z: tf.Tensor,
+  dropoutSeedOf: (layerIndex: number) => number,
+): DiscriminatorGradients {
+  const batch = real.shape[0];
+  const fake = tf.tidy(() => withFrozenStatistics(gan.generator, () => gan.generator.apply(z, { training: true }) as tf.Tensor));
+  let logits: tf.Tensor | undefined;
+  setDropoutSeeds(gan.discriminator, dropoutSeedOf);
+  const { value, grads } = tf.variableGrads(() => {
+    const out = gan.discriminator.apply(tf.concat([real, fake]), { training: true }) as tf.Tensor;
+    logits = tf.keep(out);
+    const [lr, lf] = tf.split(out, [batch, batch]);
+    return tf.add(tf.mean(tf.softplus(tf.neg(lr))), tf.mean(tf.softplus(lf))) as tf.Scalar;
+  }, trainableVariables(gan.discriminator));
+  fake.dispose();
+  const vars = trainableVariables(gan.discriminator);
+  const flat = flattenTensors(vars.map((v) => grads[v.name]), layout);
+  Object.values(grads).forEach((g) => g.dispose());
+  const lossD = value.dataSync()[0];
+  value.dispose();
+  const [lr, lf] = tf.split(logits!, [batch, batch]);
+  const dReal = meanProbability(lr);
+  const dFake = meanProbability(lf);
+  tf.dispose([lr, lf, logits!]);
+  return { grads: flat, lossD, dReal, dFake };
+}
+
+/** The generator's gradients through the (current) discriminator, for noise `z`. */
+export function generatorGradients(
+  gan: Gan,
+  layout: FusionLayout,
+  z: tf.Tensor,
+  dropoutSeedOf: (layerIndex: number) => number,
+): GeneratorGradients {
+  let logits: tf.Tensor | undefined;
+  setDropoutSeeds(gan.discriminator, dropoutSeedOf);
+  const { value, grads } = tf.variableGrads(() => {
+    const fake = gan.generator.apply(z, { training: true }) as tf.Tensor;
+    const out = gan.discriminator.apply(fake, { training: true }) as tf.Tensor;
+    logits = tf.keep(out);
+    return tf.mean(tf.softplus(tf.neg(out))) as tf.Scalar;
+  }, trainableVariables(gan.generator));
+  const vars = trainableVariables(gan.generator);
+  const flat = flattenTensors(vars.map((v) => grads[v.name]), layout);
+  Object.values(grads).forEach((g) => g.dispose());
+  const lossG = value.dataSync()[0];
+  value.dispose();
+  const dFakeForG = meanProbability(logits!);
+  logits!.dispose();
+  return { grads: flat, lossG, dFakeForG };
+}
+
+export { trainableVariables };
