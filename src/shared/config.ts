@@ -101,9 +101,19 @@ function convert(spec: FlagSpec, raw: string | boolean): number | string | boole
 export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): FlagValues {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
   for (const s of specs) options[s.name] = { type: s.type === 'bool' ? 'boolean' : 'string' };
+  // `--epochs -3` would read as two flags to node:util; glue a negative number to its flag so the
+  // range check can name the real problem.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (/^--[\w-]+$/.test(argv[i]) && next !== undefined && /^-\d/.test(next)) {
+      args.push(`${argv[i]}=${next}`);
+      i++;
+    } else args.push(argv[i]);
+  }
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options, allowPositionals: false, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: false, strict: true });
   } catch (err) {
     // node:util's messages are multi-line and mention internals; keep the first line.
     throw new FlagError((err as Error).message.split('\n')[0].replace(/^Unknown option/, 'unknown flag'));

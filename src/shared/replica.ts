@@ -10,7 +10,7 @@ import { fusionLayout, readVariables, writeVariables, type FusionLayout } from '
 import { buildGan, type Gan, type ModelName } from './models/index.js';
 import { Adam, type AdamArgs, type AdamState } from './optimizer.js';
 import { Rng, streamSeed } from './rng.js';
-import { discriminatorGradients, generatorGradients, trainableVariables } from './step.js';
+import { discriminatorGradients, generatorGradients, trainableVariables, type DiscriminatorGradients, type GeneratorGradients } from './step.js';
 
 /** Averages a fusion buffer across replicas in place; identity for a single replica. */
 export type GradientReducer = (buffer: Float32Array, network: 'D' | 'G') => Promise<void> | void;
@@ -42,6 +42,9 @@ export interface StepStats {
   skipped: boolean;
   timings: { discriminator: number; generator: number; reduce: number; optimizer: number; total: number };
 }
+
+/** One half-step's outcome: the gradients' result plus whether it was applied, and its timings (ms). */
+export type HalfStep<T> = T & { skipped: boolean; computeMs: number; reduceMs: number; optimizerMs: number };
 
 /** One network's training state. */
 interface NetworkState {
@@ -85,57 +88,74 @@ export class Replica {
     return Rng.stream(this.args.seed, 'z', pos.epoch, pos.step, pos.rank).fillNormal(new Float32Array(batch * this.args.latent));
   }
 
-  /**
-   * One D step then one G step on `real` (batch × image floats in [-1, 1]).
-   * `reduce` averages each fusion buffer across replicas before the optimizer sees it.
-   */
-  async trainStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: GradientReducer): Promise<StepStats> {
-    const t0 = performance.now();
-    const { seed } = this.args;
-    const dropout = (phase: number) => (layer: number) => streamSeed(seed, 'dropout', pos.epoch, pos.step, pos.rank, phase, layer);
-    const realT = tf.tensor(real, [batch, ...this.gan.imageShape], 'float32');
-    const zT = tf.tensor(this.noise(pos, batch), [batch, this.args.latent], 'float32');
-    let reduceMs = 0;
-    let optMs = 0;
-    let skipped = false;
-    try {
-      const dg = discriminatorGradients(this.gan, this.d.layout, realT, zT, dropout(0));
-      const t1 = performance.now();
-      if (reduce) {
-        await reduce(dg.grads, 'D');
-      }
-      const t2 = performance.now();
-      reduceMs += t2 - t1;
-      // Every replica sees the same averaged buffer, so every replica skips alike.
-      const dOk = Number.isFinite(dg.lossD) && allFinite(dg.grads);
-      if (dOk) this.apply(this.d, dg.grads);
-      else skipped = true;
-      const t3 = performance.now();
-      optMs += t3 - t2;
+  /** Per-step dropout seeds: stream (seed, 'dropout', epoch, step, rank, phase, layer). */
+  private dropoutSeeds(pos: StepPosition, phase: 0 | 1): (layer: number) => number {
+    return (layer) => streamSeed(this.args.seed, 'dropout', pos.epoch, pos.step, pos.rank, phase, layer);
+  }
 
-      const gg = generatorGradients(this.gan, this.g.layout, zT, dropout(1));
-      const t4 = performance.now();
-      if (reduce) await reduce(gg.grads, 'G');
-      const t5 = performance.now();
-      reduceMs += t5 - t4;
-      const gOk = Number.isFinite(gg.lossG) && allFinite(gg.grads);
-      if (gOk) this.apply(this.g, gg.grads);
-      else skipped = true;
-      const t6 = performance.now();
-      optMs += t6 - t5;
-      return {
-        lossD: dg.lossD,
-        lossG: gg.lossG,
-        dReal: dg.dReal,
-        dFake: dg.dFake,
-        dFakeForG: gg.dFakeForG,
-        skipped,
-        timings: { discriminator: t1 - t0, generator: t4 - t3, reduce: reduceMs, optimizer: optMs, total: t6 - t0 },
-      };
+  /**
+   * The discriminator's half of a step: gradients on `real` (batch × image floats in [-1, 1]) and
+   * on G(z), averaged by `reduce`, then Adam. Changes D's weights only.
+   */
+  async discriminatorStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: GradientReducer): Promise<HalfStep<DiscriminatorGradients>> {
+    const t0 = performance.now();
+    const [realT, zT] = [tf.tensor(real, [batch, ...this.gan.imageShape], 'float32'), this.noiseTensor(pos, batch)];
+    let out: DiscriminatorGradients;
+    try {
+      out = discriminatorGradients(this.gan, this.d.layout, realT, zT, this.dropoutSeeds(pos, 0));
     } finally {
-      realT.dispose();
+      tf.dispose([realT, zT]);
+    }
+    return this.finish(this.d, out, out.lossD, t0, 'D', reduce);
+  }
+
+  /** The generator's half of a step, through the current D. Changes G's weights (and BatchNorm statistics) only. */
+  async generatorStep(batch: number, pos: StepPosition, reduce?: GradientReducer): Promise<HalfStep<GeneratorGradients>> {
+    const t0 = performance.now();
+    const zT = this.noiseTensor(pos, batch);
+    let out: GeneratorGradients;
+    try {
+      out = generatorGradients(this.gan, this.g.layout, zT, this.dropoutSeeds(pos, 1));
+    } finally {
       zT.dispose();
     }
+    return this.finish(this.g, out, out.lossG, t0, 'G', reduce);
+  }
+
+  private async finish<T extends { grads: Float32Array }>(net: NetworkState, out: T, loss: number, t0: number, which: 'D' | 'G', reduce?: GradientReducer): Promise<HalfStep<T>> {
+    const t1 = performance.now();
+    if (reduce) await reduce(out.grads, which);
+    const t2 = performance.now();
+    // After the reduction every replica holds the same buffer, so every replica skips alike.
+    const ok = Number.isFinite(loss) && allFinite(out.grads);
+    if (ok) this.apply(net, out.grads);
+    const t3 = performance.now();
+    return { ...out, skipped: !ok, computeMs: t1 - t0, reduceMs: t2 - t1, optimizerMs: t3 - t2 };
+  }
+
+  private noiseTensor(pos: StepPosition, batch: number): tf.Tensor {
+    return tf.tensor(this.noise(pos, batch), [batch, this.args.latent], 'float32');
+  }
+
+  /** One D step then one G step; the G step reuses the D step's noise, as the reference trainers do. */
+  async trainStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: GradientReducer): Promise<StepStats> {
+    const d = await this.discriminatorStep(real, batch, pos, reduce);
+    const g = await this.generatorStep(batch, pos, reduce);
+    return {
+      lossD: d.lossD,
+      lossG: g.lossG,
+      dReal: d.dReal,
+      dFake: d.dFake,
+      dFakeForG: g.dFakeForG,
+      skipped: d.skipped || g.skipped,
+      timings: {
+        discriminator: d.computeMs,
+        generator: g.computeMs,
+        reduce: d.reduceMs + g.reduceMs,
+        optimizer: d.optimizerMs + g.optimizerMs,
+        total: d.computeMs + d.reduceMs + d.optimizerMs + g.computeMs + g.reduceMs + g.optimizerMs,
+      },
+    };
   }
 
   private apply(net: NetworkState, grads: Float32Array): void {

@@ -71,6 +71,7 @@ function plainProduct(
   const { inputs, backend } = args;
   const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
   const { a, b } = inputs;
+  if (a == null || b == null) return undefined;
   const tA = !!attrs.transposeA;
   const tB = !!attrs.transposeB;
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
@@ -136,6 +137,7 @@ function makeBatchMatMul(orig: Kernel, transpose: Kernel): Kernel {
     const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
     const { a, b } = args.inputs;
     const plain = !attrs.transposeA && !attrs.transposeB;
+    if (a == null || b == null) return orig(args);
     if (plain && util.sizeFromShape(a.shape.slice(0, -2)) === 1 && util.sizeFromShape(b.shape.slice(0, -2)) === 1) {
       return orig(args); // already XNNPACK
     }
@@ -147,9 +149,47 @@ function makeFusedMatMul(orig: Kernel, transpose: Kernel): Kernel {
   return (args) => {
     const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
     const { a, b } = args.inputs;
+    if (a == null || b == null) return orig(args);
     if (!attrs.transposeA && !attrs.transposeB && a.shape[0] === 1 && b.shape[0] === 1) return orig(args);
     return plainProduct(orig, transpose, args, true) ?? orig(args);
   };
+}
+
+/**
+ * col[(n,oh,ow), (kh,kw,ci)] = x[n, oh*SH+kh-top, ow*SW+kw-left, ci], zero outside x. Rows are
+ * filled with contiguous runs of CI values, which is several times faster in JS than writing the
+ * transposed layout directly (strided stores).
+ */
+function im2col(
+  x: Float32Array, col: Float32Array, N: number, H: number, W: number, CI: number, OH: number, OW: number,
+  KH: number, KW: number, SH: number, SW: number, top: number, left: number,
+): void {
+  let o = 0;
+  const run = KW * CI;
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * SH + kh - top;
+          if (ih < 0 || ih >= H) {
+            col.fill(0, o, o + run);
+            o += run;
+            continue;
+          }
+          const xRow = (n * H + ih) * W;
+          for (let kw = 0; kw < KW; kw++, o += CI) {
+            const iw = ow * SW + kw - left;
+            if (iw < 0 || iw >= W) {
+              col.fill(0, o, o + CI);
+              continue;
+            }
+            const xi = (xRow + iw) * CI;
+            for (let c = 0; c < CI; c++) col[o + c] = x[xi + c];
+          }
+        }
+      }
+    }
+  }
 }
 
 interface ConvAttrs {
@@ -173,9 +213,9 @@ function checkConvArgs(kernel: string, attrs: ConvAttrs, ...ts: TensorInfo[]): v
  * dW[kh,kw,ci,co] = sum over (n,oh,ow) of x[n, oh*sh+kh-top, ow*sw+kw-left, ci] * dy[n,oh,ow,co],
  * computed as the plain product colT[(kh,kw,ci), (n,oh,ow)] x dy[(n,oh,ow), co].
  */
-function makeConv2DBackpropFilter(matMul: Kernel): Kernel {
+function makeConv2DBackpropFilter(matMul: Kernel, transpose: Kernel): Kernel {
   return ({ inputs, backend, attrs }) => {
-    const { x, dy } = inputs;
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
     const a = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
     checkConvArgs('Conv2DBackpropFilter', a, x, dy);
     const info = backend_util.computeConv2DInfo(
@@ -190,49 +230,26 @@ function makeConv2DBackpropFilter(matMul: Kernel): Kernel {
     const be = backend as BackendWasm;
     const P = N * OH * OW;
     const R = KH * KW * CI;
-    const colT = be.makeOutput([R, P], 'float32');
-    const col = heapF32(be, colT);
+    const colInfo = be.makeOutput([P, R], 'float32');
+    const col = heapF32(be, colInfo);
     const xv = heapF32(be, x);
-    const rowW = W * CI;
-    for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) {
-        // Output columns whose input column iw = ow*SW + kw - left lies inside [0, W).
-        const owMin = Math.min(OW, Math.max(0, Math.ceil((left - kw) / SW)));
-        const owMax = Math.max(owMin, Math.min(OW, Math.floor((W - 1 + left - kw) / SW) + 1));
-        const rowBase = (kh * KW + kw) * CI * P;
-        for (let n = 0; n < N; n++) {
-          for (let oh = 0; oh < OH; oh++) {
-            const ih = oh * SH + kh - top;
-            const pBase = (n * OH + oh) * OW;
-            if (ih < 0 || ih >= H) {
-              for (let c = 0; c < CI; c++) {
-                const o = rowBase + c * P + pBase;
-                col.fill(0, o, o + OW);
-              }
-              continue;
-            }
-            const xRow = (n * H + ih) * rowW + (kw - left) * CI; // x offset of ow = 0 (may be "negative" column)
-            for (let c = 0; c < CI; c++) {
-              const o = rowBase + c * P + pBase;
-              let ow = 0;
-              for (; ow < owMin; ow++) col[o + ow] = 0;
-              for (let xi = xRow + owMin * SW * CI + c; ow < owMax; ow++, xi += SW * CI) col[o + ow] = xv[xi];
-              for (; ow < OW; ow++) col[o + ow] = 0;
-            }
-          }
-        }
-      }
-    }
+    const T0 = performance.now();
+    im2col(xv, col, N, H, W, CI, OH, OW, KH, KW, SH, SW, top, left);
+    const T1 = performance.now();
     try {
-      const dW = matMul({
-        inputs: { a: colT, b: view(dy, [P, CO]) },
-        backend,
-        attrs: { transposeA: false, transposeB: false },
-      });
+      const dyT = transpose({ inputs: { x: view(dy, [P, CO]) }, backend, attrs: { perm: [1, 0] } });
+      const T2 = performance.now();
+      const dWT = matMul({ inputs: { a: dyT, b: colInfo }, backend, attrs: { transposeA: false, transposeB: false } });
+      const T3 = performance.now();
+      dispose(be, dyT);
+      const dW = transpose({ inputs: { x: dWT }, backend, attrs: { perm: [1, 0] } });
+      dispose(be, dWT);
+      if (process.env.WK_DEBUG) console.log(`  bpf dyT ${(T2 - T1).toFixed(1)} mm ${(T3 - T2).toFixed(1)} dWT ${(performance.now() - T3).toFixed(1)}`);
       dW.shape = [KH, KW, CI, CO];
+      if (process.env.WK_DEBUG) console.log(`  bpf im2col ${(T1 - T0).toFixed(1)} matmul ${(performance.now() - T1).toFixed(1)}`);
       return dW;
     } finally {
-      dispose(be, colT);
+      dispose(be, colInfo);
     }
   };
 }
@@ -243,7 +260,7 @@ function makeConv2DBackpropFilter(matMul: Kernel): Kernel {
  */
 function makeConv2DBackpropInput(matMul: Kernel, transpose: Kernel): Kernel {
   return ({ inputs, backend, attrs }) => {
-    const { dy, filter } = inputs;
+    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const a = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
     checkConvArgs('Conv2DBackpropInput', a, dy, filter);
     const info = backend_util.computeConv2DInfo(
@@ -328,6 +345,6 @@ export function registerWasmKernels(): void {
   install(_FusedMatMul, (orig) => makeFusedMatMul(orig!, transpose));
   // The conv kernels only issue plain, unbatched products: the original kernel is what they need.
   const plainMatMul = origMatMul ?? wasmKernel(BatchMatMul);
-  install(Conv2DBackpropFilter, () => makeConv2DBackpropFilter(plainMatMul));
+  install(Conv2DBackpropFilter, () => makeConv2DBackpropFilter(plainMatMul, transpose));
   install(Conv2DBackpropInput, () => makeConv2DBackpropInput(plainMatMul, transpose));
 }

@@ -58,6 +58,7 @@ function ownedCopy(values: ArrayLike<number>, transfer: ArrayBuffer[]): Float64A
  */
 export class SidePool {
   private readonly pool: Piscina<TaskMessage, unknown>;
+  private closing: Promise<void> | undefined;
 
   constructor(opts: SidePoolOptions = {}) {
     const threads = opts.threads ?? 1;
@@ -89,7 +90,7 @@ export class SidePool {
     }
     const copy = images.slice(0, need); // a private buffer we can transfer
     const msg: TaskMessage = { op: 'gridPng', args: { ...args, images: copy, count, rows, cols } };
-    return (await this.pool.run(msg, { transferList: [copy.buffer] })) as Uint8Array;
+    return (await this.run(msg, { transferList: [copy.buffer] })) as Uint8Array;
   }
 
   /** Render loss curves (one chart or several stacked panels) as a standalone SVG string. */
@@ -110,26 +111,35 @@ export class SidePool {
     });
     const copied = Array.isArray(charts) ? charts.map(copyChart) : copyChart(charts);
     const msg: TaskMessage = { op: 'lossSvg', args: { charts: copied, options } };
-    return (await this.pool.run(msg, { transferList: transfer })) as string;
+    return (await this.run(msg, { transferList: transfer })) as string;
   }
 
   /** SHA-256 (lowercase hex) of a file, streamed in a worker thread. */
   async sha256File(path: string): Promise<string> {
-    return (await this.pool.run({ op: 'sha256File', args: { path } })) as string;
+    return (await this.run({ op: 'sha256File', args: { path } })) as string;
   }
 
   /** Diagnostics: the worker's `threadId` (differs from the main thread's 0). */
   async threadInfo(): Promise<{ threadId: number }> {
-    return (await this.pool.run({ op: 'threadInfo' })) as { threadId: number };
+    return (await this.run({ op: 'threadInfo' })) as { threadId: number };
   }
 
   /** Diagnostics/tests: keep a worker's CPU busy for `ms` milliseconds. */
   async busy(ms: number): Promise<{ threadId: number; iterations: number }> {
-    return (await this.pool.run({ op: 'busy', args: { ms } })) as { threadId: number; iterations: number };
+    return (await this.run({ op: 'busy', args: { ms } })) as { threadId: number; iterations: number };
   }
 
-  /** Finish queued tasks, then stop the worker threads. */
-  async close(): Promise<void> {
-    await this.pool.close();
+  /**
+   * Finish queued tasks, then stop the worker threads. Idempotent; tasks submitted afterwards reject
+   * (piscina itself would quietly start a new worker for them).
+   */
+  close(): Promise<void> {
+    this.closing ??= this.pool.close();
+    return this.closing;
+  }
+
+  private run(msg: TaskMessage, opts?: { transferList?: ArrayBuffer[] }): Promise<unknown> {
+    if (this.closing) return Promise.reject(new Error('SidePool is closed'));
+    return this.pool.run(msg, opts);
   }
 }

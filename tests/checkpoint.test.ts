@@ -1,0 +1,119 @@
+import test from 'ava';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend } from '../src/shared/backend/select.js';
+import { readCheckpoint, resolveCheckpoint, verifyCheckpoint, writeCheckpoint, type CheckpointPayload } from '../src/shared/checkpoint/store.js';
+import { Replica } from '../src/shared/replica.js';
+import { snapshotWeights } from './helpers/tf.js';
+
+const adam = { lr: 2e-4, beta1: 0.5, beta2: 0.999 };
+
+test.before(async () => {
+  await selectBackend('wasm');
+});
+
+async function trainedReplica(): Promise<Replica> {
+  const r = new Replica({ model: 'mlp', latent: 100, seed: 9, adam });
+  const real = new Float32Array(8 * 784).map((_, i) => Math.sin(i));
+  await r.trainStep(real, 8, { epoch: 0, step: 0, rank: 0 });
+  await r.trainStep(real, 8, { epoch: 0, step: 1, rank: 0 });
+  return r;
+}
+
+function payload(r: Replica, globalStep: number): CheckpointPayload {
+  const opt = r.optimizerStates();
+  return {
+    generator: r.gan.generator,
+    discriminator: r.gan.discriminator,
+    optimizer: opt,
+    state: {
+      model: 'mlp',
+      latent: 100,
+      imageShape: r.gan.imageShape,
+      epoch: 0,
+      step: globalStep,
+      globalStep,
+      optimizer: { ...adam, epsilon: 1e-8, D: { t: opt.D.t, size: r.sizes.D }, G: { t: opt.G.t, size: r.sizes.G } },
+      rng: { seed: 9, scheme: 'test' },
+      config: {},
+      backend: 'wasm',
+      writer: 'test',
+    },
+  };
+}
+
+async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ckpt-test-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test.serial('save then load is bit-exact: weights, BatchNorm statistics and both Adam states', async (t) => {
+  const dir = await tempDir(t);
+  const r = await trainedReplica();
+  const path = await writeCheckpoint(payload(r, 2), { dir });
+  const loaded = await readCheckpoint(path, { full: true });
+  t.deepEqual(snapshotWeights(loaded.generator).size, snapshotWeights(r.gan.generator).size);
+  const same = (a: Map<string, Float32Array>, b: Map<string, Float32Array>) => [...a.values()].map((v) => Buffer.from(v.buffer)).join() === [...b.values()].map((v) => Buffer.from(v.buffer)).join();
+  t.true(same(snapshotWeights(loaded.generator), snapshotWeights(r.gan.generator)));
+  t.true(same(snapshotWeights(loaded.discriminator!), snapshotWeights(r.gan.discriminator)));
+  const opt = r.optimizerStates();
+  t.is(loaded.optimizer!.D.t, 2);
+  t.deepEqual(loaded.optimizer!.D.m, opt.D.m);
+  t.deepEqual(loaded.optimizer!.D.v, opt.D.v);
+  t.deepEqual(loaded.optimizer!.G.m, opt.G.m);
+  t.deepEqual(loaded.optimizer!.G.v, opt.G.v);
+  t.is(loaded.state.globalStep, 2);
+});
+
+test.serial('a corrupted weights file is refused by its checksum, naming the file', async (t) => {
+  const dir = await tempDir(t);
+  const path = await writeCheckpoint(payload(await trainedReplica(), 2), { dir });
+  const file = join(path, 'generator', 'weights.bin');
+  const bytes = await readFile(file);
+  bytes[1000] ^= 0xff;
+  await writeFile(file, bytes);
+  await t.throwsAsync(readCheckpoint(path), { message: /generator\/weights\.bin fails its sha256 check/ });
+});
+
+test.serial('a truncated or missing file is refused, naming it', async (t) => {
+  const dir = await tempDir(t);
+  const path = await writeCheckpoint(payload(await trainedReplica(), 2), { dir });
+  const opt = join(path, 'optimizer.bin');
+  await writeFile(opt, (await readFile(opt)).subarray(0, 100));
+  await t.throwsAsync(verifyCheckpoint(path), { message: /optimizer\.bin has 100 bytes, manifest says/ });
+  await rm(opt);
+  await t.throwsAsync(verifyCheckpoint(path), { message: /optimizer\.bin is missing/ });
+});
+
+test.serial('latest names the newest complete checkpoint and only --keep are kept', async (t) => {
+  const dir = await tempDir(t);
+  const r = await trainedReplica();
+  for (const s of [10, 20, 30]) await writeCheckpoint(payload(r, s), { dir: join(dir, 'checkpoints'), keep: 2 });
+  const names = (await readdir(join(dir, 'checkpoints'))).filter((n) => n.startsWith('ckpt-')).sort();
+  t.deepEqual(names, ['ckpt-000000020-e0000', 'ckpt-000000030-e0000']);
+  t.is(await resolveCheckpoint('latest', dir), join(dir, 'checkpoints', 'ckpt-000000030-e0000'));
+  // A run directory given as --ckpt means its latest.
+  t.is(await resolveCheckpoint(dir), join(dir, 'checkpoints', 'ckpt-000000030-e0000'));
+});
+
+test.serial('a failed write leaves the previous checkpoint and latest intact', async (t) => {
+  const dir = await tempDir(t);
+  const r = await trainedReplica();
+  const first = await writeCheckpoint(payload(r, 1), { dir });
+  const failingHash = async () => {
+    throw new Error('ENOSPC: no space left on device');
+  };
+  await t.throwsAsync(writeCheckpoint(payload(r, 2), { dir, hash: failingHash }), { message: /writing checkpoint .* failed: ENOSPC/ });
+  t.is((await readFile(join(dir, 'latest'), 'utf8')).trim(), 'ckpt-000000001-e0000');
+  t.deepEqual((await readdir(dir)).sort(), ['ckpt-000000001-e0000', 'latest']);
+  await t.notThrowsAsync(verifyCheckpoint(first));
+});
+
+test.serial('paths that are not checkpoints fail with one clear line', async (t) => {
+  const dir = await tempDir(t);
+  await t.throwsAsync(resolveCheckpoint(join(dir, 'nope')), { message: /nope: no such checkpoint directory/ });
+  await t.throwsAsync(resolveCheckpoint(dir), { message: /not a checkpoint \(no manifest\.json\)/ });
+  await t.throwsAsync(resolveCheckpoint('latest', undefined, join(dir, 'runs')), { message: /no run with a checkpoint/ });
+});

@@ -1,0 +1,30 @@
+import test from 'ava';
+import { FlagError, parseFlags, TRAIN_FLAGS, trainConfigFrom } from '../src/shared/config.js';
+
+test('defaults match the reference setup', (t) => {
+  const c = trainConfigFrom(parseFlags([], TRAIN_FLAGS));
+  t.like(c, { model: 'mlp', epochs: 50, batchSize: 128, lr: 2e-4, beta1: 0.5, beta2: 0.999, latent: 100, backend: 'auto' });
+});
+
+test('values are parsed and typed', (t) => {
+  const c = trainConfigFrom(parseFlags(['--model', 'dcgan', '--epochs', '3', '--lr=0.001', '--limit', '2048'], TRAIN_FLAGS));
+  t.like(c, { model: 'dcgan', epochs: 3, lr: 0.001, limit: 2048 });
+});
+
+const bad: [string[], RegExp][] = [
+  [['--epochs', '0'], /^--epochs must be ≥ 1, got 0$/],
+  [['--epochs', '-3'], /^--epochs must be ≥ 1, got -3$/],
+  [['--epochs', '2.5'], /^--epochs must be an integer, got '2.5'$/],
+  [['--batch-size', 'many'], /^--batch-size must be an integer, got 'many'$/],
+  [['--lr', '0'], /^--lr must be > 0, got 0$/],
+  [['--model', 'gpt'], /^--model must be one of mlp, dcgan, got 'gpt'$/],
+  [['--backend', 'tpu'], /^--backend must be one of auto, tfjs-node-gpu, tfjs-node, wasm, cpu, got 'tpu'$/],
+  [['--epoch', '3'], /unknown flag '--epoch'/],
+  [['stray'], /stray/],
+];
+for (const [argv, message] of bad) {
+  test(`refuses ${argv.join(' ')} with one line naming the flag`, (t) => {
+    const err = t.throws(() => parseFlags(argv, TRAIN_FLAGS), { instanceOf: FlagError, message });
+    t.false(err!.message.includes('\n'));
+  });
+}
