@@ -143,8 +143,11 @@ export function markdownTable(specs: readonly FlagSpec[]): string {
   for (const s of specs) {
     let values: string = s.type;
     if (s.type === 'enum') values = s.choices!.join(' \\| ');
-    else if (s.min !== undefined || s.max !== undefined) {
-      values += ` ${s.min !== undefined ? (s.minExclusive ? '> ' : '≥ ') + s.min : ''}${s.min !== undefined && s.max !== undefined ? ', ' : ''}${s.max !== undefined && s.max < 1e9 ? '≤ ' + s.max : ''}`;
+    else {
+      const bounds: string[] = [];
+      if (s.min !== undefined) bounds.push(`${s.minExclusive ? '>' : '≥'} ${s.min}`);
+      if (s.max !== undefined && s.max < 1e9) bounds.push(`≤ ${s.max}`);
+      if (bounds.length) values += ` ${bounds.join(', ')}`;
     }
     rows.push(`| \`--${s.name}\` | ${values.trim()} | ${s.default === undefined ? '—' : `\`${String(s.default)}\``} | ${s.help} |`);
   }

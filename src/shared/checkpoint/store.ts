@@ -217,6 +217,8 @@ export async function readCheckpoint(dir: string, opts: { full?: boolean; hash?:
     }
   };
   const out: LoadedCheckpoint = { dir, state, generator: await load('generator') };
+  const zSize = out.generator.inputs[0]?.shape[1];
+  if (zSize !== state.latent) throw new CheckpointError(`checkpoint ${basename(dir)}: generator takes z of size ${zSize}, state.json says latent ${state.latent}`);
   if (opts.full) {
     out.discriminator = await load('discriminator');
     try {
