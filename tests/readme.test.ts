@@ -1,0 +1,24 @@
+/** README stays true to the code: flag tables generated from config.ts, the set-up commands exist. */
+import test from 'ava';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { markdownTable, SAMPLE_FLAGS, TRAIN_FLAGS } from '../src/shared/config.js';
+import { ROOT } from './helpers/cli.js';
+
+const readme = () => readFile(join(ROOT, 'README.md'), 'utf8');
+
+test('README carries the current flag tables', async (t) => {
+  const text = await readme();
+  t.true(text.includes(markdownTable(TRAIN_FLAGS)), 'train flags table is stale: run npm run flags');
+  t.true(text.includes(markdownTable(SAMPLE_FLAGS)), 'sample flags table is stale: run npm run flags');
+});
+
+test('every npm script README mentions exists, and .ci/run runs README\'s test command', async (t) => {
+  const text = await readme();
+  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'));
+  const scripts = [...text.matchAll(/npm run ([a-z][\w-]*)/g)].map((m) => m[1]);
+  t.true(scripts.length > 0);
+  for (const s of new Set(scripts)) t.truthy(pkg.scripts[s], `README mentions npm run ${s}, package.json has no such script`);
+  t.regex(text, /^npm test$/m);
+  t.regex(await readFile(join(ROOT, '.ci', 'run'), 'utf8'), /^npm test$/m);
+});
