@@ -1,6 +1,39 @@
 /**
- * Kernel registrations that make the wasm backend fast and complete for GAN training.
- * (Doc with measurements: see the end of development; filled in below.)
+ * Kernel registrations that make the wasm backend (tfjs-backend-wasm 4.22, SIMD, one thread) fast
+ * and complete for training the MLP GAN and the DCGAN.
+ *
+ * Why each one exists (figures: best of 3-5 runs at batch 128 on the 2-core dev box, timed around
+ * the op plus dataSync with /tmp benchmark scripts that call tf.matMul / tf.conv2dTranspose /
+ * tf.tile / engine().runKernel before and after registerWasmKernels(); GFLOP/s = 2*MACs/time; the
+ * box is shared, so expect +-25% noise):
+ *
+ * - BatchMatMul, _FusedMatMul: the wasm kernel uses XNNPACK only for untransposed, unbatched
+ *   products; transposeA/transposeB (every dense-layer backward pass) fall to a naive C++ loop. We
+ *   transpose the operand explicitly (wasm Transpose) and run the plain product; for a*b^T with a
+ *   small first dimension we compute (b*a^T)^T instead, which moves fewer values. Batched products
+ *   (none occur in the two GANs) fold a batch of `a` against one `b` into a single product, or loop
+ *   over slices. Before -> after, MLP shapes [128,K]x[K,N]: transposeB 1.4-2.2 -> 11-15 GFLOP/s,
+ *   transposeA 0.5-0.6 -> 16-28 GFLOP/s (plain is 20-29). The original _FusedMatMul is also WRONG
+ *   outside its XNNPACK path: its loop adds bias[min(i*N+j, len-1)], i.e. the last bias value to
+ *   every row after the first (relative error ~0.3 vs cpu); routing those cases here fixes that.
+ * - Conv2DBackpropFilter: not registered for wasm at all, so nothing with a trainable conv could
+ *   train. Computed as a stride-1 convolution with batch and channels swapped (see below), run by
+ *   the wasm Conv2D kernel (XNNPACK): 17-20 GFLOP/s on the DCGAN's big layers (D conv2 / G convT2:
+ *   150 ms; G convT1: 520 ms), i.e. about the forward conv's speed.
+ * - Conv2DBackpropInput (the forward pass of Conv2DTranspose and Conv2D's input gradient): the wasm
+ *   kernel is a naive loop at 2.2-3.1 GFLOP/s. Stride 1 now runs as a conv with the flipped filter
+ *   (XNNPACK), other strides as a plain product dy x W^T (XNNPACK) plus a col2im scatter-add in JS.
+ *   Before -> after: G convT1 (s1, 10.3 GFLOP) 3300-3800 -> 355-400 ms; D conv2 dx / G convT2 (s2)
+ *   995 -> 115-150 ms; G convT3 (s2) 36-39 -> 7-10 ms.
+ * - Tile (the batch-norm gradient tiles per-channel vectors over the batch): the wasm kernel takes
+ *   ~80 ns per output element. A copyWithin version: [1,1,1,12544] x [1,1,128,1] 149 -> 4 ms,
+ *   [1,1,1,64] x [128,14,14,1] 103 -> 4 ms.
+ * - Conv2D forward stays as is (XNNPACK, 22-27 GFLOP/s except ~9 for the 1-channel input layer).
+ *
+ * Whole training steps at batch 128 (variableGrads of BCE-on-logits, D step and G step through D):
+ * MLP 1.8-1.9 s -> 0.12-0.2 s per step; DCGAN could not run before, now D 1.8 s and G 2.3 s per
+ * step, spent mostly in Conv2DBackpropInput, Conv2DBackpropFilter and Conv2D, all near the
+ * single-thread XNNPACK speed.
  */
 import {
   _FusedMatMul,
@@ -8,7 +41,10 @@ import {
   BatchMatMul,
   broadcast_util,
   Conv2DBackpropFilter,
+  Conv2D,
   Conv2DBackpropInput,
+  Slice,
+  Tile,
   getKernel,
   registerKernel,
   Transpose,
@@ -58,15 +94,18 @@ function transposeLast2(transpose: Kernel, backend: KernelBackend, x: TensorInfo
 }
 
 /**
- * Shared by BatchMatMul and _FusedMatMul: removes transposes (explicit Transpose, then a plain
- * product) and folds a batch of `a` against a single `b` into one product, so that the original
- * kernel takes its XNNPACK path. Returns undefined where the shapes are outside what we handle.
+ * Shared by BatchMatMul and _FusedMatMul: makes every product a plain (untransposed, unbatched) one,
+ * which the original kernel runs through XNNPACK. Transposed operands are transposed explicitly;
+ * a batch of `a` against one `b` becomes a single [batch*M, K] x [K, N] product; other batches
+ * loop over slices. For _FusedMatMul, `bias` and `prelu` are rank-1 of length N (or undefined),
+ * which XNNPACK applies per output column, so they are passed unchanged to every product. Returns
+ * undefined for batch layouts that need general broadcasting (left to the original kernel).
  */
 function plainProduct(
   orig: Kernel,
   transpose: Kernel,
   args: KernelArgs,
-  fused: boolean,
+  fused?: { bias?: TensorInfo; prelu?: TensorInfo },
 ): TensorInfo | undefined {
   const { inputs, backend } = args;
   const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
@@ -92,9 +131,7 @@ function plainProduct(
   const batch = util.sizeFromShape(outer);
   const outShape = [...outer, M, N];
   const be = backend as BackendWasm;
-  const extra = fused ? { bias: inputs.bias, preluActivationWeights: inputs.preluActivationWeights } : {};
-  if (fused && batchB !== 1) return undefined; // fused batched products: rare, leave to the original kernel
-  if (fused && batch !== 1 && inputs.preluActivationWeights != null) return undefined;
+  const extra = fused ? { bias: fused.bias, preluActivationWeights: fused.prelu } : {};
 
   const temps: TensorInfo[] = [];
   const aT = tA ? transposeLast2(transpose, backend, a) : a; // [..., M, K]
@@ -116,14 +153,17 @@ function plainProduct(
     // batchB > 1: one XNNPACK product per batch slice, copied through the heap.
     const out = be.makeOutput([batch, M, N], 'float32');
     for (let i = 0; i < batch; i++) {
-      const ai = be.makeOutput([1, M, K], 'float32');
+      let ai = view(aT, [1, M, K]);
+      if (batchA !== 1) {
+        ai = be.makeOutput([1, M, K], 'float32');
+        heapF32(be, ai).set(heapF32(be, view(aT, [batchA * M * K])).subarray(i * M * K, (i + 1) * M * K));
+      }
       const bi = be.makeOutput([1, K, N], 'float32');
-      const ia = batchA === 1 ? 0 : i;
-      heapF32(be, ai).set(heapF32(be, view(aT, [batchA * M * K])).subarray(ia * M * K, (ia + 1) * M * K));
       heapF32(be, bi).set(heapF32(be, view(bT, [batchB * K * N])).subarray(i * K * N, (i + 1) * K * N));
-      const ri = orig({ inputs: { a: ai, b: bi }, backend, attrs: plainAttrs });
+      const ri = orig({ inputs: { a: ai, b: bi, ...extra }, backend, attrs: plainAttrs });
       heapF32(be, view(out, [batch * M * N])).set(heapF32(be, ri), i * M * N);
-      dispose(be, ai, bi, ri);
+      dispose(be, bi, ri);
+      if (ai.dataId !== aT.dataId) dispose(be, ai);
     }
     out.shape = outShape;
     return out;
@@ -136,60 +176,75 @@ function makeBatchMatMul(orig: Kernel, transpose: Kernel): Kernel {
   return (args) => {
     const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
     const { a, b } = args.inputs;
+    if (a == null || b == null) return orig(args);
     const plain = !attrs.transposeA && !attrs.transposeB;
-    if (a == null || b == null) return orig(args);
-    if (plain && util.sizeFromShape(a.shape.slice(0, -2)) === 1 && util.sizeFromShape(b.shape.slice(0, -2)) === 1) {
-      return orig(args); // already XNNPACK
+    const unbatched = util.sizeFromShape(a.shape.slice(0, -2)) === 1 && util.sizeFromShape(b.shape.slice(0, -2)) === 1;
+    if (plain && unbatched) return orig(args); // already XNNPACK
+    if (unbatched && !attrs.transposeA && attrs.transposeB && a.dtype === 'float32' && b.dtype === 'float32') {
+      // a [M,K] x b[N,K]^T (a dense layer's input gradient dy x W^T): transposing b costs K*N moves
+      // (plus XNNPACK packing K*N), computing (b x a^T)^T costs M*K + M*N, which is less when M is
+      // the batch size and K, N are layer widths. (b is the left operand there, so XNNPACK caches
+      // nothing on the caller's tensors.)
+      const M = a.shape[a.shape.length - 2];
+      const K = a.shape[a.shape.length - 1];
+      const N = b.shape[b.shape.length - 2];
+      if (b.shape[b.shape.length - 1] === K && M * K + M * N < K * N) {
+        const be = args.backend as BackendWasm;
+        const aT = transpose({ inputs: { x: view(a, [M, K]) }, backend: args.backend, attrs: { perm: [1, 0] } }); // [K, M]
+        let outT: TensorInfo;
+        try {
+          outT = orig({ inputs: { a: view(b, [1, N, K]), b: view(aT, [1, K, M]) }, backend: args.backend, attrs: { transposeA: false, transposeB: false } });
+        } finally {
+          dispose(be, aT);
+        }
+        try {
+          const out = transpose({ inputs: { x: view(outT, [N, M]) }, backend: args.backend, attrs: { perm: [1, 0] } });
+          const outer = broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+          out.shape = [...outer, M, N];
+          return out;
+        } finally {
+          dispose(be, outT);
+        }
+      }
     }
-    return plainProduct(orig, transpose, args, false) ?? orig(args);
-  };
-}
-
-function makeFusedMatMul(orig: Kernel, transpose: Kernel): Kernel {
-  return (args) => {
-    const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
-    const { a, b } = args.inputs;
-    if (a == null || b == null) return orig(args);
-    if (!attrs.transposeA && !attrs.transposeB && a.shape[0] === 1 && b.shape[0] === 1) return orig(args);
-    return plainProduct(orig, transpose, args, true) ?? orig(args);
+    return plainProduct(orig, transpose, args) ?? orig(args);
   };
 }
 
 /**
- * col[(n,oh,ow), (kh,kw,ci)] = x[n, oh*SH+kh-top, ow*SW+kw-left, ci], zero outside x. Rows are
- * filled with contiguous runs of CI values, which is several times faster in JS than writing the
- * transposed layout directly (strided stores).
+ * _FusedMatMul: the original kernel is right only on its XNNPACK path (no transpose, batch 1, bias
+ * of length N). Its fallback loop broadcasts a rank-1 bias wrongly (it adds bias[min(i*N+j, len-1)],
+ * i.e. the last bias value to every row after the first), so every other case is routed through
+ * plainProduct. A length-1 bias is expanded to length N, since XNNPACK reads N values from it.
  */
-function im2col(
-  x: Float32Array, col: Float32Array, N: number, H: number, W: number, CI: number, OH: number, OW: number,
-  KH: number, KW: number, SH: number, SW: number, top: number, left: number,
-): void {
-  let o = 0;
-  const run = KW * CI;
-  for (let n = 0; n < N; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * SH + kh - top;
-          if (ih < 0 || ih >= H) {
-            col.fill(0, o, o + run);
-            o += run;
-            continue;
-          }
-          const xRow = (n * H + ih) * W;
-          for (let kw = 0; kw < KW; kw++, o += CI) {
-            const iw = ow * SW + kw - left;
-            if (iw < 0 || iw >= W) {
-              col.fill(0, o, o + CI);
-              continue;
-            }
-            const xi = (xRow + iw) * CI;
-            for (let c = 0; c < CI; c++) col[o + c] = x[xi + c];
-          }
-        }
+function makeFusedMatMul(orig: Kernel, transpose: Kernel): Kernel {
+  return (args) => {
+    const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+    const { a, b, bias, preluActivationWeights: prelu } = args.inputs;
+    if (a == null || b == null || a.shape.length !== 3 || b.shape.length !== 3) return orig(args);
+    const be = args.backend as BackendWasm;
+    const N = attrs.transposeB ? b.shape[1] : b.shape[2];
+    const biasSize = bias == null ? N : util.sizeFromShape(bias.shape);
+    const preluSize = prelu == null ? N : util.sizeFromShape(prelu.shape);
+    // Per-column bias and prelu weights are what XNNPACK and per-slice products can apply.
+    if ((biasSize !== N && biasSize !== 1) || (preluSize !== N && preluSize !== 1)) return orig(args);
+    if (!attrs.transposeA && !attrs.transposeB && a.shape[0] === 1 && b.shape[0] === 1 && biasSize === N) {
+      return orig(args); // already XNNPACK
+    }
+    let biasN: TensorInfo | undefined;
+    if (bias != null) {
+      biasN = view(bias, [N]);
+      if (biasSize !== N) {
+        biasN = be.makeOutput([N], 'float32');
+        heapF32(be, biasN).fill(heapF32(be, bias)[0]);
       }
     }
-  }
+    try {
+      return plainProduct(orig, transpose, args, { bias: biasN, prelu }) ?? orig(args);
+    } finally {
+      if (biasN != null && biasN.dataId !== bias?.dataId) dispose(be, biasN);
+    }
+  };
 }
 
 interface ConvAttrs {
@@ -210,10 +265,18 @@ function checkConvArgs(kernel: string, attrs: ConvAttrs, ...ts: TensorInfo[]): v
 }
 
 /**
- * dW[kh,kw,ci,co] = sum over (n,oh,ow) of x[n, oh*sh+kh-top, ow*sw+kw-left, ci] * dy[n,oh,ow,co],
- * computed as the plain product colT[(kh,kw,ci), (n,oh,ow)] x dy[(n,oh,ow), co].
+ * dW[kh,kw,ci,co] = sum over (n,oh,ow) of x[n, oh*SH+kh-top, ow*SW+kw-left, ci] * dy[n,oh,ow,co].
+ *
+ * That sum is itself a stride-1 convolution with the roles swapped: batch <-> channels. With
+ * xT = x as [CI, H, W, N] (CI images of N channels) and dyT = dy as [OH, OW, N, CO] (a filter of
+ * OH x OW taps, dilated by the stride), conv2d(xT, dyT, stride 1, dilation [SH, SW], pads top/left
+ * as in the forward conv) is [CI, KH, KW, CO], i.e. dW with its axes permuted. The wasm Conv2D kernel
+ * runs that through XNNPACK's convolution (an implicit-im2col GEMM), so no column buffer is built
+ * in JS. The bottom/right pads are chosen to make the output exactly KH x KW; where the forward conv
+ * never reached the last rows/columns of x (some 'valid' shapes) they would be negative, so x is
+ * cropped instead.
  */
-function makeConv2DBackpropFilter(matMul: Kernel, transpose: Kernel): Kernel {
+function makeConv2DBackpropFilter(k: { conv2d: Kernel; transpose: Kernel; slice: Kernel }): Kernel {
   return ({ inputs, backend, attrs }) => {
     const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
     const a = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
@@ -228,37 +291,72 @@ function makeConv2DBackpropFilter(matMul: Kernel, transpose: Kernel): Kernel {
       throw new Error(`wasm Conv2DBackpropFilter: dy has shape [${dy.shape}], expected [${info.outShape}]`);
     }
     const be = backend as BackendWasm;
-    const P = N * OH * OW;
-    const R = KH * KW * CI;
-    const colInfo = be.makeOutput([P, R], 'float32');
-    const col = heapF32(be, colInfo);
-    const xv = heapF32(be, x);
-    const T0 = performance.now();
-    im2col(xv, col, N, H, W, CI, OH, OW, KH, KW, SH, SW, top, left);
-    const T1 = performance.now();
+    // Input rows/columns the forward conv read: [-top, (OH-1)*SH + KH - top).
+    const usedH = (OH - 1) * SH + KH - top;
+    const usedW = (OW - 1) * SW + KW - left;
+    const temps: TensorInfo[] = [];
     try {
-      const dyT = transpose({ inputs: { x: view(dy, [P, CO]) }, backend, attrs: { perm: [1, 0] } });
-      const T2 = performance.now();
-      const dWT = matMul({ inputs: { a: dyT, b: colInfo }, backend, attrs: { transposeA: false, transposeB: false } });
-      const T3 = performance.now();
-      dispose(be, dyT);
-      const dW = transpose({ inputs: { x: dWT }, backend, attrs: { perm: [1, 0] } });
-      dispose(be, dWT);
-      if (process.env.WK_DEBUG) console.log(`  bpf dyT ${(T2 - T1).toFixed(1)} mm ${(T3 - T2).toFixed(1)} dWT ${(performance.now() - T3).toFixed(1)}`);
-      dW.shape = [KH, KW, CI, CO];
-      if (process.env.WK_DEBUG) console.log(`  bpf im2col ${(T1 - T0).toFixed(1)} matmul ${(performance.now() - T1).toFixed(1)}`);
-      return dW;
+      let xs = x;
+      let h = H;
+      let w = W;
+      if (usedH < H || usedW < W) {
+        h = Math.min(H, usedH);
+        w = Math.min(W, usedW);
+        xs = k.slice({ inputs: { x }, backend, attrs: { begin: [0, 0, 0, 0], size: [N, h, w, CI] } });
+        temps.push(xs);
+      }
+      const xT = k.transpose({ inputs: { x: xs }, backend, attrs: { perm: [3, 1, 2, 0] } }); // [CI, h, w, N]
+      temps.push(xT);
+      const dyT = k.transpose({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } }); // [OH, OW, N, CO]
+      temps.push(dyT);
+      const bottom = usedH - h;
+      const right = usedW - w;
+      const r = k.conv2d({
+        inputs: { x: xT, filter: dyT },
+        backend,
+        attrs: {
+          strides: [1, 1],
+          pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+          dataFormat: 'NHWC',
+          dilations: [SH, SW],
+          dimRoundingMode: undefined,
+        } as unknown as NamedAttrMap,
+      }); // [CI, KH, KW, CO]
+      temps.push(r);
+      if (!sameShape(r.shape, [CI, KH, KW, CO])) {
+        throw new Error(`wasm Conv2DBackpropFilter: internal shape error, got [${r.shape}] for [${CI},${KH},${KW},${CO}]`);
+      }
+      return k.transpose({ inputs: { x: r }, backend, attrs: { perm: [1, 2, 0, 3] } });
     } finally {
-      dispose(be, colInfo);
+      dispose(be, ...temps);
     }
   };
 }
 
+/** Cap on the column buffer of Conv2DBackpropInput (floats): 8M = 32 MiB of wasm heap per chunk. */
+const COL_CHUNK_FLOATS = 8 * 1024 * 1024;
+
+/** wf[kh,kw,co,ci] = w[KH-1-kh, KW-1-kw, ci, co]. */
+function flipFilter(w: Float32Array, wf: Float32Array, KH: number, KW: number, CI: number, CO: number): void {
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      const src = ((KH - 1 - kh) * KW + (KW - 1 - kw)) * CI * CO;
+      const dst = (kh * KW + kw) * CO * CI;
+      for (let ci = 0; ci < CI; ci++) {
+        for (let co = 0, si = src + ci * CO, di = dst + ci; co < CO; co++, si++, di += CI) wf[di] = w[si];
+      }
+    }
+  }
+}
+
 /**
- * dx[n, oh*sh+kh-top, ow*sw+kw-left, ci] += sum over co of dy[n,oh,ow,co] * W[kh,kw,ci,co]:
- * the plain product cols[(n,oh,ow), (kh,kw,ci)] = dy x W^T, then a col2im scatter-add.
+ * dx[n, oh*SH+kh-top, ow*SW+kw-left, ci] += sum over co of dy[n,oh,ow,co] * W[kh,kw,ci,co].
+ * Stride 1: one XNNPACK conv with the flipped filter. Otherwise: the plain product
+ * cols[(n,oh,ow), (kh,kw,ci)] = dy x W^T (XNNPACK), then a col2im scatter-add in JS, a few images
+ * at a time so the column buffer stays bounded.
  */
-function makeConv2DBackpropInput(matMul: Kernel, transpose: Kernel): Kernel {
+function makeConv2DBackpropInput(k: { matMul: Kernel; transpose: Kernel; conv2d: Kernel }): Kernel {
+  const { matMul, transpose } = k;
   return ({ inputs, backend, attrs }) => {
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const a = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
@@ -273,44 +371,137 @@ function makeConv2DBackpropInput(matMul: Kernel, transpose: Kernel): Kernel {
       throw new Error(`wasm Conv2DBackpropInput: dy has shape [${dy.shape}], expected [${info.outShape}]`);
     }
     const be = backend as BackendWasm;
-    const P = N * OH * OW;
+    // Stride 1: dx is the 'full' convolution of dy with the flipped filter, which XNNPACK's conv runs
+    // directly: dx[ih] = sum over kh' of dy[ih + kh' - padTop'] * Wf[kh'], Wf[kh',kw',co,ci] =
+    // W[KH-1-kh', KW-1-kw', ci, co], padTop' = KH-1-top, padBottom' = H-OH+top (likewise for width).
+    const pads = [KH - 1 - top, H - OH + top, KW - 1 - left, W - OW + left];
+    if (SH === 1 && SW === 1 && pads.every((p) => p >= 0)) {
+      const wf = be.makeOutput([KH, KW, CO, CI], 'float32');
+      flipFilter(heapF32(be, filter), heapF32(be, wf), KH, KW, CI, CO);
+      try {
+        return k.conv2d({
+          inputs: { x: dy, filter: wf },
+          backend,
+          attrs: {
+            strides: [1, 1],
+            pad: [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]],
+            dataFormat: 'NHWC',
+            dilations: [1, 1],
+            dimRoundingMode: undefined,
+          } as unknown as NamedAttrMap,
+        });
+      } finally {
+        dispose(be, wf);
+      }
+    }
     const R = KH * KW * CI;
     const wT = transpose({ inputs: { x: view(filter, [R, CO]) }, backend, attrs: { perm: [1, 0] } }); // [CO, R]
-    let cols: TensorInfo;
+    const dx = be.makeOutput([N, H, W, CI], 'float32');
+    heapF32(be, dx).fill(0);
+    // Whole images per chunk, so that the column buffer stays near COL_CHUNK_FLOATS (wT is the same
+    // tensor for every chunk, so XNNPACK packs it once).
+    const perImage = OH * OW * R;
+    const nb = Math.max(1, Math.min(N, Math.floor(COL_CHUNK_FLOATS / perImage)));
     try {
-      cols = matMul({ inputs: { a: view(dy, [P, CO]), b: wT }, backend, attrs: { transposeA: false, transposeB: false } });
+      for (let n0 = 0; n0 < N; n0 += nb) {
+        const n1 = Math.min(N, n0 + nb);
+        const rows = (n1 - n0) * OH * OW;
+        let dyc = view(dy, [rows, CO]);
+        if (n1 - n0 !== N) {
+          dyc = be.makeOutput([rows, CO], 'float32');
+          heapF32(be, dyc).set(heapF32(be, dy).subarray(n0 * OH * OW * CO, n1 * OH * OW * CO));
+        }
+        let cols: TensorInfo;
+        try {
+          cols = matMul({ inputs: { a: dyc, b: wT }, backend, attrs: { transposeA: false, transposeB: false } }); // [rows, R]
+        } finally {
+          if (dyc.dataId !== dy.dataId) dispose(be, dyc);
+        }
+        const out = heapF32(be, dx);
+        const cv = heapF32(be, cols);
+        col2imAdd(cv, out, n0, n1, H, W, CI, OH, OW, KH, KW, SH, SW, top, left);
+        dispose(be, cols);
+      }
+    } catch (e) {
+      dispose(be, dx);
+      throw e;
     } finally {
       dispose(be, wT);
     }
-    try {
-      const dx = be.makeOutput([N, H, W, CI], 'float32');
-      const out = heapF32(be, dx);
-      const cv = heapF32(be, cols);
-      out.fill(0);
-      const rowW = W * CI;
-      for (let n = 0; n < N; n++) {
-        for (let oh = 0; oh < OH; oh++) {
-          for (let ow = 0; ow < OW; ow++) {
-            const cBase = ((n * OH + oh) * OW + ow) * R;
-            for (let kh = 0; kh < KH; kh++) {
-              const ih = oh * SH + kh - top;
-              if (ih < 0 || ih >= H) continue;
-              const dRow = (n * H + ih) * rowW;
-              for (let kw = 0; kw < KW; kw++) {
-                const iw = ow * SW + kw - left;
-                if (iw < 0 || iw >= W) continue;
-                const d = dRow + iw * CI;
-                const c0 = cBase + (kh * KW + kw) * CI;
-                for (let c = 0; c < CI; c++) out[d + c] += cv[c0 + c];
-              }
-            }
+    return dx;
+  };
+}
+
+/** dx[n, oh*SH+kh-top, ow*SW+kw-left, :] += cols[(n-n0,oh,ow), (kh,kw,:)] for images n0 <= n < n1. */
+function col2imAdd(
+  cv: Float32Array, out: Float32Array, n0: number, n1: number, H: number, W: number, CI: number, OH: number,
+  OW: number, KH: number, KW: number, SH: number, SW: number, top: number, left: number,
+): void {
+  const R = KH * KW * CI;
+  const rowW = W * CI;
+  let cBase = 0;
+  for (let n = n0; n < n1; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++, cBase += R) {
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * SH + kh - top;
+          if (ih < 0 || ih >= H) continue;
+          const dRow = (n * H + ih) * rowW;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * SW + kw - left;
+            if (iw < 0 || iw >= W) continue;
+            const d = dRow + iw * CI;
+            const c0 = cBase + (kh * KW + kw) * CI;
+            for (let c = 0; c < CI; c++) out[d + c] += cv[c0 + c];
           }
         }
       }
-      return dx;
-    } finally {
-      dispose(be, cols);
     }
+  }
+}
+
+/**
+ * out = x tiled `reps` times along each axis. Writes the first copy of each axis block recursively,
+ * then replicates it with copyWithin (doubling), i.e. memcpy-sized moves instead of per-element
+ * index arithmetic.
+ */
+function makeTile(orig: Kernel): Kernel {
+  return (args) => {
+    const { inputs, backend } = args;
+    const x = inputs.x as TensorInfo;
+    const reps = (args.attrs as unknown as { reps: number[] }).reps;
+    if (x.dtype === 'string' || x.dtype === 'complex64' || reps.length !== x.shape.length) return orig(args);
+    const be = backend as BackendWasm;
+    const rank = x.shape.length;
+    const outShape = x.shape.map((d, i) => d * reps[i]);
+    const out = be.makeOutput(outShape, x.dtype);
+    if (util.sizeFromShape(outShape) === 0) return out;
+    const xv = be.typedArrayFromHeap(x);
+    const ov = be.typedArrayFromHeap(out);
+    if (rank === 0) {
+      ov[0] = xv[0];
+      return out;
+    }
+    const xStrides = util.computeStrides(x.shape);
+    const oStrides = util.computeStrides(outShape);
+    const fill = (d: number, xOff: number, oOff: number): void => {
+      const inner = d === rank - 1 ? 1 : oStrides[d];
+      const xd = x.shape[d];
+      if (d === rank - 1) {
+        ov.set(xv.subarray(xOff, xOff + xd), oOff);
+      } else {
+        const xs = xStrides[d];
+        for (let i = 0; i < xd; i++) fill(d + 1, xOff + i * xs, oOff + i * inner);
+      }
+      const block = xd * inner;
+      for (let done = 1; done < reps[d]; ) {
+        const n = Math.min(done, reps[d] - done);
+        ov.copyWithin(oOff + done * block, oOff, oOff + n * block);
+        done += n;
+      }
+    };
+    fill(0, 0, 0);
+    return out;
   };
 }
 
@@ -345,6 +536,7 @@ export function registerWasmKernels(): void {
   install(_FusedMatMul, (orig) => makeFusedMatMul(orig!, transpose));
   // The conv kernels only issue plain, unbatched products: the original kernel is what they need.
   const plainMatMul = origMatMul ?? wasmKernel(BatchMatMul);
-  install(Conv2DBackpropFilter, () => makeConv2DBackpropFilter(plainMatMul, transpose));
-  install(Conv2DBackpropInput, () => makeConv2DBackpropInput(plainMatMul, transpose));
+  install(Conv2DBackpropFilter, () => makeConv2DBackpropFilter({ conv2d: wasmKernel(Conv2D), transpose, slice: wasmKernel(Slice) }));
+  install(Conv2DBackpropInput, () => makeConv2DBackpropInput({ matMul: plainMatMul, transpose, conv2d: wasmKernel(Conv2D) }));
+  install(Tile, (orig) => makeTile(orig!));
 }
