@@ -67,3 +67,18 @@ test('a bad --data directory fails with one line naming the missing file', async
   t.regex(r.stderr, /train-images-idx3-ubyte: no such file/);
   t.false(existsSync(join(dir, 'run')));
 });
+
+test('the same seed, backend and flags give the same losses run after run', async (t) => {
+  const dir = await tempDir(t);
+  const losses = async (name: string, seed: string) => {
+    const run = join(dir, name);
+    const r = await runCli('train', ['--backend', 'wasm', '--epochs', '1', '--limit', '256', '--batch-size', '64', '--log-every', '1', '--seed', seed, '--run-dir', run]);
+    t.is(r.code, 0, r.stderr);
+    const lines = (await readFile(join(run, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    return lines.filter((l) => l.type === 'step').map((l) => [l.lossD, l.lossG, l.dReal, l.dFake]);
+  };
+  const a = await losses('a', '5');
+  t.is(a.length, 4);
+  t.deepEqual(await losses('b', '5'), a);
+  t.notDeepEqual(await losses('c', '6'), a);
+});
