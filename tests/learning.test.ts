@@ -5,8 +5,8 @@
  * both of which the untrained generator (same seed, step 0) must fail:
  *  - at least 40% of generated pixels are background-dark (< -0.6);
  *  - the 1-D Wasserstein distance of the pixel values to MNIST's is under 60% of the untrained one.
- * Seen here (seed 1): 51% dark and a W1 ratio of 0.42 after these 300 steps (61% and 0.41 after
- * one full-MNIST epoch of 468 steps at batch 128).
+ * Seen here (seed 1): 51% dark and a W1 ratio of 0.42 after these 300 steps (61% dark after one
+ * full-MNIST epoch of 468 steps at batch 128).
  */
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
