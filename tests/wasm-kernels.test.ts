@@ -19,6 +19,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { selectBackend } from '../src/shared/backend/select.js';
 import { registerWasmKernels } from '../src/shared/backend/wasm-kernels.js';
+import { relativeError } from './helpers/tf.js';
 
 const TOL = 1e-5;
 const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
@@ -58,22 +59,12 @@ async function runOn(backend: 'wasm' | 'cpu', inputs: Input[], f: (...ts: tf.Ten
   }
 }
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
-}
-
 /** Asserts wasm and cpu agree on `f(inputs)` within TOL, with the case and seed in the message. */
 async function agree(t: import('ava').ExecutionContext, label: string, inputs: Input[], f: (...ts: tf.Tensor[]) => tf.Tensor) {
   const w = await runOn('wasm', inputs, f);
   const c = await runOn('cpu', inputs, f);
   t.deepEqual(w.shape, c.shape, `${label}: shape`);
-  const e = relErr(w.values, c.values);
+  const e = relativeError(w.values, c.values);
   t.true(e <= TOL, `${label}: relative error ${e.toExponential(2)} > ${TOL} (seed ${SEED})`);
 }
 

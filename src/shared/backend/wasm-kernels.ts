@@ -276,20 +276,34 @@ function checkConvArgs(kernel: string, attrs: ConvAttrs, ...ts: TensorInfo[]): v
  * never reached the last rows/columns of x (some 'valid' shapes) they would be negative, so x is
  * cropped instead.
  */
+
+type Shape4 = [number, number, number, number];
+
+/**
+ * Geometry shared by both convolution gradients: tfjs' conv info for the forward conv with input
+ * `xShape` and filter `filterShape`, checked against dy's shape, unpacked into short names.
+ */
+function convGradGeometry(kernel: string, a: ConvAttrs, xShape: Shape4, filterShape: Shape4, dy: TensorInfo) {
+  const info = backend_util.computeConv2DInfo(xShape, filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
+  if (!sameShape(dy.shape, info.outShape)) {
+    throw new Error(`wasm ${kernel}: dy has shape [${dy.shape}], expected [${info.outShape}]`);
+  }
+  return {
+    info,
+    N: info.batchSize, H: info.inHeight, W: info.inWidth, CI: info.inChannels,
+    OH: info.outHeight, OW: info.outWidth, CO: info.outChannels,
+    KH: info.filterHeight, KW: info.filterWidth, SH: info.strideHeight, SW: info.strideWidth,
+    top: info.padInfo.top, left: info.padInfo.left,
+  };
+}
+
 function makeConv2DBackpropFilter(k: { conv2d: Kernel; transpose: Kernel; slice: Kernel }): Kernel {
   return ({ inputs, backend, attrs }) => {
     const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
     const a = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
     checkConvArgs('Conv2DBackpropFilter', a, x, dy);
-    const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
-    const { batchSize: N, inHeight: H, inWidth: W, inChannels: CI, outHeight: OH, outWidth: OW, outChannels: CO } = info;
-    const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
-    const top = info.padInfo.top;
-    const left = info.padInfo.left;
-    if (!sameShape(dy.shape, info.outShape)) {
-      throw new Error(`wasm Conv2DBackpropFilter: dy has shape [${dy.shape}], expected [${info.outShape}]`);
-    }
+    const g = convGradGeometry('Conv2DBackpropFilter', a, x.shape as Shape4, a.filterShape, dy);
+    const { info, N, H, W, CI, OH, OW, CO, KH, KW, SH, SW, top, left } = g;
     const be = backend as BackendWasm;
     // Input rows/columns the forward conv read: [-top, (OH-1)*SH + KH - top).
     const usedH = (OH - 1) * SH + KH - top;
@@ -361,15 +375,8 @@ function makeConv2DBackpropInput(k: { matMul: Kernel; transpose: Kernel; conv2d:
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const a = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
     checkConvArgs('Conv2DBackpropInput', a, dy, filter);
-    const info = backend_util.computeConv2DInfo(
-      a.inputShape, filter.shape as [number, number, number, number], a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
-    const { batchSize: N, inHeight: H, inWidth: W, inChannels: CI, outHeight: OH, outWidth: OW, outChannels: CO } = info;
-    const { filterHeight: KH, filterWidth: KW, strideHeight: SH, strideWidth: SW } = info;
-    const top = info.padInfo.top;
-    const left = info.padInfo.left;
-    if (!sameShape(dy.shape, info.outShape)) {
-      throw new Error(`wasm Conv2DBackpropInput: dy has shape [${dy.shape}], expected [${info.outShape}]`);
-    }
+    const g = convGradGeometry('Conv2DBackpropInput', a, a.inputShape, filter.shape as Shape4, dy);
+    const { info, N, H, W, CI, OH, OW, CO, KH, KW, SH, SW, top, left } = g;
     const be = backend as BackendWasm;
     // Stride 1: dx is the 'full' convolution of dy with the flipped filter, which XNNPACK's conv runs
     // directly: dx[ih] = sum over kh' of dy[ih + kh' - padTop'] * Wf[kh'], Wf[kh',kw',co,ci] =
