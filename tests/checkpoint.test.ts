@@ -3,7 +3,9 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../src/shared/backend/select.js';
-import { readCheckpoint, resolveCheckpoint, verifyCheckpoint, writeCheckpoint, type CheckpointPayload } from '../src/shared/checkpoint/store.js';
+import { readCheckpoint, writeCheckpoint } from '../src/shared/checkpoint/load.js';
+import type { CheckpointPayload } from '../src/shared/checkpoint/serialize.js';
+import { resolveCheckpoint, verifyCheckpoint } from '../src/shared/checkpoint/store.js';
 import { Replica } from '../src/shared/replica.js';
 import { snapshotWeights } from './helpers/tf.js';
 
@@ -16,8 +18,8 @@ test.before(async () => {
 async function trainedReplica(): Promise<Replica> {
   const r = new Replica({ model: 'mlp', latent: 100, seed: 9, adam });
   const real = new Float32Array(8 * 784).map((_, i) => Math.sin(i));
-  await r.trainStep(real, 8, { epoch: 0, step: 0, rank: 0 });
-  await r.trainStep(real, 8, { epoch: 0, step: 1, rank: 0 });
+  await r.trainStep(real, 8, { epoch: 0, step: 0, rank: 0, world: 1 });
+  await r.trainStep(real, 8, { epoch: 0, step: 1, rank: 0, world: 1 });
   return r;
 }
 

@@ -21,7 +21,7 @@ for (const model of ['mlp', 'dcgan'] as const) {
   test.serial(`${model}: a D step changes every D weight and no G weight (BatchNorm statistics included)`, async (t) => {
     const r = new Replica({ model, latent: 100, seed: 3, adam });
     const [g0, d0] = [snapshotWeights(r.gan.generator), snapshotWeights(r.gan.discriminator)];
-    await r.discriminatorStep(realBatch(1, 784), BATCH, { epoch: 0, step: 0, rank: 0 });
+    await r.discriminatorStep(realBatch(1, 784), BATCH, { epoch: 0, step: 0, rank: 0, world: 1 });
     t.deepEqual(changedWeights(g0, snapshotWeights(r.gan.generator)), []);
     t.deepEqual(changedWeights(d0, snapshotWeights(r.gan.discriminator)).sort(), [...d0.keys()].sort());
   });
@@ -29,7 +29,7 @@ for (const model of ['mlp', 'dcgan'] as const) {
   test.serial(`${model}: a G step changes G's weights and no D weight`, async (t) => {
     const r = new Replica({ model, latent: 100, seed: 3, adam });
     const [g0, d0] = [snapshotWeights(r.gan.generator), snapshotWeights(r.gan.discriminator)];
-    await r.generatorStep(BATCH, { epoch: 0, step: 0, rank: 0 });
+    await r.generatorStep(BATCH, { epoch: 0, step: 0, rank: 0, world: 1 });
     t.deepEqual(changedWeights(d0, snapshotWeights(r.gan.discriminator)), []);
     // Every trainable G weight moves; the BatchNorm moving statistics move too (training mode).
     t.deepEqual(changedWeights(g0, snapshotWeights(r.gan.generator)).sort(), [...g0.keys()].sort());
@@ -38,11 +38,11 @@ for (const model of ['mlp', 'dcgan'] as const) {
   test.serial(`${model}: a training step leaks no tensors`, async (t) => {
     const r = new Replica({ model, latent: 100, seed: 3, adam });
     const real = realBatch(2, 784);
-    await r.trainStep(real, BATCH, { epoch: 0, step: 0, rank: 0 }); // warm-up: lazily created state
+    await r.trainStep(real, BATCH, { epoch: 0, step: 0, rank: 0, world: 1 }); // warm-up: lazily created state
     const before = tf.memory().numTensors;
     const bytes = tf.memory().numBytes;
-    await r.trainStep(real, BATCH, { epoch: 0, step: 1, rank: 0 });
-    await r.trainStep(real, BATCH, { epoch: 0, step: 2, rank: 0 });
+    await r.trainStep(real, BATCH, { epoch: 0, step: 1, rank: 0, world: 1 });
+    await r.trainStep(real, BATCH, { epoch: 0, step: 2, rank: 0, world: 1 });
     t.is(tf.memory().numTensors, before);
     t.is(tf.memory().numBytes, bytes);
   });
@@ -51,7 +51,7 @@ for (const model of ['mlp', 'dcgan'] as const) {
 test.serial('the same seed and position give the same losses; another step gives other noise', async (t) => {
   const run = async (step: number) => {
     const r = new Replica({ model: 'mlp', latent: 100, seed: 5, adam });
-    const s = await r.trainStep(realBatch(4, 784), BATCH, { epoch: 0, step, rank: 0 });
+    const s = await r.trainStep(realBatch(4, 784), BATCH, { epoch: 0, step, rank: 0, world: 1 });
     return [s.lossD, s.lossG, s.dReal, s.dFake];
   };
   t.deepEqual(await run(0), await run(0));
@@ -64,7 +64,7 @@ test.serial('a non-finite gradient is skipped, not applied', async (t) => {
   const poison = (buf: Float32Array) => {
     buf[0] = Number.NaN;
   };
-  const out = await r.discriminatorStep(realBatch(1, 784), BATCH, { epoch: 0, step: 0, rank: 0 }, poison);
+  const out = await r.discriminatorStep(realBatch(1, 784), BATCH, { epoch: 0, step: 0, rank: 0, world: 1 }, poison);
   t.true(out.skipped);
   t.deepEqual(changedWeights(d0, snapshotWeights(r.gan.discriminator)), []);
 });

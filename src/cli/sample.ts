@@ -2,7 +2,8 @@
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, type BackendName } from '../shared/backend/select.js';
-import { readCheckpoint, resolveCheckpoint } from '../shared/checkpoint/store.js';
+import { readCheckpoint } from '../shared/checkpoint/load.js';
+import { resolveCheckpoint } from '../shared/checkpoint/store.js';
 import { SAMPLE_FLAGS } from '../shared/config.js';
 import { writeFileAtomic } from '../shared/fsutil.js';
 import { encodeGridPng } from '../shared/pool/tasks.js';

@@ -29,6 +29,8 @@ export interface StepPosition {
   step: number;
   /** This replica's rank (0 for single-process training). */
   rank: number;
+  /** Number of replicas (1 for single-process training). */
+  world: number;
 }
 
 /** What one step measured. Times in milliseconds. */
@@ -64,12 +66,16 @@ export class Replica {
   readonly args: ReplicaArgs;
   private readonly d: NetworkState;
   private readonly g: NetworkState;
+  /** G's non-trainable weights (BatchNorm moving statistics). */
+  private readonly gStats: { vars: tf.Variable[]; layout: FusionLayout };
 
   constructor(args: ReplicaArgs) {
     this.args = args;
     this.gan = buildGan(args.model, { latent: args.latent, seed: args.seed });
     this.d = this.networkState(this.gan.discriminator);
     this.g = this.networkState(this.gan.generator);
+    const statVars = this.gan.generator.nonTrainableWeights.map((w) => w.read() as tf.Variable);
+    this.gStats = { vars: statVars, layout: fusionLayout(statVars) };
   }
 
   private networkState(model: Gan['generator']): NetworkState {
@@ -78,14 +84,24 @@ export class Replica {
     return { vars, layout, params: readVariables(vars, layout), adam: new Adam(layout.length, this.args.adam) };
   }
 
+  /** Adam's ε (the same for both networks). */
+  get adamEpsilon(): number {
+    return this.d.adam.epsilon;
+  }
+
   /** Number of floats in each network's fusion buffer. */
   get sizes(): { D: number; G: number } {
     return { D: this.d.layout.length, G: this.g.layout.length };
   }
 
-  /** The step's latent noise, from the stream (seed, 'z', epoch, step, rank). */
+  /**
+   * This replica's rows of the step's latent noise. The noise of the whole global batch comes from
+   * the stream (seed, 'z', epoch, step) and each replica takes its slice, so image i of a step gets
+   * the same z whatever the number of workers.
+   */
   noise(pos: StepPosition, batch: number): Float32Array {
-    return Rng.stream(this.args.seed, 'z', pos.epoch, pos.step, pos.rank).fillNormal(new Float32Array(batch * this.args.latent));
+    const all = Rng.stream(this.args.seed, 'z', pos.epoch, pos.step).fillNormal(new Float32Array(batch * pos.world * this.args.latent));
+    return all.subarray(pos.rank * batch * this.args.latent, (pos.rank + 1) * batch * this.args.latent);
   }
 
   /** Per-step dropout seeds: stream (seed, 'dropout', epoch, step, rank, phase, layer). */
@@ -109,7 +125,11 @@ export class Replica {
     return this.finish(this.d, out, out.lossD, t0, 'D', reduce);
   }
 
-  /** The generator's half of a step, through the current D. Changes G's weights (and BatchNorm statistics) only. */
+  /**
+   * The generator's half of a step, through the current D. Changes G's weights and BatchNorm
+   * statistics only. With several replicas the statistics each replica's forward pass updated ride
+   * along in G's fusion buffer and come back averaged, so replicas keep identical statistics.
+   */
   async generatorStep(batch: number, pos: StepPosition, reduce?: GradientReducer): Promise<HalfStep<GeneratorGradients>> {
     const t0 = performance.now();
     const zT = this.noiseTensor(pos, batch);
@@ -119,16 +139,27 @@ export class Replica {
     } finally {
       zT.dispose();
     }
-    return this.finish(this.g, out, out.lossG, t0, 'G', reduce);
+    if (!reduce || this.gStats.layout.length === 0) return this.finish(this.g, out, out.lossG, t0, 'G', reduce);
+    const gradLen = this.g.layout.length;
+    const fused = new Float32Array(gradLen + this.gStats.layout.length);
+    fused.set(out.grads, 0);
+    fused.set(readVariables(this.gStats.vars, this.gStats.layout), gradLen);
+    const half = await this.finish(this.g, { ...out, grads: fused }, out.lossG, t0, 'G', reduce, gradLen);
+    writeVariables(this.gStats.vars, this.gStats.layout, fused.subarray(gradLen));
+    return { ...half, grads: fused.subarray(0, gradLen) };
   }
 
-  private async finish<T extends { grads: Float32Array }>(net: NetworkState, out: T, loss: number, t0: number, which: 'D' | 'G', reduce?: GradientReducer): Promise<HalfStep<T>> {
+  /** Reduces `out.grads` (its first `gradLen` floats are gradients), checks them, applies Adam. */
+  private async finish<T extends { grads: Float32Array }>(
+    net: NetworkState, out: T, loss: number, t0: number, which: 'D' | 'G', reduce?: GradientReducer, gradLen = out.grads.length,
+  ): Promise<HalfStep<T>> {
     const t1 = performance.now();
     if (reduce) await reduce(out.grads, which);
     const t2 = performance.now();
+    const grads = gradLen === out.grads.length ? out.grads : out.grads.subarray(0, gradLen);
     // After the reduction every replica holds the same buffer, so every replica skips alike.
-    const ok = Number.isFinite(loss) && allFinite(out.grads);
-    if (ok) this.apply(net, out.grads);
+    const ok = Number.isFinite(loss) && allFinite(grads);
+    if (ok) this.apply(net, grads);
     const t3 = performance.now();
     return { ...out, skipped: !ok, computeMs: t1 - t0, reduceMs: t2 - t1, optimizerMs: t3 - t2 };
   }

@@ -8,8 +8,6 @@
  *   state.json                               epoch, step, Adam iteration counts, RNG scheme, config
  *   manifest.json                            sha256 and size of every file above
  */
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import type { AdamState } from '../optimizer.js';
 
 export const CHECKPOINT_FORMAT = 'gan-cluster-checkpoint';
@@ -67,48 +65,11 @@ export interface CheckpointManifest {
   files: { path: string; bytes: number; sha256: string }[];
 }
 
-/** A model serialised in the TF.js layers format. */
-export interface SerializedModel {
-  modelJson: string;
-  weights: Uint8Array;
-}
+/** One checkpoint file's name. */
+export type CheckpointFile = (typeof CHECKPOINT_FILES)[number];
 
-/** Serialises a layers model to model.json text (weights manifest pointing at weights.bin) and weight bytes. */
-export async function serializeModel(model: tfl.LayersModel): Promise<SerializedModel> {
-  let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  if (!artifacts || !artifacts.weightSpecs || !artifacts.weightData) throw new Error(`could not serialise model ${model.name}`);
-  const weightData = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
-  const modelJson = {
-    modelTopology: artifacts.modelTopology,
-    format: 'layers-model',
-    generatedBy: artifacts.generatedBy,
-    convertedBy: null,
-    weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-  };
-  return { modelJson: JSON.stringify(modelJson), weights: new Uint8Array(weightData) };
-}
-
-/** Loads a model from model.json text and weight bytes (what `serializeModel` wrote). */
-export async function deserializeModel(modelJson: string, weights: Uint8Array, what: string): Promise<tfl.LayersModel> {
-  let parsed: { modelTopology?: unknown; weightsManifest?: { weights: tf.io.WeightsManifestEntry[] }[] };
-  try {
-    parsed = JSON.parse(modelJson);
-  } catch (err) {
-    throw new Error(`${what}: model.json is not valid JSON (${(err as Error).message})`);
-  }
-  if (!parsed.modelTopology || !Array.isArray(parsed.weightsManifest)) throw new Error(`${what}: model.json lacks modelTopology or weightsManifest`);
-  const weightSpecs = parsed.weightsManifest.flatMap((g) => g.weights);
-  const expected = weightSpecs.reduce((s, w) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
-  if (expected !== weights.byteLength) throw new Error(`${what}: weights.bin has ${weights.byteLength} bytes, model.json describes ${expected}`);
-  const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
-  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: parsed.modelTopology as object, weightSpecs, weightData }));
-}
+/** The serialised contents of a checkpoint, ready to be written (or sent to the process that writes). */
+export type CheckpointFiles = Record<CheckpointFile, Uint8Array>;
 
 /** Packs both Adam states into one float32 buffer: D.m, D.v, G.m, G.v. */
 export function packOptimizer(states: { D: AdamState; G: AdamState }): Uint8Array {

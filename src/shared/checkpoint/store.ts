@@ -10,20 +10,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type * as tfl from '@tensorflow/tfjs-layers';
 import { fsyncDir, writeFileAtomic } from '../fsutil.js';
-import type { AdamState } from '../optimizer.js';
-import {
-  CHECKPOINT_FILES,
-  CHECKPOINT_FORMAT,
-  CHECKPOINT_VERSION,
-  deserializeModel,
-  packOptimizer,
-  serializeModel,
-  unpackOptimizer,
-  type CheckpointManifest,
-  type CheckpointState,
-} from './format.js';
+import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type CheckpointFiles, type CheckpointManifest, type CheckpointState } from './format.js';
 
 /** Computes a file's sha256 as hex; the trainer passes the side pool's, so hashing runs off the event loop. */
 export type FileHasher = (path: string) => Promise<string>;
@@ -41,15 +29,7 @@ export const sha256File: FileHasher = (path) =>
       .on('end', () => resolvePromise(h.digest('hex')));
   });
 
-/** What the trainer hands over to be saved. */
-export interface CheckpointPayload {
-  generator: tfl.LayersModel;
-  discriminator: tfl.LayersModel;
-  optimizer: { D: AdamState; G: AdamState };
-  state: Omit<CheckpointState, 'format' | 'version' | 'createdAt'>;
-}
-
-/** Options of `writeCheckpoint`. */
+/** Options of `writeCheckpointFiles`. */
 export interface WriteCheckpointArgs {
   /** The run's `checkpoints/` directory. */
   dir: string;
@@ -75,25 +55,18 @@ async function writeSynced(path: string, bytes: Uint8Array | string): Promise<vo
   }
 }
 
-/** Writes a complete checkpoint, points `latest` at it, prunes old ones; resolves with its path. */
-export async function writeCheckpoint(payload: CheckpointPayload, args: WriteCheckpointArgs): Promise<string> {
+/**
+ * Writes a complete checkpoint from its serialised files, points `latest` at it, prunes old ones;
+ * resolves with its path.
+ */
+export async function writeCheckpointFiles(contents: CheckpointFiles, state: Pick<CheckpointState, 'globalStep' | 'epoch'>, args: WriteCheckpointArgs): Promise<string> {
   const hash = args.hash ?? sha256File;
-  const name = checkpointName(payload.state.globalStep, payload.state.epoch);
+  const name = checkpointName(state.globalStep, state.epoch);
   const final = join(args.dir, name);
   const tmp = join(args.dir, `.tmp-${name}-${process.pid}`);
   await mkdir(args.dir, { recursive: true });
   await rm(tmp, { recursive: true, force: true });
   try {
-    const [g, d] = [await serializeModel(payload.generator), await serializeModel(payload.discriminator)];
-    const state: CheckpointState = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, createdAt: new Date().toISOString(), ...payload.state };
-    const contents: Record<(typeof CHECKPOINT_FILES)[number], Uint8Array | string> = {
-      'generator/model.json': g.modelJson,
-      'generator/weights.bin': g.weights,
-      'discriminator/model.json': d.modelJson,
-      'discriminator/weights.bin': d.weights,
-      'optimizer.bin': packOptimizer(payload.optimizer),
-      'state.json': JSON.stringify(state, null, 2) + '\n',
-    };
     for (const f of CHECKPOINT_FILES) await writeSynced(join(tmp, f), contents[f]);
     const files = await Promise.all(
       CHECKPOINT_FILES.map(async (f) => ({ path: f, bytes: (await stat(join(tmp, f))).size, sha256: await hash(join(tmp, f)) })),
@@ -194,38 +167,4 @@ export async function verifyCheckpoint(dir: string, hash: FileHasher = sha256Fil
   const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as CheckpointState;
   if (state.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`checkpoint ${where}: state.json is not a ${CHECKPOINT_FORMAT} state`);
   return state;
-}
-
-/** A verified checkpoint, loaded. */
-export interface LoadedCheckpoint {
-  dir: string;
-  state: CheckpointState;
-  generator: tfl.LayersModel;
-  /** Loaded only when asked for (`sample` needs only G). */
-  discriminator?: tfl.LayersModel;
-  optimizer?: { D: AdamState; G: AdamState };
-}
-
-/** Verifies and loads a checkpoint. `full` also loads D and the optimizer states. */
-export async function readCheckpoint(dir: string, opts: { full?: boolean; hash?: FileHasher } = {}): Promise<LoadedCheckpoint> {
-  const state = await verifyCheckpoint(dir, opts.hash);
-  const load = async (net: 'generator' | 'discriminator') => {
-    try {
-      return await deserializeModel(await readFile(join(dir, net, 'model.json'), 'utf8'), await readFile(join(dir, net, 'weights.bin')), `checkpoint ${basename(dir)}/${net}`);
-    } catch (err) {
-      throw new CheckpointError((err as Error).message.split('\n')[0]);
-    }
-  };
-  const out: LoadedCheckpoint = { dir, state, generator: await load('generator') };
-  const zSize = out.generator.inputs[0]?.shape[1];
-  if (zSize !== state.latent) throw new CheckpointError(`checkpoint ${basename(dir)}: generator takes z of size ${zSize}, state.json says latent ${state.latent}`);
-  if (opts.full) {
-    out.discriminator = await load('discriminator');
-    try {
-      out.optimizer = unpackOptimizer(await readFile(join(dir, 'optimizer.bin')), state);
-    } catch (err) {
-      throw new CheckpointError(`checkpoint ${basename(dir)}: ${(err as Error).message}`);
-    }
-  }
-  return out;
 }

@@ -1,0 +1,193 @@
+/**
+ * Control messages between the coordinator and the workers (the data plane, gradients, goes
+ * worker to worker and is not here). Every message is a msgpack map with a `t` tag; bulk bytes
+ * (sample images, checkpoint files) ride as extra raw frames, never inside the map.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** Worker → coordinator: first message; everything the coordinator needs to admit the worker. */
+export interface Hello {
+  t: 'hello';
+  protocol: number;
+  /** Requested rank, or -1 for "any". */
+  rank: number;
+  /** Human description of the device (GPU name, "cpu"). */
+  device: string;
+  /** Backend the worker runs (after its own selection). */
+  backend: string;
+  /** Package version of the worker's code. */
+  version: string;
+  /** sha256 of the canonical training config (see configFingerprint). */
+  configHash: string;
+  /** The fields the hash covers, so a mismatch can be named. */
+  config: Record<string, unknown>;
+  /** Where this worker's ring receive socket listens. */
+  dataEndpoint: string;
+  host: string;
+  pid: number;
+}
+
+/** Coordinator → worker: admitted; the ring and the start position. */
+export interface Welcome {
+  t: 'welcome';
+  rank: number;
+  world: number;
+  runId: string;
+  /** Data endpoints by rank; worker r sends to peers[(r + 1) % world]. */
+  peers: string[];
+  /** Check a hash of the weights every this many steps. */
+  hashEvery: number;
+}
+
+/** Coordinator → worker: not admitted (config mismatch, rank taken, run full). The worker exits. */
+export interface Refuse {
+  t: 'refuse';
+  reason: string;
+}
+
+/** Worker → coordinator: ring connected and rank 0's state received; ready for steps. */
+export interface Ready {
+  t: 'ready';
+  rank: number;
+  /** Hash of the replica's weights after the start broadcast. */
+  weightsHash: string;
+}
+
+/** Coordinator → workers: run this step. */
+export interface StepCommand {
+  t: 'step';
+  epoch: number;
+  step: number;
+  globalStep: number;
+  /** Report a hash of the weights after this step. */
+  hash: boolean;
+}
+
+/** Worker → coordinator: what one step measured on this replica. */
+export interface StepReport {
+  t: 'report';
+  rank: number;
+  epoch: number;
+  step: number;
+  lossD: number;
+  lossG: number;
+  dReal: number;
+  dFake: number;
+  dFakeForG: number;
+  skipped: boolean;
+  /** Milliseconds. */
+  computeMs: number;
+  reduceMs: number;
+  optimizerMs: number;
+  totalMs: number;
+  /** Bytes sent by this rank's all-reduce during the step. */
+  reducedBytes: number;
+  /** Backend memory in use (tf.memory().numBytes). */
+  memoryBytes: number;
+  weightsHash?: string;
+}
+
+/** Coordinator → rank 0: generate the fixed-noise sample images. Reply: Samples + one raw frame. */
+export interface SampleRequest {
+  t: 'sample';
+  epoch: number;
+  count: number;
+}
+
+/** Rank 0 → coordinator: the images follow as one float32 frame. */
+export interface Samples {
+  t: 'samples';
+  epoch: number;
+  count: number;
+}
+
+/** Coordinator → rank 0: serialise a checkpoint. Reply: CheckpointData + one frame per file. */
+export interface CheckpointRequest {
+  t: 'checkpoint';
+  epoch: number;
+  step: number;
+  globalStep: number;
+}
+
+/** Rank 0 → coordinator: checkpoint files follow as raw frames, in `files` order. */
+export interface CheckpointData {
+  t: 'checkpoint-data';
+  files: string[];
+  epoch: number;
+  globalStep: number;
+}
+
+/** Either way: liveness. */
+export interface Heartbeat {
+  t: 'hb';
+}
+
+/** Coordinator → workers: finish and exit. */
+export interface Stop {
+  t: 'stop';
+  reason: string;
+}
+
+/** Worker → coordinator: a fatal error on the worker. */
+export interface WorkerError {
+  t: 'error';
+  rank: number;
+  message: string;
+}
+
+export type ToCoordinator = Hello | Ready | StepReport | Samples | CheckpointData | Heartbeat | WorkerError;
+export type ToWorker = Welcome | Refuse | StepCommand | SampleRequest | CheckpointRequest | Heartbeat | Stop;
+export type Message = ToCoordinator | ToWorker;
+
+type FieldType = 'number' | 'string' | 'boolean' | 'object' | 'string[]' | 'number?' | 'string?';
+
+/** The fields each message must carry, with their types: anything else is malformed. */
+const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
+  hello: { protocol: 'number', rank: 'number', device: 'string', backend: 'string', version: 'string', configHash: 'string', config: 'object', dataEndpoint: 'string', host: 'string', pid: 'number' },
+  welcome: { rank: 'number', world: 'number', runId: 'string', peers: 'string[]', hashEvery: 'number' },
+  refuse: { reason: 'string' },
+  ready: { rank: 'number', weightsHash: 'string' },
+  step: { epoch: 'number', step: 'number', globalStep: 'number', hash: 'boolean' },
+  report: {
+    rank: 'number', epoch: 'number', step: 'number', lossD: 'number', lossG: 'number', dReal: 'number', dFake: 'number', dFakeForG: 'number',
+    skipped: 'boolean', computeMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', weightsHash: 'string?',
+  },
+  sample: { epoch: 'number', count: 'number' },
+  samples: { epoch: 'number', count: 'number' },
+  checkpoint: { epoch: 'number', step: 'number', globalStep: 'number' },
+  'checkpoint-data': { files: 'string[]', epoch: 'number', globalStep: 'number' },
+  hb: {},
+  stop: { reason: 'string' },
+  error: { rank: 'number', message: 'string' },
+};
+
+function fieldOk(v: unknown, type: FieldType): boolean {
+  switch (type) {
+    case 'number':
+      return typeof v === 'number'; // NaN/Infinity allowed: losses may be non-finite
+    case 'number?':
+      return v === undefined || typeof v === 'number';
+    case 'string':
+      return typeof v === 'string' && v.length < 65536;
+    case 'string?':
+      return v === undefined || (typeof v === 'string' && v.length < 65536);
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'object':
+      return typeof v === 'object' && v !== null && !Array.isArray(v);
+    case 'string[]':
+      return Array.isArray(v) && v.length < 4096 && v.every((s) => typeof s === 'string' && s.length < 4096);
+  }
+}
+
+/** Checks that `v` is a well-formed message; returns a reason when it is not. */
+export function validateMessage(v: unknown): string | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a map';
+  const t = (v as { t?: unknown }).t;
+  if (typeof t !== 'string' || !(t in SCHEMA)) return `unknown message type ${JSON.stringify(t)?.slice(0, 40)}`;
+  for (const [field, type] of Object.entries(SCHEMA[t as Message['t']])) {
+    if (!fieldOk((v as Record<string, unknown>)[field], type)) return `${t}: field '${field}' is missing or not a ${type}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,163 @@
+/**
+ * Everything a run writes besides the weights' own bytes: metrics.jsonl, the progress line, the
+ * loss plot, sample grids, and checkpoint files (already serialised). Shared by single-process
+ * training and the cluster coordinator, so both runs read the same. Knows nothing of TensorFlow.
+ */
+import { join } from 'node:path';
+import { writeCheckpointFiles } from '../checkpoint/store.js';
+import type { CheckpointFiles } from '../checkpoint/format.js';
+import type { TrainConfig } from '../config.js';
+import { writeFileAtomic } from '../fsutil.js';
+import { SidePool } from '../pool/side-pool.js';
+import { MetricsLog, type RunPaths } from './run-dir.js';
+import { Progress } from './progress.js';
+
+/** Images in the fixed-noise sample grid written during training (4×4). */
+export const SAMPLE_GRID_COUNT = 16;
+
+/** What one step measured, averaged over replicas where there are several. */
+export interface StepMetrics {
+  lossD: number;
+  lossG: number;
+  dReal: number;
+  dFake: number;
+  skipped: boolean;
+  /** Wall time of the step in milliseconds. */
+  ms: number;
+  /** Images in the (global) batch. */
+  images: number;
+}
+
+/** Accumulates means of step metrics over a window. */
+export class Window {
+  n = 0;
+  lossD = 0;
+  lossG = 0;
+  dReal = 0;
+  dFake = 0;
+  images = 0;
+  ms = 0;
+  skipped = 0;
+
+  add(s: StepMetrics): void {
+    this.n++;
+    this.lossD += s.lossD;
+    this.lossG += s.lossG;
+    this.dReal += s.dReal;
+    this.dFake += s.dFake;
+    this.images += s.images;
+    this.ms += s.ms;
+    if (s.skipped) this.skipped++;
+  }
+
+  means() {
+    const n = Math.max(this.n, 1);
+    return {
+      lossD: this.lossD / n,
+      lossG: this.lossG / n,
+      dReal: this.dReal / n,
+      dFake: this.dFake / n,
+      imagesPerSec: (1000 * this.images) / Math.max(this.ms, 1e-9),
+      stepMs: this.ms / n,
+      skipped: this.skipped,
+    };
+  }
+}
+
+/** Options of `RunOutputs`. */
+export interface RunOutputsArgs {
+  paths: RunPaths;
+  config: TrainConfig;
+  stepsPerEpoch: number;
+  /** Extra fields written into every metrics line (e.g. world size). */
+  extra?: Record<string, unknown>;
+}
+
+export class RunOutputs {
+  readonly pool = new SidePool();
+  readonly progress: Progress;
+  private readonly metrics: MetricsLog;
+  private readonly history = { step: [] as number[], lossD: [] as number[], lossG: [] as number[], dReal: [] as number[], dFake: [] as number[] };
+  private window = new Window();
+  private epochWindow = new Window();
+  private epochStart = performance.now();
+  lastCheckpoint: string | undefined;
+
+  constructor(private readonly args: RunOutputsArgs) {
+    this.metrics = new MetricsLog(args.paths.metrics);
+    this.progress = new Progress({ mode: args.config.progress, epochs: args.config.epochs, stepsPerEpoch: args.stepsPerEpoch });
+  }
+
+  async init(): Promise<void> {
+    await this.metrics.init();
+  }
+
+  /** Starts the accounting of a new epoch. */
+  beginEpoch(): void {
+    this.epochWindow = new Window();
+    this.epochStart = performance.now();
+  }
+
+  /** Records one step (0-based epoch, 1-based step within it). */
+  async recordStep(epoch: number, step: number, globalStep: number, s: StepMetrics): Promise<void> {
+    this.window.add(s);
+    this.epochWindow.add(s);
+    this.progress.update(epoch, step, this.window.means());
+    if (globalStep % this.args.config.logEvery !== 0) return;
+    const m = this.window.means();
+    await this.metrics.append({ type: 'step', epoch, step, globalStep, ...m, ...this.args.extra, time: new Date().toISOString() });
+    this.history.step.push(globalStep);
+    this.history.lossD.push(m.lossD);
+    this.history.lossG.push(m.lossG);
+    this.history.dReal.push(m.dReal);
+    this.history.dFake.push(m.dFake);
+    this.window = new Window();
+  }
+
+  /** Writes the epoch line and the loss plot (epoch is 1-based here: the number just completed). */
+  async endEpoch(epoch: number, globalStep: number): Promise<void> {
+    const m = this.epochWindow.means();
+    const seconds = (performance.now() - this.epochStart) / 1000;
+    await this.metrics.append({ type: 'epoch', epoch, globalStep, ...m, seconds, ...this.args.extra, time: new Date().toISOString() });
+    this.progress.log(
+      `epoch ${epoch}/${this.args.config.epochs} done in ${seconds.toFixed(1)} s | ${m.imagesPerSec.toFixed(0)} img/s | D ${m.lossD.toFixed(3)} G ${m.lossG.toFixed(3)} | D(x) ${m.dReal.toFixed(2)} D(G(z)) ${m.dFake.toFixed(2)}${m.skipped ? ` | ${m.skipped} non-finite steps skipped` : ''}`,
+    );
+    await this.writePlot();
+  }
+
+  /** Whether epoch `epoch` (1-based, just completed) gets a sample grid / a checkpoint. */
+  wants(epoch: number): { samples: boolean; checkpoint: boolean } {
+    const last = epoch === this.args.config.epochs;
+    return { samples: epoch % this.args.config.sampleEvery === 0 || last, checkpoint: epoch % this.args.config.checkpointEvery === 0 || last };
+  }
+
+  /** Encodes the fixed-noise images (SAMPLE_GRID_COUNT × 28 × 28 in [-1, 1]) and writes samples/epoch-NNNN.png. */
+  async writeSamples(epoch: number, images: Float32Array): Promise<void> {
+    const png = await this.pool.gridPng(images, SAMPLE_GRID_COUNT, 28, 28);
+    await writeFileAtomic(join(this.args.paths.samples, `epoch-${String(epoch).padStart(4, '0')}.png`), png);
+  }
+
+  private async writePlot(): Promise<void> {
+    const h = this.history;
+    const svg = await this.pool.lossSvg([
+      { title: 'Losses', step: h.step, xLabel: 'step', yLabel: 'BCE loss', series: [{ name: 'D loss', values: h.lossD }, { name: 'G loss', values: h.lossG }] },
+      { title: 'Discriminator outputs', step: h.step, xLabel: 'step', yLabel: 'mean probability', series: [{ name: 'D(x)', values: h.dReal }, { name: 'D(G(z))', values: h.dFake }] },
+    ]);
+    await writeFileAtomic(this.args.paths.lossPlot, svg);
+  }
+
+  /** Writes serialised checkpoint files (hashed in the pool), logs it, returns its path. */
+  async writeCheckpoint(files: CheckpointFiles, state: { epoch: number; step: number; globalStep: number }): Promise<string> {
+    const t0 = performance.now();
+    const path = await writeCheckpointFiles(files, state, { dir: this.args.paths.checkpoints, keep: this.args.config.keep, hash: (p) => this.pool.sha256File(p) });
+    const seconds = (performance.now() - t0) / 1000;
+    this.lastCheckpoint = path;
+    await this.metrics.append({ type: 'checkpoint', epoch: state.epoch, step: state.step, globalStep: state.globalStep, path, seconds, time: new Date().toISOString() });
+    this.progress.log(`checkpoint: ${path} (${seconds.toFixed(2)} s)`);
+    return path;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
