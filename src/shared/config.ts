@@ -51,6 +51,37 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'progress', type: 'enum', choices: ['auto', 'tty', 'lines', 'off'], default: 'auto', help: 'progress output: live line on a TTY, periodic lines otherwise' }),
 ];
 
+/** Flags the coordinator side of a cluster takes (`npm run cluster`, `npm run coordinator`). */
+export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'workers', type: 'int', min: 1, max: 1024, help: 'number of workers (CPU workers with npm run cluster; the world size with npm run coordinator)' }),
+  f({ name: 'bind', type: 'string', default: '127.0.0.1', help: 'address the sockets bind to; set a reachable address for workers on other hosts' }),
+  f({ name: 'port', type: 'int', default: 0, min: 0, max: 65535, help: "coordinator's control port (0 = a free port, printed at start)" }),
+  f({ name: 'worker-timeout', type: 'float', default: 15, min: 1, help: 'seconds of silence after which a worker is reported dead (must exceed the longest compute phase)' }),
+  f({ name: 'join-timeout', type: 'float', default: 120, min: 1, help: 'seconds to wait for all workers to join' }),
+  f({ name: 'hash-every', type: 'int', default: 50, min: 1, help: 'compare a hash of every replica\'s weights every N steps (and at each checkpoint)' }),
+];
+
+/** Flags shared by both sides of the data plane; part of the config fingerprint where they matter. */
+export const COLLECTIVE_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'grad-compression', type: 'enum', choices: ['none', 'fp16'], default: 'none', help: 'gradient bytes on the wire: none (float32) or fp16 (half the bytes)' }),
+  f({ name: 'collective-timeout', type: 'float', default: 60, min: 1, help: 'seconds an all-reduce waits for a peer before failing' }),
+];
+
+/** Flags of `npm run cluster` beyond training and coordinator flags. */
+export const LAUNCHER_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'gpus', type: 'int', min: 1, max: 64, help: 'one worker per GPU (worker i gets CUDA_VISIBLE_DEVICES=i); falls back to CPU workers where no GPU backend loads' }),
+];
+
+/** Flags of `npm run worker`, beyond the training flags. */
+export const WORKER_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'coordinator', type: 'string', help: 'the coordinator to join, tcp://HOST:PORT (required)' }),
+  f({ name: 'token', type: 'string', help: 'shared secret printed by the coordinator (or GAN_CLUSTER_TOKEN)' }),
+  f({ name: 'token-file', type: 'string', help: 'file holding the shared secret' }),
+  f({ name: 'rank', type: 'int', default: -1, min: -1, max: 1023, help: 'rank to ask for (-1 = any free rank)' }),
+  f({ name: 'bind', type: 'string', default: '127.0.0.1', help: "address this worker's data socket binds to (peers connect there)" }),
+  f({ name: 'coordinator-timeout', type: 'float', default: 15, min: 1, help: 'seconds of silence from the coordinator after which the worker exits' }),
+];
+
 /** Flags of `npm run sample`. */
 export const SAMPLE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'ckpt', type: 'string', default: 'latest', help: "checkpoint directory, or 'latest' (newest complete checkpoint of --run-dir, or of the newest run under runs/)" }),
@@ -173,6 +204,22 @@ export interface TrainConfig {
   keep: number;
   logEvery: number;
   progress: 'auto' | 'tty' | 'lines' | 'off';
+}
+
+/** Training-config fields every replica must agree on; the hello's fingerprint covers exactly these. */
+export function configFingerprintFields(c: TrainConfig, gradCompression: string): Record<string, unknown> {
+  return {
+    model: c.model,
+    epochs: c.epochs,
+    batchSize: c.batchSize,
+    lr: c.lr,
+    beta1: c.beta1,
+    beta2: c.beta2,
+    latent: c.latent,
+    seed: c.seed,
+    limit: c.limit ?? null,
+    gradCompression,
+  };
 }
 
 /** Typed view of parsed training flags. */

@@ -5,6 +5,7 @@
  * cluster (the reducer all-reduces the fusion buffer with the peers). The replica knows nothing of
  * sockets: averaging gradients is the `GradientReducer`'s job.
  */
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import { fusionLayout, readVariables, writeVariables, type FusionLayout } from './allreduce/fusion.js';
 import { buildGan, type Gan, type ModelName } from './models/index.js';
@@ -211,6 +212,47 @@ export class Replica {
   loadOptimizerStates(states: { D: AdamState; G: AdamState }): void {
     this.d.adam.importState(states.D);
     this.g.adam.importState(states.G);
+  }
+
+  /**
+   * Everything that must be identical across replicas, as one buffer: D and G parameters, G's
+   * BatchNorm statistics, both Adams' moments and iteration counts. Rank 0 broadcasts it at start.
+   */
+  exportState(): Float32Array {
+    const stats = readVariables(this.gStats.vars, this.gStats.layout);
+    const parts = [this.d.params, this.g.params, stats, this.d.adam.m, this.d.adam.v, this.g.adam.m, this.g.adam.v, Float32Array.of(this.d.adam.t, this.g.adam.t)];
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+
+  /** Loads a buffer made by `exportState` (of a replica of the same model). */
+  importState(buf: Float32Array): void {
+    const [d, g, st] = [this.d.layout.length, this.g.layout.length, this.gStats.layout.length];
+    const expected = 3 * d + 3 * g + st + 2;
+    if (buf.length !== expected) throw new RangeError(`replica state has ${buf.length} floats, expected ${expected}`);
+    let o = 0;
+    const take = (n: number) => buf.slice(o, (o += n));
+    this.d.params = take(d);
+    this.g.params = take(g);
+    writeVariables(this.d.vars, this.d.layout, this.d.params);
+    writeVariables(this.g.vars, this.g.layout, this.g.params);
+    writeVariables(this.gStats.vars, this.gStats.layout, take(st));
+    const [dm, dv, gm, gv] = [take(d), take(d), take(g), take(g)];
+    const [dt, gt] = take(2);
+    this.d.adam.importState({ t: dt, m: dm, v: dv });
+    this.g.adam.importState({ t: gt, m: gm, v: gv });
+  }
+
+  /** sha256 of the weights (D, G, G's statistics): equal on replicas that are in step. */
+  weightsHash(): string {
+    const h = createHash('sha256');
+    for (const a of [this.d.params, this.g.params, readVariables(this.gStats.vars, this.gStats.layout)]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return h.digest('hex');
   }
 
   /**

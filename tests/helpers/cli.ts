@@ -1,5 +1,5 @@
 /** Runs the project's CLIs as real child processes. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,18 +12,39 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `src/cli/<name>.ts` with tsx; resolves when it exits (rejects after `timeoutMs`). */
-export function runCli(name: string, args: string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+/** Entry files of the npm scripts, relative to the repository root. */
+const ENTRY: Record<string, string> = {
+  train: 'src/cli/train.ts',
+  sample: 'src/cli/sample.ts',
+  cluster: 'cluster/launch.ts',
+  coordinator: 'src/coordinator/main.ts',
+  worker: 'src/worker/main.ts',
+};
+
+/** Options of `runCli`. */
+export interface RunCliOptions {
+  timeoutMs?: number;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Called with each chunk of stderr as it arrives (to react to what the process prints). */
+  onStderr?: (chunk: string, child: ChildProcess) => void;
+}
+
+/** Runs an npm script's entry (train, sample, cluster, coordinator, worker) with tsx; resolves when it exits (rejects after `timeoutMs`). */
+export function runCli(name: string, args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import=tsx', join(ROOT, 'src', 'cli', `${name}.ts`), ...args], {
+    const child = spawn(process.execPath, ['--import=tsx', join(ROOT, ENTRY[name] ?? `src/cli/${name}.ts`), ...args], {
       cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, FORCE_COLOR: '0' },
+      env: { ...process.env, FORCE_COLOR: '0', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      opts.onStderr?.(String(d), child);
+    });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${name} ${args.join(' ')} timed out after ${opts.timeoutMs} ms\n${stderr.slice(-2000)}`));

@@ -33,6 +33,7 @@ export function fusionLayout(vars: readonly tf.Variable[]): FusionLayout {
 /** Flattens tensors (in layout order) into one new Float32Array with a single device read. */
 export function flattenTensors(tensors: readonly tf.Tensor[], layout: FusionLayout): Float32Array {
   if (tensors.length !== layout.names.length) throw new RangeError(`flattenTensors: ${tensors.length} tensors for a layout of ${layout.names.length}`);
+  if (tensors.length === 0) return new Float32Array(0);
   const flat = tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))));
   const data = flat.dataSync() as Float32Array;
   flat.dispose();

@@ -34,7 +34,7 @@ export function currentBackend(): BackendChoice | undefined {
   return current;
 }
 
-function visibleGpuCount(): number {
+export function visibleGpuCount(): number {
   if (process.env.CUDA_VISIBLE_DEVICES !== undefined && process.env.CUDA_VISIBLE_DEVICES.trim() === '') return 0;
   try {
     const out = execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });

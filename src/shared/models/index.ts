@@ -5,8 +5,12 @@ import { buildMlpGan } from './mlp.js';
 import type { Gan, GanBuildArgs } from './types.js';
 
 export type { Gan, GanBuildArgs } from './types.js';
-export type ModelName = 'mlp' | 'dcgan';
-export const MODEL_NAMES: readonly ModelName[] = ['mlp', 'dcgan'];
+export type ModelName = 'mlp' | 'dcgan' | 'mlp-plain';
+/**
+ * Models a user can pick. `mlp-plain` (the MLP without BatchNorm and Dropout) exists for the
+ * equivalence tests of data-parallel training and is offered only when GAN_TEST_MODELS=1.
+ */
+export const MODEL_NAMES: readonly ModelName[] = process.env.GAN_TEST_MODELS === '1' ? ['mlp', 'dcgan', 'mlp-plain'] : ['mlp', 'dcgan'];
 
 /** Builds the named GAN with seeded initial weights. */
 export function buildGan(name: ModelName, args: GanBuildArgs): Gan {
@@ -15,6 +19,8 @@ export function buildGan(name: ModelName, args: GanBuildArgs): Gan {
       return buildMlpGan(args);
     case 'dcgan':
       return buildDcgan(args);
+    case 'mlp-plain':
+      return buildMlpGan(args, { batchNorm: false, dropout: 0 });
     default:
       throw new Error(`unknown model '${String(name)}' (expected one of ${MODEL_NAMES.join(', ')})`);
   }

@@ -9,7 +9,13 @@ import type { Gan, GanBuildArgs } from './types.js';
 
 const IMAGE_SIZE = 28 * 28;
 
-export function buildMlpGan(args: GanBuildArgs): Gan {
+/** Switches of the test variant (`mlp-plain`); the defaults are the reference model. */
+export interface MlpVariant {
+  batchNorm: boolean;
+  dropout: number;
+}
+
+export function buildMlpGan(args: GanBuildArgs, variant: MlpVariant = { batchNorm: true, dropout: 0.3 }): Gan {
   const gInit = seededInit(args.seed, 'G');
   const generator = tfl.sequential({ name: 'generator' });
   let inputShape: number[] | undefined = [args.latent];
@@ -17,7 +23,7 @@ export function buildMlpGan(args: GanBuildArgs): Gan {
     generator.add(tfl.layers.dense({ units, inputShape, kernelInitializer: gInit() }));
     inputShape = undefined;
     generator.add(tfl.layers.leakyReLU({ alpha: 0.2 }));
-    generator.add(tfl.layers.batchNormalization());
+    if (variant.batchNorm) generator.add(tfl.layers.batchNormalization());
   }
   generator.add(tfl.layers.dense({ units: IMAGE_SIZE, activation: 'tanh', kernelInitializer: gInit() }));
 
@@ -28,8 +34,8 @@ export function buildMlpGan(args: GanBuildArgs): Gan {
     discriminator.add(tfl.layers.dense({ units, inputShape, kernelInitializer: dInit() }));
     inputShape = undefined;
     discriminator.add(tfl.layers.leakyReLU({ alpha: 0.2 }));
-    discriminator.add(tfl.layers.dropout({ rate: 0.3 }));
+    if (variant.dropout > 0) discriminator.add(tfl.layers.dropout({ rate: variant.dropout }));
   }
   discriminator.add(tfl.layers.dense({ units: 1, kernelInitializer: dInit() }));
-  return { name: 'mlp', latent: args.latent, generator, discriminator, imageShape: [IMAGE_SIZE] };
+  return { name: variant.batchNorm && variant.dropout > 0 ? 'mlp' : 'mlp-plain', latent: args.latent, generator, discriminator, imageShape: [IMAGE_SIZE] };
 }

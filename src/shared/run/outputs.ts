@@ -26,6 +26,9 @@ export interface StepMetrics {
   ms: number;
   /** Images in the (global) batch. */
   images: number;
+  /** Milliseconds of the step spent in forward/backward passes and in gradient all-reduce (mean over workers). */
+  computeMs?: number;
+  reduceMs?: number;
 }
 
 /** Accumulates means of step metrics over a window. */
@@ -37,9 +40,13 @@ export class Window {
   dFake = 0;
   images = 0;
   ms = 0;
+  computeMs = 0;
+  reduceMs = 0;
   skipped = 0;
 
   add(s: StepMetrics): void {
+    this.computeMs += s.computeMs ?? 0;
+    this.reduceMs += s.reduceMs ?? 0;
     this.n++;
     this.lossD += s.lossD;
     this.lossG += s.lossG;
@@ -59,6 +66,8 @@ export class Window {
       dFake: this.dFake / n,
       imagesPerSec: (1000 * this.images) / Math.max(this.ms, 1e-9),
       stepMs: this.ms / n,
+      computeMs: this.computeMs / n,
+      reduceMs: this.reduceMs / n,
       skipped: this.skipped,
     };
   }

@@ -89,7 +89,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         gatherImages(data, batchIndices(perm, step, config.batchSize), batchBuf);
         const s = await replica.trainStep(batchBuf, config.batchSize, { epoch, step, rank: 0, world: 1 });
         globalStep++;
-        await out.recordStep(epoch, step + 1, globalStep, { ...s, ms: s.timings.total, images: config.batchSize });
+        await out.recordStep(epoch, step + 1, globalStep, { ...s, ms: s.timings.total, images: config.batchSize, computeMs: s.timings.discriminator + s.timings.generator, reduceMs: s.timings.reduce });
         if (shouldStop()) {
           out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
           const done = step + 1 === steps;

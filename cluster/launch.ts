@@ -1,0 +1,95 @@
+/**
+ * `npm run cluster -- --gpus N | --workers N [training flags]`: the local convenience launcher. It
+ * runs the coordinator in this process and spawns one worker process per GPU (worker i with
+ * CUDA_VISIBLE_DEVICES=i), or N CPU workers, handing them a per-run secret through the environment.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { runCli } from '../src/cli/main.js';
+import { visibleGpuCount } from '../src/shared/backend/select.js';
+import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, FlagError, LAUNCHER_FLAGS, TRAIN_FLAGS, trainConfigFrom, type FlagValues } from '../src/shared/config.js';
+import { newToken, TOKEN_ENV } from '../src/shared/protocol/auth.js';
+import { coordinatorArgsFrom, runCoordinator } from '../src/coordinator/run.js';
+
+const WORKER_MAIN = fileURLToPath(new URL('../src/worker/main.ts', import.meta.url));
+
+/** Why no GPU worker can run here, or undefined when `gpus` GPU workers can. */
+function gpuUnavailable(gpus: number): string | undefined {
+  try {
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node-gpu');
+  } catch {
+    return '@tensorflow/tfjs-node-gpu is not installed';
+  }
+  const seen = visibleGpuCount();
+  if (seen < gpus) return `nvidia-smi sees ${seen} GPU(s), ${gpus} asked for`;
+  return undefined;
+}
+
+/** The training and collective flags, as argv for a worker. */
+function workerArgv(flags: FlagValues): string[] {
+  const argv: string[] = [];
+  for (const spec of [...TRAIN_FLAGS, ...COLLECTIVE_FLAGS]) {
+    const v = flags[spec.name];
+    if (v === undefined || spec.name === 'progress' || spec.name === 'run-dir') continue;
+    argv.push(`--${spec.name}=${String(v)}`);
+  }
+  return argv;
+}
+
+await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...COLLECTIVE_FLAGS, ...TRAIN_FLAGS], async (flags) => {
+  const gpus = flags.gpus as number | undefined;
+  const cpuWorkers = flags.workers as number | undefined;
+  if ((gpus === undefined) === (cpuWorkers === undefined)) throw new FlagError('give exactly one of --gpus N (one worker per GPU) or --workers N (CPU workers)');
+  const world = (gpus ?? cpuWorkers)!;
+  const config = trainConfigFrom(flags);
+  if (config.batchSize % world !== 0) {
+    throw new FlagError(`--batch-size ${config.batchSize} (the global batch) is not divisible by the ${world} workers; pick a multiple of ${world}`);
+  }
+  let backend = config.backend;
+  let gpuMode = false;
+  if (gpus !== undefined) {
+    const why = backend === 'auto' || backend === 'tfjs-node-gpu' ? gpuUnavailable(gpus) : `--backend ${backend} asked for`;
+    if (why === undefined) {
+      gpuMode = true;
+      backend = 'tfjs-node-gpu';
+    } else {
+      process.stderr.write(`no GPU backend loads here (${why}); running ${world} workers on the CPU backend (wasm)\n`);
+      if (backend === 'auto' || backend === 'tfjs-node-gpu') backend = 'wasm';
+    }
+  }
+  const token = newToken();
+  const children: ChildProcess[] = [];
+  let finished = false;
+  const argv = [...workerArgv({ ...flags, backend })];
+  const outcome = await runCoordinator(coordinatorArgsFrom(flags, { ...config, backend }, Buffer.from(token), world), (endpoint, coordinator) => {
+    for (let i = 0; i < world; i++) {
+      const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: token, GAN_WORKER_TAG: `w${i}` };
+      if (gpuMode) env.CUDA_VISIBLE_DEVICES = String(i);
+      const child = spawn(process.execPath, ['--import=tsx', WORKER_MAIN, '--coordinator', endpoint, '--rank', String(i), '--bind', flags.bind as string, ...argv], {
+        env,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      child.on('exit', (code, signal) => {
+        if (!finished && (code !== 0 || signal)) coordinator.fail(`worker ${i} (pid ${child.pid}) exited ${signal ? `on ${signal}` : `with code ${code}`}`);
+      });
+      children.push(child);
+    }
+  });
+  finished = true;
+  // Workers exit on the coordinator's stop; make sure none is left behind.
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          c.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        }),
+    ),
+  );
+  return outcome.failed ? 1 : 0;
+});

@@ -1,0 +1,282 @@
+/**
+ * The coordinator: admits workers, deals the steps, aggregates what the workers report, watches
+ * liveness and replica consistency, and owns the run directory (metrics, samples, plot,
+ * checkpoints that rank 0 serialised). It never touches a tensor and is not on the gradient path.
+ */
+import { randomBytes } from 'node:crypto';
+import * as zmq from 'zeromq';
+import { CHECKPOINT_FILES, type CheckpointFiles } from '../shared/checkpoint/format.js';
+import { configFingerprintFields, type TrainConfig } from '../shared/config.js';
+import { describeSource, loadMnist } from '../shared/data/mnist.js';
+import { shardSize, stepsPerEpoch } from '../shared/data/schedule.js';
+import { Inbox, receiveLoop, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
+import { encodeMessage } from '../shared/protocol/codec.js';
+import { fingerprint } from '../shared/protocol/fingerprint.js';
+import type { Hello, StepReport, ToCoordinator, ToWorker } from '../shared/protocol/messages.js';
+import { RunOutputs, SAMPLE_GRID_COUNT } from '../shared/run/outputs.js';
+import { createRunDir, defaultRunDir, writeRunConfig } from '../shared/run/run-dir.js';
+import type { TrainResult } from '../shared/run/trainer.js';
+import { VERSION } from '../shared/version.js';
+import { Membership, type Member } from './membership.js';
+
+/** Everything the coordinator needs. */
+export interface CoordinatorArgs {
+  config: TrainConfig;
+  world: number;
+  /** Address to bind the control socket to. */
+  bindHost: string;
+  /** Port, 0 for a free one. */
+  port: number;
+  token: Buffer;
+  compression: 'none' | 'fp16';
+  workerTimeoutMs: number;
+  joinTimeoutMs: number;
+  hashEvery: number;
+  log: (line: string) => void;
+  /** True when the run should stop at the next step boundary. */
+  shouldStop?: () => boolean;
+}
+
+/** Thrown when the run cannot go on; the message is one line. */
+export class ClusterError extends Error {}
+
+const HEARTBEAT_MS = 1000;
+
+type Incoming = { msg: ToCoordinator; raw: Buffer[]; identity?: Buffer };
+
+export class Coordinator {
+  private readonly router = new zmq.Router({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, mandatory: false });
+  private readonly sendQ = new SendQueue(this.router);
+  private readonly inbox = new Inbox<Incoming>();
+  readonly stats: ReceiveStats = { received: 0, rejected: 0 };
+  private membership: Membership | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private failure: string | undefined;
+  endpoint = '';
+
+  constructor(private readonly args: CoordinatorArgs) {}
+
+  /** Binds the control socket; resolves with the endpoint workers connect to. */
+  async bind(): Promise<string> {
+    await this.router.bind(`tcp://${this.args.bindHost}:${this.args.port === 0 ? '*' : this.args.port}`);
+    this.endpoint = this.router.lastEndpoint!.replace('0.0.0.0', this.args.bindHost);
+    void receiveLoop<ToCoordinator>(this.router, this.args.token, 1, (m) => this.onMessage(m), this.stats).catch((err) => this.inbox.fail(err as Error));
+    return this.endpoint;
+  }
+
+  /** Makes the run fail with `reason` at the next wait (a local worker process died, say). */
+  fail(reason: string): void {
+    this.failure ??= reason;
+    this.inbox.fail(new ClusterError(reason));
+  }
+
+  private onMessage(m: Incoming): void {
+    const member = m.identity && this.membership?.byId(m.identity);
+    if (member) member.lastSeen = Date.now();
+    if (m.msg.t === 'hb') return;
+    if (!member && m.msg.t !== 'hello') {
+      // Authentic (it passed the mac) but from a connection that never said hello: not acted on.
+      this.stats.rejected++;
+      this.stats.lastRejection = `'${m.msg.t}' from a connection that did not say hello`;
+      return;
+    }
+    this.inbox.push(m);
+  }
+
+  private send(identity: Buffer, msg: ToWorker): Promise<void> {
+    return this.sendQ.send([identity, ...encodeMessage(msg, this.args.token)]);
+  }
+
+  private async broadcast(msg: ToWorker): Promise<void> {
+    await Promise.all(this.membership!.members().map((m) => this.send(m.identity, msg)));
+  }
+
+  /**
+   * The next message from a member, failing if any worker goes silent for the worker timeout, or
+   * nothing arrives within `timeoutMs`.
+   */
+  private async nextFromMembers(timeoutMs: number, what: string): Promise<Incoming & { member: Member }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const silent = this.membership!.silent(this.args.workerTimeoutMs);
+      if (silent.length) {
+        throw new ClusterError(`worker ${silent.map((m) => `rank ${m.rank} (${m.hello.host} pid ${m.hello.pid})`).join(', ')} silent for over ${this.args.workerTimeoutMs / 1000} s while waiting for ${what}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new ClusterError(`no ${what} within ${(timeoutMs / 1000).toFixed(0)} s`);
+      let m: Incoming;
+      try {
+        m = await this.inbox.next(Math.min(left, 500), what);
+      } catch (err) {
+        if ((err as Error).name === 'ReceiveTimeoutError' || (err as Error).constructor.name === 'ReceiveTimeoutError') continue;
+        throw err;
+      }
+      if (m.msg.t === 'error') {
+        const member = this.membership!.byId(m.identity!);
+        throw new ClusterError(`worker rank ${member?.rank ?? m.msg.rank} failed: ${m.msg.message}`);
+      }
+      if (m.msg.t === 'hello') {
+        await this.send(m.identity!, { t: 'refuse', reason: `the run already has all ${this.args.world} workers` });
+        continue;
+      }
+      return { ...m, member: this.membership!.byId(m.identity!)! };
+    }
+  }
+
+  /** Waits for `world` workers, admits them, sends the welcomes and waits until all are ready. */
+  private async assemble(configFields: Record<string, unknown>): Promise<void> {
+    const membership = new Membership({ world: this.args.world, version: VERSION, configHash: fingerprint(configFields), config: configFields });
+    this.membership = membership;
+    const deadline = Date.now() + this.args.joinTimeoutMs;
+    while (!membership.full) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new ClusterError(`only ${membership.size} of ${this.args.world} workers joined within ${this.args.joinTimeoutMs / 1000} s (coordinator at ${this.endpoint})`);
+      const m = await this.inbox.next(left, `hello from ${this.args.world - membership.size} more worker(s)`).catch((err) => {
+        throw err instanceof ClusterError ? err : new ClusterError(`only ${membership.size} of ${this.args.world} workers joined: ${(err as Error).message}`);
+      });
+      if (m.msg.t !== 'hello') continue;
+      const admitted = membership.admit(m.identity!, m.msg as Hello);
+      if (typeof admitted === 'string') {
+        this.args.log(`refused a worker from ${(m.msg as Hello).host} pid ${(m.msg as Hello).pid}: ${admitted}`);
+        await this.send(m.identity!, { t: 'refuse', reason: admitted });
+        continue;
+      }
+      this.args.log(`worker rank ${admitted.rank} joined: ${admitted.hello.host} pid ${admitted.hello.pid}, ${admitted.hello.backend}, ${admitted.hello.device}`);
+    }
+    const runId = randomBytes(6).toString('hex');
+    const peers = membership.members().map((m) => m.hello.dataEndpoint);
+    for (const m of membership.members()) await this.send(m.identity, { t: 'welcome', rank: m.rank, world: this.args.world, runId, peers, hashEvery: this.args.hashEvery });
+    this.heartbeat = setInterval(() => void this.broadcast({ t: 'hb' }).catch(() => undefined), HEARTBEAT_MS);
+    const hashes = new Map<number, string>();
+    while (hashes.size < this.args.world) {
+      const m = await this.nextFromMembers(this.args.joinTimeoutMs, 'ready from every worker (ring set-up and start broadcast)');
+      if (m.msg.t === 'ready') hashes.set(m.member.rank, m.msg.weightsHash);
+    }
+    this.checkHashes(hashes, 'after the start broadcast');
+  }
+
+  private checkHashes(hashes: Map<number, string>, when: string): void {
+    const groups = new Map<string, number[]>();
+    for (const [rank, h] of hashes) groups.set(h, [...(groups.get(h) ?? []), rank]);
+    if (groups.size > 1) {
+      const parts = [...groups.entries()].map(([h, ranks]) => `rank${ranks.length > 1 ? 's' : ''} ${ranks.sort((a, b) => a - b).join(',')} ${h.slice(0, 12)}`);
+      throw new ClusterError(`replica weights differ ${when}: ${parts.join(' vs ')}`);
+    }
+  }
+
+  /** Runs the whole training; resolves like single-process `train`. */
+  async run(): Promise<TrainResult> {
+    const { config, world } = this.args;
+    if (config.batchSize % world !== 0) throw new ClusterError(`--batch-size ${config.batchSize} (the global batch) is not divisible by the ${world} workers`);
+    const local = shardSize(config.batchSize, world);
+    const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
+    const steps = stepsPerEpoch(data.count, config.batchSize);
+    if (steps === 0) throw new ClusterError(`--batch-size ${config.batchSize} is larger than the ${data.count} training images: no full batch to train on`);
+    const paths = await createRunDir(config.runDir ?? defaultRunDir(config.model));
+    const configFields = configFingerprintFields(config, this.args.compression);
+
+    this.args.log(`coordinator listening on ${this.endpoint}; waiting for ${world} worker(s)`);
+    await this.assemble(configFields);
+    const members = this.membership!.members();
+    await writeRunConfig(paths, {
+      config,
+      world,
+      batchPerWorker: local,
+      gradCompression: this.args.compression,
+      backend: { name: members[0].hello.backend, reason: 'chosen by the workers' },
+      workers: members.map((m) => ({ rank: m.rank, host: m.hello.host, pid: m.hello.pid, device: m.hello.device, backend: m.hello.backend })),
+      data: { source: describeSource(config.data), images: data.count, stepsPerEpoch: steps },
+      version: VERSION,
+      node: process.version,
+      startedAt: new Date().toISOString(),
+    });
+    this.args.log(`run directory: ${paths.root}; ${world} workers × ${local} images per step, ${steps} steps per epoch`);
+
+    const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, extra: { world } });
+    await out.init();
+    let globalStep = 0;
+    let stopped = false;
+    try {
+      for (let epoch = 0; epoch < config.epochs && !stopped; epoch++) {
+        out.beginEpoch();
+        const wants = out.wants(epoch + 1);
+        for (let step = 0; step < steps; step++) {
+          const lastOfEpoch = step + 1 === steps;
+          const hash = (globalStep + 1) % this.args.hashEvery === 0 || (lastOfEpoch && wants.checkpoint);
+          const t0 = performance.now();
+          await this.broadcast({ t: 'step', epoch, step, globalStep, hash });
+          const reports = await this.collectReports(epoch, step);
+          const ms = performance.now() - t0;
+          globalStep++;
+          if (hash) this.checkHashes(new Map(reports.map((r) => [r.rank, r.weightsHash ?? ''])), `after step ${globalStep} (epoch ${epoch + 1}, step ${step + 1})`);
+          const mean = (k: 'lossD' | 'lossG' | 'dReal' | 'dFake' | 'computeMs' | 'reduceMs') => reports.reduce((s, r) => s + r[k], 0) / reports.length;
+          await out.recordStep(epoch, step + 1, globalStep, {
+            lossD: mean('lossD'), lossG: mean('lossG'), dReal: mean('dReal'), dFake: mean('dFake'),
+            skipped: reports.some((r) => r.skipped), ms, images: config.batchSize, computeMs: mean('computeMs'), reduceMs: mean('reduceMs'),
+          });
+          if (this.args.shouldStop?.()) {
+            out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
+            await this.checkpoint(out, lastOfEpoch ? { epoch: epoch + 1, step: 0, globalStep } : { epoch, step: step + 1, globalStep });
+            stopped = true;
+            break;
+          }
+        }
+        if (stopped) break;
+        await out.endEpoch(epoch + 1, globalStep);
+        if (wants.samples) await out.writeSamples(epoch + 1, await this.samples(epoch + 1));
+        if (wants.checkpoint) await this.checkpoint(out, { epoch: epoch + 1, step: 0, globalStep });
+      }
+      await this.broadcast({ t: 'stop', reason: stopped ? 'stop requested' : 'training finished' });
+    } finally {
+      await out.close();
+    }
+    return { runDir: paths.root, lastCheckpoint: out.lastCheckpoint, stepsDone: globalStep, stopped };
+  }
+
+  private async collectReports(epoch: number, step: number): Promise<StepReport[]> {
+    const reports = new Map<number, StepReport>();
+    // A step is bounded by the collectives' own timeouts on the workers; this bound only has to
+    // catch a coordinator-side surprise, so it is generous.
+    while (reports.size < this.args.world) {
+      const m = await this.nextFromMembers(10 * 60_000, `step reports (epoch ${epoch + 1}, step ${step + 1})`);
+      if (m.msg.t === 'report' && m.msg.epoch === epoch && m.msg.step === step) reports.set(m.member.rank, m.msg);
+    }
+    return [...reports.values()].sort((a, b) => a.rank - b.rank);
+  }
+
+  private async samples(epoch: number): Promise<Float32Array> {
+    const root = this.membership!.members()[0];
+    await this.send(root.identity, { t: 'sample', epoch, count: SAMPLE_GRID_COUNT });
+    for (;;) {
+      const m = await this.nextFromMembers(120_000, 'sample images from rank 0');
+      if (m.msg.t === 'samples' && m.msg.epoch === epoch && m.raw.length === 1) {
+        const b = m.raw[0];
+        if (b.byteLength !== SAMPLE_GRID_COUNT * 28 * 28 * 4) throw new ClusterError(`rank 0 sent ${b.byteLength} bytes of samples, expected ${SAMPLE_GRID_COUNT * 28 * 28 * 4}`);
+        return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      }
+    }
+  }
+
+  private async checkpoint(out: RunOutputs, pos: { epoch: number; step: number; globalStep: number }): Promise<void> {
+    const root = this.membership!.members()[0];
+    await this.send(root.identity, { t: 'checkpoint', ...pos });
+    for (;;) {
+      const m = await this.nextFromMembers(300_000, 'checkpoint files from rank 0');
+      if (m.msg.t !== 'checkpoint-data' || m.msg.globalStep !== pos.globalStep) continue;
+      if (m.msg.files.length !== CHECKPOINT_FILES.length || m.raw.length !== CHECKPOINT_FILES.length || CHECKPOINT_FILES.some((f, i) => m.msg.t === 'checkpoint-data' && m.msg.files[i] !== f)) {
+        throw new ClusterError(`rank 0 sent an incomplete checkpoint (${m.raw.length} files)`);
+      }
+      const files = Object.fromEntries(CHECKPOINT_FILES.map((f, i) => [f, new Uint8Array(m.raw[i])])) as CheckpointFiles;
+      await out.writeCheckpoint(files, pos);
+      return;
+    }
+  }
+
+  /** Tells every worker to stop (best effort) and closes the socket. */
+  async close(reason = 'coordinator shutting down'): Promise<void> {
+    clearInterval(this.heartbeat);
+    if (this.stats.rejected) this.args.log(`dropped ${this.stats.rejected} control message(s) that failed authentication or validation (last: ${this.stats.lastRejection})`);
+    if (this.membership) await Promise.race([this.broadcast({ t: 'stop', reason }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
+    this.router.close();
+  }
+}

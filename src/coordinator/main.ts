@@ -1,0 +1,36 @@
+/**
+ * `npm run coordinator -- --workers N [--bind ADDR] [--port P] [--token-file F] [training flags]`:
+ * the coordinator alone, for workers that join from other hosts with `npm run worker`.
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { runCli } from '../cli/main.js';
+import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, FlagError, TRAIN_FLAGS, trainConfigFrom, type FlagSpec } from '../shared/config.js';
+import { newToken, resolveToken, TOKEN_ENV } from '../shared/protocol/auth.js';
+import { coordinatorArgsFrom, runCoordinator } from './run.js';
+
+const TOKEN_FLAGS: FlagSpec[] = [
+  { name: 'token', type: 'string', help: 'shared secret workers must present (default: a fresh random one, written to --token-file)' },
+  { name: 'token-file', type: 'string', help: 'read the secret from this file, or write a fresh one there (default ./cluster.token)' },
+];
+
+await runCli('npm run coordinator --', [...COORDINATOR_FLAGS, ...COLLECTIVE_FLAGS, ...TOKEN_FLAGS, ...TRAIN_FLAGS], async (flags) => {
+  if (flags.workers === undefined) throw new FlagError('--workers N is required (the number of workers that will join)');
+  let token: Buffer;
+  if (flags.token !== undefined || process.env[TOKEN_ENV]) token = resolveToken(flags.token as string | undefined);
+  else {
+    const file = resolve((flags['token-file'] as string | undefined) ?? 'cluster.token');
+    try {
+      token = resolveToken(undefined, file);
+    } catch {
+      token = Buffer.from(newToken());
+      writeFileSync(file, token.toString() + '\n', { mode: 0o600 });
+    }
+    process.stderr.write(`token: ${file} (workers: --token-file ${file})\n`);
+  }
+  const config = trainConfigFrom(flags);
+  const result = await runCoordinator(coordinatorArgsFrom(flags, config, token, flags.workers as number), (endpoint) => {
+    process.stderr.write(`workers join with: npm run worker -- --coordinator ${endpoint} --token-file <token file> [the same training flags]\n`);
+  });
+  return result.failed ? 1 : 0;
+});

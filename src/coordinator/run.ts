@@ -1,0 +1,62 @@
+/** Running a coordinator with signal handling and one-line failure reports; shared by the launcher and `npm run coordinator`. */
+import type { FlagValues, TrainConfig } from '../shared/config.js';
+import type { TrainResult } from '../shared/run/trainer.js';
+import { ClusterError, Coordinator, type CoordinatorArgs } from './coordinator.js';
+
+/** CoordinatorArgs from parsed flags. */
+export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, token: Buffer, world: number): Omit<CoordinatorArgs, 'shouldStop'> {
+  return {
+    config,
+    world,
+    token,
+    bindHost: flags.bind as string,
+    port: flags.port as number,
+    compression: flags['grad-compression'] as 'none' | 'fp16',
+    workerTimeoutMs: (flags['worker-timeout'] as number) * 1000,
+    joinTimeoutMs: (flags['join-timeout'] as number) * 1000,
+    hashEvery: flags['hash-every'] as number,
+    log: (l) => process.stderr.write(`[coordinator] ${l}\n`),
+  };
+}
+
+/** What `runCoordinator` hands back. */
+export interface CoordinatorOutcome {
+  result?: TrainResult;
+  failed: boolean;
+}
+
+/**
+ * Binds, calls `onListening` (where the launcher spawns its workers), runs the training, and
+ * turns failures into one line. First SIGINT/SIGTERM: checkpoint at the next step boundary and
+ * stop; a second: stop at once.
+ */
+export async function runCoordinator(
+  args: Omit<CoordinatorArgs, 'shouldStop'>,
+  onListening: (endpoint: string, coordinator: Coordinator) => void | Promise<void>,
+): Promise<CoordinatorOutcome> {
+  let stops = 0;
+  const coordinator = new Coordinator({ ...args, shouldStop: () => stops > 0 });
+  const onSignal = (sig: NodeJS.Signals) => {
+    stops++;
+    if (stops === 1) process.stderr.write(`\n${sig}: finishing the current step and writing a checkpoint (again to stop at once)\n`);
+    else coordinator.fail(`${sig} again: stopping at once`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const endpoint = await coordinator.bind();
+    await onListening(endpoint, coordinator);
+    const result = await coordinator.run();
+    process.stderr.write(`${result.stopped ? 'stopped' : 'done'}: ${result.stepsDone} steps; run in ${result.runDir}; last checkpoint ${result.lastCheckpoint ?? 'none'}\n`);
+    process.stderr.write(`sample it: npm run sample -- --ckpt latest --run-dir ${result.runDir}\n`);
+    return { result, failed: false };
+  } catch (err) {
+    if (!(err instanceof ClusterError)) throw err;
+    process.stderr.write(`cluster: error: ${err.message}\n`);
+    return { failed: true };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await coordinator.close();
+  }
+}

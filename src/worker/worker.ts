@@ -1,0 +1,159 @@
+/**
+ * One worker of a cluster: joins the coordinator, joins the ring, receives rank 0's state, then
+ * runs the steps it is told to run with a Replica whose gradient reducer is the ring all-reduce.
+ * Rank 0 also serialises checkpoints and generates sample images for the coordinator.
+ */
+import { hostname } from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+import * as zmq from 'zeromq';
+import type { BackendChoice } from '../shared/backend/select.js';
+import { serializeCheckpoint } from '../shared/checkpoint/serialize.js';
+import { CHECKPOINT_FILES } from '../shared/checkpoint/format.js';
+import { configFingerprintFields, type TrainConfig } from '../shared/config.js';
+import { loadMnist } from '../shared/data/mnist.js';
+import { batchIndices, epochPermutation, gatherImages, shardSize } from '../shared/data/schedule.js';
+import { fingerprint } from '../shared/protocol/fingerprint.js';
+import { Inbox, receiveLoop, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
+import { encodeMessage } from '../shared/protocol/codec.js';
+import { PROTOCOL_VERSION, type ToWorker, type Welcome } from '../shared/protocol/messages.js';
+import { summarize } from '../shared/models/index.js';
+import { Replica } from '../shared/replica.js';
+import { checkpointPayload } from '../shared/run/snapshot.js';
+import { fixedNoise } from '../shared/run/trainer.js';
+import { VERSION } from '../shared/version.js';
+import { openRing, type Ring } from './ring-link.js';
+
+/** Everything a worker needs. */
+export interface WorkerArgs {
+  /** tcp://HOST:PORT of the coordinator's control socket. */
+  coordinator: string;
+  token: Buffer;
+  config: TrainConfig;
+  backend: BackendChoice;
+  /** Requested rank, -1 for any. */
+  rank: number;
+  /** Host the data socket binds to. */
+  bindHost: string;
+  compression: 'none' | 'fp16';
+  collectiveTimeoutMs: number;
+  /** Exit when the coordinator has been silent this long (it sends a heartbeat every second). */
+  coordinatorTimeoutMs: number;
+  /** Device description for the hello. */
+  device: string;
+  log: (line: string) => void;
+}
+
+/** Thrown when the worker must stop; the message is one line for the user. */
+export class WorkerExit extends Error {
+  constructor(message: string, readonly code: number) {
+    super(message);
+  }
+}
+
+const HEARTBEAT_MS = 1000;
+
+/** Runs the worker until the coordinator says stop (resolves) or something fails (rejects with WorkerExit). */
+export async function runWorker(args: WorkerArgs): Promise<void> {
+  const { config } = args;
+  const dealer = new zmq.Dealer({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  const sendQ = new SendQueue(dealer);
+  const inbox = new Inbox<{ msg: ToWorker; raw: Buffer[] }>();
+  const stats: ReceiveStats = { received: 0, rejected: 0 };
+  let lastHeard = Date.now();
+  let ring: Ring | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
+  const send = (msg: Parameters<typeof encodeMessage>[0], raw: Uint8Array[] = []) => sendQ.send(encodeMessage(msg, args.token, raw));
+
+  try {
+    dealer.events.on('disconnect', () => inbox.fail(new WorkerExit(`lost the connection to the coordinator at ${args.coordinator}`, 3)));
+    dealer.connect(args.coordinator);
+    void receiveLoop<ToWorker>(dealer, args.token, 0, ({ msg, raw }) => {
+      lastHeard = Date.now();
+      if (msg.t !== 'hb') inbox.push({ msg, raw });
+    }, stats).catch((err) => inbox.fail(err as Error));
+
+    ring = await openRing({ bindHost: args.bindHost, secret: args.token, timeoutMs: args.collectiveTimeoutMs, compression: args.compression });
+    const fields = configFingerprintFields(config, args.compression);
+    await send({
+      t: 'hello', protocol: PROTOCOL_VERSION, rank: args.rank, device: args.device, backend: args.backend.name, version: VERSION,
+      configHash: fingerprint(fields), config: fields, dataEndpoint: ring.endpoint, host: hostname(), pid: process.pid,
+    });
+    const first = await inbox.next(args.coordinatorTimeoutMs, `answer from the coordinator at ${args.coordinator} (is it running, and is the token right?)`).catch((err) => {
+      throw new WorkerExit((err as Error).message, 3);
+    });
+    if (first.msg.t === 'refuse') throw new WorkerExit(`the coordinator refused this worker: ${first.msg.reason}`, 2);
+    if (first.msg.t !== 'welcome') throw new WorkerExit(`unexpected '${first.msg.t}' from the coordinator before welcome`, 3);
+    const welcome: Welcome = first.msg;
+    const { rank, world } = welcome;
+    args.log(`joined as rank ${rank} of ${world} (run ${welcome.runId})`);
+
+    heartbeat = setInterval(() => void send({ t: 'hb' }).catch(() => undefined), HEARTBEAT_MS);
+    watchdog = setInterval(() => {
+      const silent = Date.now() - lastHeard;
+      if (silent > args.coordinatorTimeoutMs) inbox.fail(new WorkerExit(`the coordinator has been silent for ${(silent / 1000).toFixed(1)} s; exiting`, 3));
+    }, 500);
+
+    const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
+    const local = shardSize(config.batchSize, world);
+    const replica = new Replica({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
+    if (rank === 0) args.log(summarize(replica.gan));
+    await ring.join(rank, world, welcome.peers);
+    // Rank 0's weights and optimizer state are the run's: broadcast them so every replica starts equal.
+    const state = replica.exportState();
+    await ring.broadcast(state, 0);
+    if (rank !== 0) replica.importState(state);
+    await send({ t: 'ready', rank, weightsHash: replica.weightsHash() });
+
+    const batch = new Float32Array(local * 28 * 28);
+    const reducer = (buf: Float32Array) => ring!.allReduceMean(buf);
+    for (;;) {
+      const { msg } = await inbox.next(args.coordinatorTimeoutMs, 'command from the coordinator').catch((err) => {
+        throw err instanceof WorkerExit ? err : new WorkerExit((err as Error).message, 3);
+      });
+      switch (msg.t) {
+        case 'step': {
+          const perm = epochPermutation(config.seed, msg.epoch, data.count);
+          gatherImages(data, batchIndices(perm, msg.step, config.batchSize, rank, world), batch);
+          const sentBefore = ring.bytesSent;
+          const s = await replica.trainStep(batch, local, { epoch: msg.epoch, step: msg.step, rank, world }, reducer);
+          await send({
+            t: 'report', rank, epoch: msg.epoch, step: msg.step, lossD: s.lossD, lossG: s.lossG, dReal: s.dReal, dFake: s.dFake, dFakeForG: s.dFakeForG,
+            skipped: s.skipped, computeMs: s.timings.discriminator + s.timings.generator, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer,
+            totalMs: s.timings.total, reducedBytes: ring.bytesSent - sentBefore, memoryBytes: tf.memory().numBytes,
+            ...(msg.hash ? { weightsHash: replica.weightsHash() } : {}),
+          });
+          break;
+        }
+        case 'sample': {
+          const images = replica.generate(fixedNoise(config), msg.count);
+          await send({ t: 'samples', epoch: msg.epoch, count: msg.count }, [new Uint8Array(images.buffer, images.byteOffset, images.byteLength)]);
+          break;
+        }
+        case 'checkpoint': {
+          const { files } = await serializeCheckpoint(checkpointPayload(replica, config, msg, args.backend.name));
+          await send({ t: 'checkpoint-data', files: [...CHECKPOINT_FILES], epoch: msg.epoch, globalStep: msg.globalStep }, CHECKPOINT_FILES.map((f) => files[f]));
+          break;
+        }
+        case 'stop':
+          args.log(`stopping: ${msg.reason}`);
+          return;
+        case 'refuse':
+          throw new WorkerExit(`the coordinator refused this worker: ${msg.reason}`, 2);
+        default:
+          break; // a late welcome or anything else harmless: ignore
+      }
+    }
+  } catch (err) {
+    if (err instanceof WorkerExit) throw err;
+    // Tell the coordinator why, so it can report it instead of waiting for a timeout.
+    await Promise.race([send({ t: 'error', rank: args.rank, message: (err as Error).message.split('\n')[0] }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
+    throw err;
+  } finally {
+    clearInterval(heartbeat);
+    clearInterval(watchdog);
+    ring?.close();
+    dealer.close();
+    if (stats.rejected) args.log(`dropped ${stats.rejected} unauthenticated or malformed control messages (last: ${stats.lastRejection})`);
+  }
+}
