@@ -83,7 +83,7 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
       (c) =>
         new Promise<void>((resolve) => {
           if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          const timer = setTimeout(() => c.kill('SIGKILL'), 5_000);
           c.once('exit', () => {
             clearTimeout(timer);
             resolve();

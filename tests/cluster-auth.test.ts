@@ -61,3 +61,23 @@ test('a worker pointed at no coordinator exits within its timeout with one line'
   t.is(r.code, 3);
   t.regex(r.stderr, /no answer from the coordinator at tcp:\/\/127\.0\.0\.1:9/);
 });
+
+test('with --curve-keys every socket is CurveZMQ: keyed workers train, a worker without the keys is never answered', async (t) => {
+  const dir = await tempDir(t);
+  const keys = join(dir, 'cluster.keys');
+  let endpoint: (v: string) => void;
+  const listening = new Promise<string>((r) => (endpoint = r));
+  const coordinator = runCli('coordinator', ['--workers', '2', '--token', TOKEN, '--curve-keys', keys, ...TRAIN, '--run-dir', join(dir, 'run')], {
+    onStderr: (chunk) => {
+      const m = /listening on (tcp:\/\/[\d.]+:\d+)/.exec(chunk);
+      if (m) endpoint(m[1]);
+    },
+  });
+  const ep = await listening;
+  const plain = await runCli('worker', ['--coordinator', ep, '--token', TOKEN, ...TRAIN, '--coordinator-timeout', '3']);
+  t.is(plain.code, 3);
+  t.regex(plain.stderr, /no answer from the coordinator|closed the connection before answering \(CurveZMQ keys missing or wrong\?\)/);
+  const results = await Promise.all([coordinator, ...[0, 1].map(() => runCli('worker', ['--coordinator', ep, '--token', TOKEN, '--curve-keys', keys, ...TRAIN]))]);
+  for (const r of results) t.is(r.code, 0, r.stderr);
+  t.regex(results[0].stderr, /done: 4 steps/);
+});

@@ -11,6 +11,7 @@ import { describeSource, loadMnist } from '../shared/data/mnist.js';
 import { shardSize, stepsPerEpoch } from '../shared/data/schedule.js';
 import { Inbox, receiveLoop, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
 import { encodeMessage } from '../shared/protocol/codec.js';
+import { curveServer, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
 import type { Hello, StepReport, ToCoordinator, ToWorker } from '../shared/protocol/messages.js';
 import { RunOutputs, SAMPLE_GRID_COUNT } from '../shared/run/outputs.js';
@@ -32,6 +33,8 @@ export interface CoordinatorArgs {
   workerTimeoutMs: number;
   joinTimeoutMs: number;
   hashEvery: number;
+  /** CurveZMQ cluster keypair: the control socket becomes a CURVE server. */
+  curve?: CurveKeys;
   log: (line: string) => void;
   /** True when the run should stop at the next step boundary. */
   shouldStop?: () => boolean;
@@ -58,6 +61,7 @@ export class Coordinator {
 
   /** Binds the control socket; resolves with the endpoint workers connect to. */
   async bind(): Promise<string> {
+    if (this.args.curve) curveServer(this.router, this.args.curve);
     await this.router.bind(`tcp://${this.args.bindHost}:${this.args.port === 0 ? '*' : this.args.port}`);
     this.endpoint = this.router.lastEndpoint!.replace('0.0.0.0', this.args.bindHost);
     void receiveLoop<ToCoordinator>(this.router, this.args.token, 1, (m) => this.onMessage(m), this.stats).catch((err) => this.inbox.fail(err as Error));

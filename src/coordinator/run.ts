@@ -1,5 +1,6 @@
 /** Running a coordinator with signal handling and one-line failure reports; shared by the launcher and `npm run coordinator`. */
 import type { FlagValues, TrainConfig } from '../shared/config.js';
+import { loadCurveKeys } from '../shared/protocol/curve.js';
 import type { TrainResult } from '../shared/run/trainer.js';
 import { ClusterError, Coordinator, type CoordinatorArgs } from './coordinator.js';
 
@@ -15,6 +16,7 @@ export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, toke
     workerTimeoutMs: (flags['worker-timeout'] as number) * 1000,
     joinTimeoutMs: (flags['join-timeout'] as number) * 1000,
     hashEvery: flags['hash-every'] as number,
+    curve: flags['curve-keys'] === undefined ? undefined : loadCurveKeys(flags['curve-keys'] as string, true),
     log: (l) => process.stderr.write(`[coordinator] ${l}\n`),
   };
 }

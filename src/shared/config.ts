@@ -65,6 +65,7 @@ export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
 export const COLLECTIVE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'grad-compression', type: 'enum', choices: ['none', 'fp16'], default: 'none', help: 'gradient bytes on the wire: none (float32) or fp16 (half the bytes)' }),
   f({ name: 'collective-timeout', type: 'float', default: 60, min: 1, help: 'seconds an all-reduce waits for a peer before failing' }),
+  f({ name: 'curve-keys', type: 'string', help: 'encrypt and authenticate every socket with CurveZMQ using the cluster keypair in this file (the coordinator creates it if missing; copy it to worker hosts)' }),
 ];
 
 /** Flags of `npm run cluster` beyond training and coordinator flags. */

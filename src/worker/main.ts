@@ -4,6 +4,7 @@ import { runCli } from '../cli/main.js';
 import { selectBackend } from '../shared/backend/select.js';
 import { COLLECTIVE_FLAGS, FlagError, TRAIN_FLAGS, trainConfigFrom, WORKER_FLAGS } from '../shared/config.js';
 import { resolveToken } from '../shared/protocol/auth.js';
+import { loadCurveKeys } from '../shared/protocol/curve.js';
 import { runWorker, WorkerExit } from './worker.js';
 
 const FLAGS = [...WORKER_FLAGS, ...COLLECTIVE_FLAGS, ...TRAIN_FLAGS.filter((f) => !WORKER_FLAGS.some((w) => w.name === f.name))];
@@ -26,6 +27,7 @@ await runCli('npm run worker --', FLAGS, async (flags) => {
       bindHost: flags.bind as string,
       compression: flags['grad-compression'] as 'none' | 'fp16',
       collectiveTimeoutMs: (flags['collective-timeout'] as number) * 1000,
+      curve: flags['curve-keys'] === undefined ? undefined : loadCurveKeys(flags['curve-keys'] as string, false),
       coordinatorTimeoutMs: (flags['coordinator-timeout'] as number) * 1000,
     });
   } catch (err) {

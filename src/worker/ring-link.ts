@@ -1,5 +1,5 @@
 /** The worker's view of the data plane: the ring all-reduce, bound before ranks are dealt. */
-import { RingAllReduce, type Compression } from '../shared/allreduce/ring.js';
+import { RingAllReduce, type Compression, type RingCurve } from '../shared/allreduce/ring.js';
 
 /** What the worker uses of the ring. */
 export interface Ring {
@@ -18,10 +18,11 @@ export interface OpenRingArgs {
   secret: Buffer;
   timeoutMs: number;
   compression: Compression;
+  curve?: RingCurve;
 }
 
 export async function openRing(args: OpenRingArgs): Promise<Ring> {
-  const ring = await RingAllReduce.bindUnassigned({ bindHost: args.bindHost, secret: args.secret, timeoutMs: args.timeoutMs, compression: args.compression });
+  const ring = await RingAllReduce.bindUnassigned({ bindHost: args.bindHost, secret: args.secret, timeoutMs: args.timeoutMs, compression: args.compression, curve: args.curve });
   return {
     endpoint: ring.endpoint,
     get bytesSent() {

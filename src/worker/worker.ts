@@ -12,6 +12,7 @@ import { CHECKPOINT_FILES } from '../shared/checkpoint/format.js';
 import { configFingerprintFields, type TrainConfig } from '../shared/config.js';
 import { loadMnist } from '../shared/data/mnist.js';
 import { batchIndices, epochPermutation, gatherImages, shardSize } from '../shared/data/schedule.js';
+import { curveClient, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
 import { Inbox, receiveLoop, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
 import { encodeMessage } from '../shared/protocol/codec.js';
@@ -38,6 +39,8 @@ export interface WorkerArgs {
   collectiveTimeoutMs: number;
   /** Exit when the coordinator has been silent this long (it sends a heartbeat every second). */
   coordinatorTimeoutMs: number;
+  /** CurveZMQ cluster keypair: the control connection and the ring are encrypted. */
+  curve?: CurveKeys;
   /** Device description for the hello. */
   device: string;
   log: (line: string) => void;
@@ -66,14 +69,29 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
   const send = (msg: Parameters<typeof encodeMessage>[0], raw: Uint8Array[] = []) => sendQ.send(encodeMessage(msg, args.token, raw));
 
   try {
-    dealer.events.on('disconnect', () => inbox.fail(new WorkerExit(`lost the connection to the coordinator at ${args.coordinator}`, 3)));
+    let welcomed = false;
+    dealer.events.on('disconnect', () =>
+      inbox.fail(
+        new WorkerExit(
+          welcomed
+            ? `lost the connection to the coordinator at ${args.coordinator}`
+            : `the coordinator at ${args.coordinator} closed the connection before answering (CurveZMQ keys missing or wrong?)`,
+          3,
+        ),
+      ),
+    );
+    if (args.curve) curveClient(dealer, args.curve);
     dealer.connect(args.coordinator);
     void receiveLoop<ToWorker>(dealer, args.token, 0, ({ msg, raw }) => {
       lastHeard = Date.now();
-      if (msg.t !== 'hb') inbox.push({ msg, raw });
+      if (msg.t === 'hb') return;
+      // A stop must not wait behind a collective that can no longer finish (a peer died):
+      // closing the ring makes any pending all-reduce fail at once.
+      if (msg.t === 'stop') ring?.close();
+      inbox.push({ msg, raw });
     }, stats).catch((err) => inbox.fail(err as Error));
 
-    ring = await openRing({ bindHost: args.bindHost, secret: args.token, timeoutMs: args.collectiveTimeoutMs, compression: args.compression });
+    ring = await openRing({ bindHost: args.bindHost, secret: args.token, timeoutMs: args.collectiveTimeoutMs, compression: args.compression, curve: args.curve });
     const fields = configFingerprintFields(config, args.compression);
     await send({
       t: 'hello', protocol: PROTOCOL_VERSION, rank: args.rank, device: args.device, backend: args.backend.name, version: VERSION,
@@ -85,6 +103,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     if (first.msg.t === 'refuse') throw new WorkerExit(`the coordinator refused this worker: ${first.msg.reason}`, 2);
     if (first.msg.t !== 'welcome') throw new WorkerExit(`unexpected '${first.msg.t}' from the coordinator before welcome`, 3);
     const welcome: Welcome = first.msg;
+    welcomed = true;
     const { rank, world } = welcome;
     args.log(`joined as rank ${rank} of ${world} (run ${welcome.runId})`);
 

@@ -556,8 +556,9 @@ export class RingAllReduce {
       try {
         frames = await pull.receive();
       } catch (e) {
-        if ((e as { code?: string }).code === 'EAGAIN') throw this.timeout(exp);
+        // Closing the socket also rejects a pending receive (with EAGAIN): say what happened.
         if (this.closed) throw new AllReduceError('ring: closed during a collective');
+        if ((e as { code?: string }).code === 'EAGAIN') throw this.timeout(exp);
         throw e;
       }
       const payload = this.accept(frames, exp, payloadBytes);

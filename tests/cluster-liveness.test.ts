@@ -1,0 +1,81 @@
+/**
+ * No hang, ever: a stalled worker is reported within --worker-timeout and the run stops; workers
+ * whose coordinator is killed exit on their own. Real processes, real signals.
+ */
+import test from 'ava';
+import { join } from 'node:path';
+import { runCli, tempDir } from './helpers/cli.js';
+
+const LONG_RUN = ['--model', 'mlp', '--backend', 'wasm', '--epochs', '50', '--limit', '512', '--batch-size', '64', '--progress', 'off'];
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** pids of the workers by rank, as the coordinator logs them when they join. */
+function workerPids(text: string): number[] {
+  const pids: number[] = [];
+  for (const m of text.matchAll(/worker rank (\d+) joined: \S+ pid (\d+)/g)) pids[Number(m[1])] = Number(m[2]);
+  return pids.filter((p) => p !== undefined);
+}
+
+test('a stalled worker (SIGSTOP) is reported within the worker timeout and the run stops', async (t) => {
+  const dir = await tempDir(t);
+  let stopped: number | undefined;
+  t.teardown(() => {
+    if (stopped && alive(stopped)) {
+      process.kill(stopped, 'SIGCONT');
+      process.kill(stopped, 'SIGKILL');
+    }
+  });
+  let seen = '';
+  let stoppedAt = 0;
+  const r = await runCli('cluster', ['--workers', '2', ...LONG_RUN, '--worker-timeout', '3', '--run-dir', join(dir, 'run')], {
+    timeoutMs: 120_000,
+    onStderr: (chunk) => {
+      seen += chunk;
+      if (stopped === undefined && /run directory:/.test(seen) && workerPids(seen).length === 2) {
+        stopped = workerPids(seen)[1];
+        setTimeout(() => {
+          process.kill(stopped!, 'SIGSTOP');
+          stoppedAt = Date.now();
+        }, 1500);
+      }
+    },
+  });
+  const detectedAfter = (Date.now() - stoppedAt) / 1000;
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`worker rank 1 \\(\\S+ pid ${stopped}\\) silent for over 3 s`));
+  t.log(`launcher exited ${detectedAfter.toFixed(1)} s after the SIGSTOP`);
+  // Detection at ~3 s, then the launcher gives stuck children 5 s before SIGKILL.
+  t.true(detectedAfter < 15, `took ${detectedAfter} s`);
+  t.false(alive(stopped!));
+});
+
+test('workers exit on their own when the coordinator is killed (SIGKILL)', async (t) => {
+  const dir = await tempDir(t);
+  let pids: number[] = [];
+  let killedAt = 0;
+  t.teardown(() => pids.filter(alive).forEach((p) => process.kill(p, 'SIGKILL')));
+  let seen = '';
+  await runCli('cluster', ['--workers', '2', ...LONG_RUN, '--run-dir', join(dir, 'run')], {
+    timeoutMs: 120_000,
+    onStderr: (chunk, child) => {
+      seen += chunk;
+      if (!killedAt && /run directory:/.test(seen) && workerPids(seen).length === 2) {
+        pids = workerPids(seen);
+        killedAt = Date.now();
+        setTimeout(() => child.kill('SIGKILL'), 1000);
+      }
+    },
+  });
+  const deadline = Date.now() + 30_000;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  t.log(`workers gone ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
+  t.deepEqual(pids.filter(alive), []);
+});
