@@ -1,4 +1,15 @@
 /** `npm run flags`: print the flag tables README carries (generated from src/shared/config.ts). */
-import { markdownTable, SAMPLE_FLAGS, TRAIN_FLAGS } from '../shared/config.js';
+import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, LAUNCHER_FLAGS, markdownTable, SAMPLE_FLAGS, TRAIN_FLAGS, WORKER_FLAGS } from '../shared/config.js';
 
-process.stdout.write(`### npm run train\n\n${markdownTable(TRAIN_FLAGS)}\n\n### npm run sample\n\n${markdownTable(SAMPLE_FLAGS)}\n`);
+/** The tables README shows, by heading. */
+export const FLAG_TABLES: [string, string][] = [
+  ['npm run train (and every training flag of the cluster commands)', markdownTable(TRAIN_FLAGS)],
+  ['npm run cluster (beyond the training flags)', markdownTable([...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...COLLECTIVE_FLAGS])],
+  ['npm run coordinator: the coordinator flags above (--workers required), plus', markdownTable(COORDINATOR_TOKEN_FLAGS)],
+  ['npm run worker (plus the training flags, --grad-compression, --collective-timeout, --curve-keys)', markdownTable(WORKER_FLAGS)],
+  ['npm run sample', markdownTable(SAMPLE_FLAGS)],
+];
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.stdout.write(FLAG_TABLES.map(([h, t]) => `### ${h}\n\n${t}\n`).join('\n'));
+}

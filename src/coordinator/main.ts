@@ -5,16 +5,12 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runCli } from '../cli/main.js';
-import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, FlagError, TRAIN_FLAGS, trainConfigFrom, type FlagSpec } from '../shared/config.js';
+import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, FlagError, TRAIN_FLAGS, trainConfigFrom } from '../shared/config.js';
 import { newToken, resolveToken, TOKEN_ENV } from '../shared/protocol/auth.js';
 import { coordinatorArgsFrom, runCoordinator } from './run.js';
 
-const TOKEN_FLAGS: FlagSpec[] = [
-  { name: 'token', type: 'string', help: 'shared secret workers must present (default: a fresh random one, written to --token-file)' },
-  { name: 'token-file', type: 'string', help: 'read the secret from this file, or write a fresh one there (default ./cluster.token)' },
-];
 
-await runCli('npm run coordinator --', [...COORDINATOR_FLAGS, ...COLLECTIVE_FLAGS, ...TOKEN_FLAGS, ...TRAIN_FLAGS], async (flags) => {
+await runCli('npm run coordinator --', [...COORDINATOR_FLAGS, ...COLLECTIVE_FLAGS, ...COORDINATOR_TOKEN_FLAGS, ...TRAIN_FLAGS], async (flags) => {
   if (flags.workers === undefined) throw new FlagError('--workers N is required (the number of workers that will join)');
   let token: Buffer;
   if (flags.token !== undefined || process.env[TOKEN_ENV]) token = resolveToken(flags.token as string | undefined);

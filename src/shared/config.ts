@@ -61,6 +61,12 @@ export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   f({ name: 'hash-every', type: 'int', default: 50, min: 1, help: 'compare a hash of every replica\'s weights every N steps (and at each checkpoint)' }),
 ];
 
+/** Token flags of `npm run coordinator` (the launcher makes a per-run secret itself). */
+export const COORDINATOR_TOKEN_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'token', type: 'string', help: 'shared secret workers must present (default: a fresh random one, written to --token-file)' }),
+  f({ name: 'token-file', type: 'string', help: 'read the secret from this file, or write a fresh one there (default ./cluster.token)' }),
+];
+
 /** Flags shared by both sides of the data plane; part of the config fingerprint where they matter. */
 export const COLLECTIVE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'grad-compression', type: 'enum', choices: ['none', 'fp16'], default: 'none', help: 'gradient bytes on the wire: none (float32) or fp16 (half the bytes)' }),
