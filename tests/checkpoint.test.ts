@@ -1,12 +1,14 @@
 import test from 'ava';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { selectBackend } from '../src/shared/backend/select.js';
 import { readCheckpoint, writeCheckpoint } from '../src/shared/checkpoint/load.js';
 import type { CheckpointPayload } from '../src/shared/checkpoint/serialize.js';
 import { resolveCheckpoint, verifyCheckpoint } from '../src/shared/checkpoint/store.js';
+import { parseFlags, TRAIN_FLAGS, trainConfigFrom } from '../src/shared/config.js';
 import { Replica } from '../src/shared/replica.js';
+import { checkpointPayload } from '../src/shared/run/snapshot.js';
+import { tempDir } from './helpers/cli.js';
 import { snapshotWeights } from './helpers/tf.js';
 
 const adam = { lr: 2e-4, beta1: 0.5, beta2: 0.999 };
@@ -23,32 +25,10 @@ async function trainedReplica(): Promise<Replica> {
   return r;
 }
 
-function payload(r: Replica, globalStep: number): CheckpointPayload {
-  const opt = r.optimizerStates();
-  return {
-    generator: r.gan.generator,
-    discriminator: r.gan.discriminator,
-    optimizer: opt,
-    state: {
-      model: 'mlp',
-      latent: 100,
-      imageShape: r.gan.imageShape,
-      epoch: 0,
-      step: globalStep,
-      globalStep,
-      optimizer: { ...adam, epsilon: 1e-8, D: { t: opt.D.t, size: r.sizes.D }, G: { t: opt.G.t, size: r.sizes.G } },
-      rng: { seed: 9, scheme: 'test' },
-      config: {},
-      backend: 'wasm',
-      writer: 'test',
-    },
-  };
-}
+const config = trainConfigFrom(parseFlags(['--seed', '9'], TRAIN_FLAGS));
 
-async function tempDir(t: { teardown: (fn: () => Promise<void>) => void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ckpt-test-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+function payload(r: Replica, globalStep: number): CheckpointPayload {
+  return checkpointPayload(r, config, { epoch: 0, step: globalStep, globalStep }, 'wasm');
 }
 
 test.serial('save then load is bit-exact: weights, BatchNorm statistics and both Adam states', async (t) => {

@@ -18,7 +18,7 @@ import { RunOutputs, SAMPLE_GRID_COUNT } from '../shared/run/outputs.js';
 import { createRunDir, defaultRunDir, writeRunConfig } from '../shared/run/run-dir.js';
 import type { TrainResult } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
-import { Membership, type Member } from './membership.js';
+import { describeHashMismatch, Membership, type Member } from './membership.js';
 
 /** Everything the coordinator needs. */
 export interface CoordinatorArgs {
@@ -160,12 +160,8 @@ export class Coordinator {
   }
 
   private checkHashes(hashes: Map<number, string>, when: string): void {
-    const groups = new Map<string, number[]>();
-    for (const [rank, h] of hashes) groups.set(h, [...(groups.get(h) ?? []), rank]);
-    if (groups.size > 1) {
-      const parts = [...groups.entries()].map(([h, ranks]) => `rank${ranks.length > 1 ? 's' : ''} ${ranks.sort((a, b) => a - b).join(',')} ${h.slice(0, 12)}`);
-      throw new ClusterError(`replica weights differ ${when}: ${parts.join(' vs ')}`);
-    }
+    const diff = describeHashMismatch(hashes);
+    if (diff) throw new ClusterError(`replica weights differ ${when}: ${diff}`);
   }
 
   /** Runs the whole training; resolves like single-process `train`. */

@@ -77,3 +77,14 @@ export class Membership {
     return this.members().filter((m) => now - m.lastSeen > timeoutMs);
   }
 }
+
+/**
+ * Groups ranks by the weight hash they reported; undefined when all agree, else e.g.
+ * "ranks 0,2 3fa9c1d2e4b5 vs rank 1 77aa01be3c9d".
+ */
+export function describeHashMismatch(hashes: Map<number, string>): string | undefined {
+  const groups = new Map<string, number[]>();
+  for (const [rank, h] of hashes) groups.set(h, [...(groups.get(h) ?? []), rank]);
+  if (groups.size <= 1) return undefined;
+  return [...groups.entries()].map(([h, ranks]) => `rank${ranks.length > 1 ? 's' : ''} ${ranks.sort((a, b) => a - b).join(',')} ${h.slice(0, 12)}`).join(' vs ');
+}

@@ -34,15 +34,22 @@ export interface StepPosition {
   world: number;
 }
 
-/** What one step measured. Times in milliseconds. */
-export interface StepStats {
+/** A step's losses and discriminator outputs (means over this replica's batch). */
+export interface StepLosses {
   lossD: number;
   lossG: number;
+  /** Mean D(x) over the real images. */
   dReal: number;
+  /** Mean D(G(z)) in the D step. */
   dFake: number;
+  /** Mean D(G(z)) in the G step, after the D update. */
   dFakeForG: number;
   /** True when a loss or gradient was not finite and the update was skipped. */
   skipped: boolean;
+}
+
+/** What one step measured. Times in milliseconds. */
+export interface StepStats extends StepLosses {
   timings: { discriminator: number; generator: number; reduce: number; optimizer: number; total: number };
 }
 

@@ -3,6 +3,7 @@
  * worker to worker and is not here). Every message is a msgpack map with a `t` tag; bulk bytes
  * (sample images, checkpoint files) ride as extra raw frames, never inside the map.
  */
+import type { StepLosses } from '../replica.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -65,17 +66,11 @@ export interface StepCommand {
 }
 
 /** Worker → coordinator: what one step measured on this replica. */
-export interface StepReport {
+export interface StepReport extends StepLosses {
   t: 'report';
   rank: number;
   epoch: number;
   step: number;
-  lossD: number;
-  lossG: number;
-  dReal: number;
-  dFake: number;
-  dFakeForG: number;
-  skipped: boolean;
   /** Milliseconds. */
   computeMs: number;
   reduceMs: number;
