@@ -64,7 +64,7 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
   const argv = [...workerArgv({ ...flags, backend })];
   const outcome = await runCoordinator(coordinatorArgsFrom(flags, { ...config, backend }, Buffer.from(token), world), (endpoint, coordinator) => {
     for (let i = 0; i < world; i++) {
-      const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: token, GAN_WORKER_TAG: `w${i}` };
+      const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: token, GAN_WORKER_TAG: `w${i}`, GAN_LAUNCHED: '1' };
       if (gpuMode) env.CUDA_VISIBLE_DEVICES = String(i);
       const child = spawn(process.execPath, ['--import=tsx', WORKER_MAIN, '--coordinator', endpoint, '--rank', String(i), '--bind', flags.bind as string, ...argv], {
         env,

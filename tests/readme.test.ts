@@ -21,3 +21,11 @@ test('every npm script README mentions exists, and .ci/run runs README\'s test c
   t.regex(text, /^npm test$/m);
   t.regex(await readFile(join(ROOT, '.ci', 'run'), 'utf8'), /^npm test$/m);
 });
+
+test('README lists every metric of the registry', async (t) => {
+  const { RunMetrics } = await import('../src/coordinator/metrics/registry.js');
+  const text = await readme();
+  const names = (await new RunMetrics({ heartbeatAges: () => new Map(), rejected: () => 0 }).registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('gan_'));
+  t.true(names.length > 20);
+  t.deepEqual(names.filter((n) => !text.includes(`\`${n}\``)), []);
+});

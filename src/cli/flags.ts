@@ -10,6 +10,18 @@ export const FLAG_TABLES: [string, string][] = [
   ['npm run sample', markdownTable(SAMPLE_FLAGS)],
 ];
 
+/** The generated section as README carries it between its flags markers. */
+export function flagsSection(): string {
+  return FLAG_TABLES.map(([h, t]) => `### ${h}\n\n${t}\n`).join('\n');
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  process.stdout.write(FLAG_TABLES.map(([h, t]) => `### ${h}\n\n${t}\n`).join('\n'));
+  if (process.argv.includes('--update-readme')) {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const path = new URL('../../README.md', import.meta.url);
+    const text = readFileSync(path, 'utf8');
+    const updated = text.replace(/<!-- flags:start -->[\s\S]*<!-- flags:end -->/, `<!-- flags:start -->\n${flagsSection()}<!-- flags:end -->`);
+    if (updated === text && !text.includes('<!-- flags:start -->')) throw new Error('README.md has no <!-- flags:start --> marker');
+    writeFileSync(path, updated);
+  } else process.stdout.write(flagsSection());
 }

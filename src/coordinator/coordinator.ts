@@ -19,6 +19,8 @@ import { createRunDir, defaultRunDir, writeRunConfig } from '../shared/run/run-d
 import type { TrainResult } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
 import { describeHashMismatch, Membership, type Member } from './membership.js';
+import { RunMetrics } from './metrics/registry.js';
+import { startMetricsServer, type Health, type MetricsServer } from './metrics/server.js';
 
 /** Everything the coordinator needs. */
 export interface CoordinatorArgs {
@@ -33,6 +35,9 @@ export interface CoordinatorArgs {
   workerTimeoutMs: number;
   joinTimeoutMs: number;
   hashEvery: number;
+  /** Where the Prometheus endpoint listens. */
+  metricsBind: string;
+  metricsPort: number;
   /** CurveZMQ cluster keypair: the control socket becomes a CURVE server. */
   curve?: CurveKeys;
   log: (line: string) => void;
@@ -56,6 +61,12 @@ export class Coordinator {
   private heartbeat: NodeJS.Timeout | undefined;
   private failure: string | undefined;
   endpoint = '';
+  private readonly metrics = new RunMetrics({
+    heartbeatAges: () => new Map((this.membership?.members() ?? []).map((m) => [m.rank, (Date.now() - m.lastSeen) / 1000])),
+    rejected: () => this.stats.rejected,
+  });
+  private metricsServer: MetricsServer | undefined;
+  private health: Health = { status: 'starting', globalStep: 0, workers: 0 };
 
   constructor(private readonly args: CoordinatorArgs) {}
 
@@ -104,6 +115,7 @@ export class Coordinator {
     for (;;) {
       const silent = this.membership!.silent(this.args.workerTimeoutMs);
       if (silent.length) {
+        for (const m of silent) this.metrics.workerLost(m.rank);
         throw new ClusterError(`worker ${silent.map((m) => `rank ${m.rank} (${m.hello.host} pid ${m.hello.pid})`).join(', ')} silent for over ${this.args.workerTimeoutMs / 1000} s while waiting for ${what}`);
       }
       const left = deadline - Date.now();
@@ -145,6 +157,7 @@ export class Coordinator {
         await this.send(m.identity!, { t: 'refuse', reason: admitted });
         continue;
       }
+      this.metrics.workerJoined({ rank: admitted.rank, device: admitted.hello.device });
       this.args.log(`worker rank ${admitted.rank} joined: ${admitted.hello.host} pid ${admitted.hello.pid}, ${admitted.hello.backend}, ${admitted.hello.device}`);
     }
     const runId = randomBytes(6).toString('hex');
@@ -175,6 +188,12 @@ export class Coordinator {
     const paths = await createRunDir(config.runDir ?? defaultRunDir(config.model));
     const configFields = configFingerprintFields(config, this.args.compression);
 
+    try {
+      this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health);
+    } catch (err) {
+      throw new ClusterError(`metrics endpoint ${this.args.metricsBind}:${this.args.metricsPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (choose another --metrics-port, or 0 for a free one)`);
+    }
+    this.args.log(`metrics: ${this.metricsServer.url}/metrics`);
     this.args.log(`coordinator listening on ${this.endpoint}; waiting for ${world} worker(s)`);
     await this.assemble(configFields);
     const members = this.membership!.members();
@@ -194,6 +213,8 @@ export class Coordinator {
 
     const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, extra: { world } });
     await out.init();
+    this.metrics.setInfo({ model: config.model, backend: members[0].hello.backend, version: VERSION, world }, config.epochs, steps);
+    this.health = { status: 'training', globalStep: 0, workers: world };
     let globalStep = 0;
     let stopped = false;
     try {
@@ -208,6 +229,8 @@ export class Coordinator {
           const reports = await this.collectReports(epoch, step);
           const ms = performance.now() - t0;
           globalStep++;
+          this.metrics.recordStep(reports, ms / 1000, config.batchSize);
+          this.health.globalStep = globalStep;
           if (hash) this.checkHashes(new Map(reports.map((r) => [r.rank, r.weightsHash ?? ''])), `after step ${globalStep} (epoch ${epoch + 1}, step ${step + 1})`);
           const mean = (k: 'lossD' | 'lossG' | 'dReal' | 'dFake' | 'computeMs' | 'reduceMs') => reports.reduce((s, r) => s + r[k], 0) / reports.length;
           await out.recordStep(epoch, step + 1, globalStep, {
@@ -223,10 +246,15 @@ export class Coordinator {
         }
         if (stopped) break;
         await out.endEpoch(epoch + 1, globalStep);
+        this.metrics.epochDone(epoch + 1);
         if (wants.samples) await out.writeSamples(epoch + 1, await this.samples(epoch + 1));
         if (wants.checkpoint) await this.checkpoint(out, { epoch: epoch + 1, step: 0, globalStep });
       }
       await this.broadcast({ t: 'stop', reason: stopped ? 'stop requested' : 'training finished' });
+      this.health.status = 'finished';
+    } catch (err) {
+      this.health.status = 'failed';
+      throw err;
     } finally {
       await out.close();
     }
@@ -258,6 +286,7 @@ export class Coordinator {
   }
 
   private async checkpoint(out: RunOutputs, pos: { epoch: number; step: number; globalStep: number }): Promise<void> {
+    const t0 = performance.now();
     const root = this.membership!.members()[0];
     await this.send(root.identity, { t: 'checkpoint', ...pos });
     for (;;) {
@@ -268,6 +297,7 @@ export class Coordinator {
       }
       const files = Object.fromEntries(CHECKPOINT_FILES.map((f, i) => [f, new Uint8Array(m.raw[i])])) as CheckpointFiles;
       await out.writeCheckpoint(files, pos);
+      this.metrics.checkpointWritten((performance.now() - t0) / 1000);
       return;
     }
   }
@@ -275,6 +305,7 @@ export class Coordinator {
   /** Tells every worker to stop (best effort) and closes the socket. */
   async close(reason = 'coordinator shutting down'): Promise<void> {
     clearInterval(this.heartbeat);
+    await this.metricsServer?.close();
     if (this.stats.rejected) this.args.log(`dropped ${this.stats.rejected} control message(s) that failed authentication or validation (last: ${this.stats.lastRejection})`);
     if (this.membership) await Promise.race([this.broadcast({ t: 'stop', reason }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
     this.router.close();

@@ -16,6 +16,8 @@ export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, toke
     workerTimeoutMs: (flags['worker-timeout'] as number) * 1000,
     joinTimeoutMs: (flags['join-timeout'] as number) * 1000,
     hashEvery: flags['hash-every'] as number,
+    metricsBind: flags['metrics-bind'] as string,
+    metricsPort: flags['metrics-port'] as number,
     curve: flags['curve-keys'] === undefined ? undefined : loadCurveKeys(flags['curve-keys'] as string, true),
     log: (l) => process.stderr.write(`[coordinator] ${l}\n`),
   };

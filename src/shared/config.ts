@@ -58,6 +58,8 @@ export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   f({ name: 'port', type: 'int', default: 0, min: 0, max: 65535, help: "coordinator's control port (0 = a free port, printed at start)" }),
   f({ name: 'worker-timeout', type: 'float', default: 15, min: 1, help: 'seconds of silence after which a worker is reported dead (must exceed the longest compute phase)' }),
   f({ name: 'join-timeout', type: 'float', default: 120, min: 1, help: 'seconds to wait for all workers to join' }),
+  f({ name: 'metrics-port', type: 'int', default: 9464, min: 0, max: 65535, help: "port of the run's Prometheus endpoint (/metrics, /healthz); 0 = a free port, printed at start" }),
+  f({ name: 'metrics-bind', type: 'string', default: '127.0.0.1', help: 'address the metrics endpoint binds to (0.0.0.0 to let a Prometheus on another host scrape it)' }),
   f({ name: 'hash-every', type: 'int', default: 50, min: 1, help: 'compare a hash of every replica\'s weights every N steps (and at each checkpoint)' }),
 ];
 

@@ -7,6 +7,13 @@ import { resolveToken } from '../shared/protocol/auth.js';
 import { loadCurveKeys } from '../shared/protocol/curve.js';
 import { runWorker, WorkerExit } from './worker.js';
 
+// Workers the launcher spawned share the terminal's process group, so Ctrl-C reaches them too; the
+// coordinator already turns it into a checkpoint and an orderly stop, so they leave it to it.
+if (process.env.GAN_LAUNCHED === '1') {
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => undefined);
+}
+
 const FLAGS = [...WORKER_FLAGS, ...COLLECTIVE_FLAGS, ...TRAIN_FLAGS.filter((f) => !WORKER_FLAGS.some((w) => w.name === f.name))];
 
 await runCli('npm run worker --', FLAGS, async (flags) => {

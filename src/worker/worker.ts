@@ -22,6 +22,7 @@ import { Replica } from '../shared/replica.js';
 import { checkpointPayload } from '../shared/run/snapshot.js';
 import { fixedNoise } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
+import { GpuSampler } from './gpu-stats.js';
 import { openRing, type Ring } from './ring-link.js';
 
 /** Everything a worker needs. */
@@ -65,6 +66,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
   let lastHeard = Date.now();
   let ring: Ring | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
+  const gpu = new GpuSampler();
   let watchdog: NodeJS.Timeout | undefined;
   const send = (msg: Parameters<typeof encodeMessage>[0], raw: Uint8Array[] = []) => sendQ.send(encodeMessage(msg, args.token, raw));
 
@@ -125,6 +127,8 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     await send({ t: 'ready', rank, weightsHash: replica.weightsHash() });
 
     const batch = new Float32Array(local * 28 * 28);
+    // CUDA_VISIBLE_DEVICES=i leaves this process one GPU, index 0 from its point of view.
+    if (args.backend.name === 'tfjs-node-gpu') gpu.start(0);
     const reducer = (buf: Float32Array) => ring!.allReduceMean(buf);
     for (;;) {
       const { msg } = await inbox.next(args.coordinatorTimeoutMs, 'command from the coordinator').catch((err) => {
@@ -140,6 +144,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
             t: 'report', rank, epoch: msg.epoch, step: msg.step, lossD: s.lossD, lossG: s.lossG, dReal: s.dReal, dFake: s.dFake, dFakeForG: s.dFakeForG,
             skipped: s.skipped, computeMs: s.timings.discriminator + s.timings.generator, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer,
             totalMs: s.timings.total, reducedBytes: ring.bytesSent - sentBefore, memoryBytes: tf.memory().numBytes,
+            ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes } : {}),
             ...(msg.hash ? { weightsHash: replica.weightsHash() } : {}),
           });
           break;
@@ -171,6 +176,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
   } finally {
     clearInterval(heartbeat);
     clearInterval(watchdog);
+    gpu.stop();
     ring?.close();
     dealer.close();
     if (stats.rejected) args.log(`dropped ${stats.rejected} unauthenticated or malformed control messages (last: ${stats.lastRejection})`);

@@ -32,6 +32,8 @@ export interface RunCliOptions {
 
 /** Runs an npm script's entry (train, sample, cluster, coordinator, worker) with tsx; resolves when it exits (rejects after `timeoutMs`). */
 export function runCli(name: string, args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
+  // Tests run side by side: a coordinator's metrics endpoint takes a free port unless a test picks one.
+  if ((name === 'cluster' || name === 'coordinator') && !args.includes('--metrics-port')) args = [...args, '--metrics-port', '0'];
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ['--import=tsx', join(ROOT, ENTRY[name] ?? `src/cli/${name}.ts`), ...args], {
       cwd: opts.cwd ?? ROOT,

@@ -80,6 +80,9 @@ export interface StepReport extends StepLosses {
   reducedBytes: number;
   /** Backend memory in use (tf.memory().numBytes). */
   memoryBytes: number;
+  /** GPU utilisation 0..1 and memory used, from nvidia-smi; absent where there is none. */
+  gpuUtilization?: number;
+  gpuMemoryBytes?: number;
   weightsHash?: string;
 }
 
@@ -146,7 +149,7 @@ const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
   step: { epoch: 'number', step: 'number', globalStep: 'number', hash: 'boolean' },
   report: {
     rank: 'number', epoch: 'number', step: 'number', lossD: 'number', lossG: 'number', dReal: 'number', dFake: 'number', dFakeForG: 'number',
-    skipped: 'boolean', computeMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', weightsHash: 'string?',
+    skipped: 'boolean', computeMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', weightsHash: 'string?', gpuUtilization: 'number?', gpuMemoryBytes: 'number?',
   },
   sample: { epoch: 'number', count: 'number' },
   samples: { epoch: 'number', count: 'number' },

@@ -1,0 +1,145 @@
+/**
+ * Every Prometheus metric of a run, in one place. The coordinator owns the registry; workers'
+ * numbers arrive in their step reports and are exported here with `worker` (rank) and `device`
+ * labels. Naming follows Prometheus conventions: a `gan_` prefix, base units (`_seconds`,
+ * `_bytes`, `_ratio`), `_total` for counters, and no high-cardinality labels (never a step or epoch).
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { StepReport } from '../../shared/protocol/messages.js';
+
+/** Step-duration buckets spanning a ~3 ms GPU step to a ~10 s wasm DCGAN step. */
+export const STEP_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** All-reduce buckets: sub-millisecond NVLink-class to seconds on a slow link. */
+export const ALLREDUCE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** A worker as the metrics label it. */
+export interface WorkerLabels {
+  rank: number;
+  device: string;
+}
+
+/** Run-wide facts for `gan_info`. */
+export interface RunInfo {
+  model: string;
+  backend: string;
+  version: string;
+  world: number;
+}
+
+export class RunMetrics {
+  readonly registry = new Registry();
+
+  private readonly lossG = new Gauge({ name: 'gan_generator_loss', help: 'Generator loss (non-saturating BCE) of the last step, mean over workers', registers: [this.registry] });
+  private readonly lossD = new Gauge({ name: 'gan_discriminator_loss', help: 'Discriminator loss (BCE real + BCE fake) of the last step, mean over workers', registers: [this.registry] });
+  private readonly dReal = new Gauge({ name: 'gan_d_real_ratio', help: 'Mean D(x) on real images (probability 0..1) of the last step', registers: [this.registry] });
+  private readonly dFake = new Gauge({ name: 'gan_d_fake_ratio', help: 'Mean D(G(z)) on generated images (probability 0..1) of the last step, before the D update', registers: [this.registry] });
+
+  private readonly epoch = new Gauge({ name: 'gan_epoch', help: 'Epochs completed', registers: [this.registry] });
+  private readonly epochsPlanned = new Gauge({ name: 'gan_epochs_planned', help: 'Epochs the run will train', registers: [this.registry] });
+  private readonly stepsPerEpoch = new Gauge({ name: 'gan_steps_per_epoch', help: 'Steps in one epoch', registers: [this.registry] });
+  private readonly steps = new Counter({ name: 'gan_steps_total', help: 'Training steps completed', registers: [this.registry] });
+  private readonly images = new Counter({ name: 'gan_images_total', help: 'Training images processed (all workers)', registers: [this.registry] });
+  private readonly info = new Gauge({ name: 'gan_info', help: 'Run facts as labels (value 1)', labelNames: ['model', 'backend', 'version', 'world_size'], registers: [this.registry] });
+
+  private readonly stepDuration = new Histogram({ name: 'gan_step_duration_seconds', help: 'Wall time of a training step as the coordinator sees it', buckets: STEP_BUCKETS, registers: [this.registry] });
+  private readonly workerStep = new Histogram({ name: 'gan_worker_step_duration_seconds', help: 'Time of a step on a worker (compute, all-reduce, optimizer)', labelNames: ['worker', 'device'], buckets: STEP_BUCKETS, registers: [this.registry] });
+  private readonly allreduce = new Histogram({ name: 'gan_allreduce_duration_seconds', help: 'Time a worker spent in gradient all-reduce per step (D and G), waits for peers included', labelNames: ['worker', 'device'], buckets: ALLREDUCE_BUCKETS, registers: [this.registry] });
+  private readonly workerImagesPerSecond = new Gauge({ name: 'gan_worker_images_per_second', help: 'Images per second of one worker over its last step', labelNames: ['worker', 'device'], registers: [this.registry] });
+  private readonly imagesPerSecond = new Gauge({ name: 'gan_images_per_second', help: 'Images per second of the whole run over the last step', registers: [this.registry] });
+  private readonly allreduceBytes = new Counter({ name: 'gan_allreduce_sent_bytes_total', help: 'Gradient bytes a worker sent in all-reduce', labelNames: ['worker', 'device'], registers: [this.registry] });
+
+  private readonly memory = new Gauge({ name: 'gan_backend_memory_bytes', help: 'Backend memory in use on a worker (tf.memory().numBytes)', labelNames: ['worker', 'device'], registers: [this.registry] });
+  private readonly gpuUtil = new Gauge({ name: 'gan_gpu_utilization_ratio', help: "GPU utilisation of a worker's GPU from nvidia-smi (0..1); absent without nvidia-smi", labelNames: ['worker', 'device'], registers: [this.registry] });
+  private readonly gpuMemory = new Gauge({ name: 'gan_gpu_memory_used_bytes', help: "Memory used on a worker's GPU from nvidia-smi; absent without nvidia-smi", labelNames: ['worker', 'device'], registers: [this.registry] });
+
+  private readonly workersConnected = new Gauge({ name: 'gan_workers_connected', help: 'Workers admitted and not reported silent', registers: [this.registry] });
+  private readonly workerUp = new Gauge({ name: 'gan_worker_up', help: '1 while a worker is in the run, 0 after it was lost', labelNames: ['worker', 'device'], registers: [this.registry] });
+  private readonly restarts = new Counter({ name: 'gan_worker_restarts_total', help: 'Worker processes restarted by the launcher', registers: [this.registry] });
+  private readonly heartbeatAge = new Gauge({ name: 'gan_worker_heartbeat_age_seconds', help: 'Seconds since the last message from a worker', labelNames: ['worker', 'device'], registers: [this.registry] });
+  private readonly rejected = new Counter({ name: 'gan_rejected_messages_total', help: 'Control messages dropped: failed authentication or validation, or from a connection that never said hello', registers: [this.registry] });
+  private readonly lastCheckpoint = new Gauge({ name: 'gan_last_checkpoint_timestamp_seconds', help: 'Unix time of the last complete checkpoint', registers: [this.registry] });
+  private readonly checkpointDuration = new Gauge({ name: 'gan_last_checkpoint_duration_seconds', help: 'How long the last checkpoint took (serialise, send, hash, write)', registers: [this.registry] });
+  private readonly nonFinite = new Counter({ name: 'gan_nonfinite_steps_skipped_total', help: 'Steps whose update was skipped for a non-finite loss or gradient', registers: [this.registry] });
+
+  private readonly labels = new Map<number, { worker: string; device: string }>();
+  private rejectedSeen = 0;
+
+  constructor(private readonly sources: { heartbeatAges: () => Map<number, number>; rejected: () => number }) {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Brings the values the coordinator already tracks (heartbeat ages, dropped messages) up to date;
+   * the HTTP handler calls it before each scrape rather than having them pushed.
+   */
+  refresh(): void {
+    for (const [rank, age] of this.sources.heartbeatAges()) {
+      const l = this.labels.get(rank);
+      if (l) this.heartbeatAge.set(l, age);
+    }
+    const r = this.sources.rejected();
+    if (r > this.rejectedSeen) {
+      this.rejected.inc(r - this.rejectedSeen);
+      this.rejectedSeen = r;
+    }
+  }
+
+  setInfo(info: RunInfo, epochs: number, stepsPerEpoch: number): void {
+    this.info.set({ model: info.model, backend: info.backend, version: info.version, world_size: String(info.world) }, 1);
+    this.epochsPlanned.set(epochs);
+    this.stepsPerEpoch.set(stepsPerEpoch);
+    this.epoch.set(0);
+  }
+
+  workerJoined(w: WorkerLabels): void {
+    const l = { worker: String(w.rank), device: w.device };
+    this.labels.set(w.rank, l);
+    this.workerUp.set(l, 1);
+    this.workersConnected.set(this.labels.size);
+  }
+
+  workerLost(rank: number): void {
+    const l = this.labels.get(rank);
+    if (l) this.workerUp.set(l, 0);
+    this.workersConnected.dec();
+  }
+
+  /** One completed step: the reports of every worker and the coordinator's wall time. */
+  recordStep(reports: StepReport[], seconds: number, globalBatch: number): void {
+    const mean = (f: (r: StepReport) => number) => reports.reduce((s, r) => s + f(r), 0) / reports.length;
+    this.lossG.set(mean((r) => r.lossG));
+    this.lossD.set(mean((r) => r.lossD));
+    this.dReal.set(mean((r) => r.dReal));
+    this.dFake.set(mean((r) => r.dFake));
+    this.steps.inc();
+    this.images.inc(globalBatch);
+    this.stepDuration.observe(seconds);
+    this.imagesPerSecond.set(globalBatch / Math.max(seconds, 1e-9));
+    if (reports.some((r) => r.skipped)) this.nonFinite.inc();
+    const local = globalBatch / reports.length;
+    for (const r of reports) {
+      const l = this.labels.get(r.rank);
+      if (!l) continue;
+      this.workerStep.observe(l, r.totalMs / 1000);
+      this.allreduce.observe(l, r.reduceMs / 1000);
+      this.workerImagesPerSecond.set(l, local / Math.max(r.totalMs / 1000, 1e-9));
+      this.allreduceBytes.inc(l, r.reducedBytes);
+      this.memory.set(l, r.memoryBytes);
+      if (r.gpuUtilization !== undefined) this.gpuUtil.set(l, r.gpuUtilization);
+      if (r.gpuMemoryBytes !== undefined) this.gpuMemory.set(l, r.gpuMemoryBytes);
+    }
+  }
+
+  epochDone(epochsCompleted: number): void {
+    this.epoch.set(epochsCompleted);
+  }
+
+  checkpointWritten(seconds: number): void {
+    this.lastCheckpoint.set(Date.now() / 1000);
+    this.checkpointDuration.set(seconds);
+  }
+
+  workerRestarted(): void {
+    this.restarts.inc();
+  }
+}
