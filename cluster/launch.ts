@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../src/cli/main.js';
 import { visibleGpuCount } from '../src/shared/backend/select.js';
-import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, FlagError, LAUNCHER_FLAGS, TRAIN_FLAGS, trainConfigFrom, type FlagValues } from '../src/shared/config.js';
+import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, FlagError, flagsFromTrainConfig, givenFlags, LAUNCHER_FLAGS, TRAIN_FLAGS, trainConfigFrom, type FlagValues } from '../src/shared/config.js';
+import { planResume } from '../src/shared/run/resume.js';
 import { newToken, TOKEN_ENV } from '../src/shared/protocol/auth.js';
 import { coordinatorArgsFrom, runCoordinator } from '../src/coordinator/run.js';
 
@@ -31,7 +32,7 @@ function workerArgv(flags: FlagValues): string[] {
   const argv: string[] = [];
   for (const spec of [...TRAIN_FLAGS, ...COLLECTIVE_FLAGS]) {
     const v = flags[spec.name];
-    if (v === undefined || spec.name === 'progress' || spec.name === 'run-dir') continue;
+    if (v === undefined || spec.name === 'progress' || spec.name === 'run-dir' || spec.name === 'resume') continue;
     argv.push(`--${spec.name}=${String(v)}`);
   }
   return argv;
@@ -42,7 +43,10 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
   const cpuWorkers = flags.workers as number | undefined;
   if ((gpus === undefined) === (cpuWorkers === undefined)) throw new FlagError('give exactly one of --gpus N (one worker per GPU) or --workers N (CPU workers)');
   const world = (gpus ?? cpuWorkers)!;
-  const config = trainConfigFrom(flags);
+  const given = trainConfigFrom(flags);
+  // A resumed run takes its training config from the checkpoint; the workers get that config too.
+  const resume = given.resume ? await planResume(given, givenFlags(flags)) : undefined;
+  const config = resume ? resume.config : given;
   if (config.batchSize % world !== 0) {
     throw new FlagError(`--batch-size ${config.batchSize} (the global batch) is not divisible by the ${world} workers; pick a multiple of ${world}`);
   }
@@ -61,8 +65,9 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
   const token = newToken();
   const children: ChildProcess[] = [];
   let finished = false;
-  const argv = [...workerArgv({ ...flags, backend })];
-  const outcome = await runCoordinator(coordinatorArgsFrom(flags, { ...config, backend }, Buffer.from(token), world), (endpoint, coordinator) => {
+  const argv = workerArgv({ ...flags, ...flagsFromTrainConfig(config), backend });
+  const plan = resume && { ...resume, config: { ...resume.config, backend } };
+  const outcome = await runCoordinator(coordinatorArgsFrom(flags, { ...config, backend }, Buffer.from(token), world, plan), (endpoint, coordinator) => {
     for (let i = 0; i < world; i++) {
       const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: token, GAN_WORKER_TAG: `w${i}`, GAN_LAUNCHED: '1' };
       if (gpuMode) env.CUDA_VISIBLE_DEVICES = String(i);

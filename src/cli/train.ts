@@ -1,11 +1,13 @@
 /** `npm run train`: train one GAN in this process. */
 import { selectBackend } from '../shared/backend/select.js';
-import { TRAIN_FLAGS, trainConfigFrom } from '../shared/config.js';
+import { givenFlags, TRAIN_FLAGS, trainConfigFrom } from '../shared/config.js';
+import { planResume } from '../shared/run/resume.js';
 import { train } from '../shared/run/trainer.js';
 import { runCli } from './main.js';
 
 await runCli('npm run train --', TRAIN_FLAGS, async (flags) => {
   const config = trainConfigFrom(flags);
+  const resume = config.resume ? await planResume(config, givenFlags(flags)) : undefined;
   const backend = await selectBackend(config.backend);
   let stopRequests = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -18,7 +20,7 @@ await runCli('npm run train --', TRAIN_FLAGS, async (flags) => {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const result = await train({ config, backend, shouldStop: () => stopRequests > 0 });
+  const result = await train({ config, backend, resume, shouldStop: () => stopRequests > 0 });
   process.stderr.write(`${result.stopped ? 'stopped' : 'done'}: ${result.stepsDone} steps; run in ${result.runDir}; last checkpoint ${result.lastCheckpoint ?? 'none'}\n`);
   process.stderr.write(`sample it: npm run sample -- --ckpt latest --run-dir ${result.runDir}\n`);
 });

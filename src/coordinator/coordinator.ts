@@ -4,6 +4,8 @@
  * checkpoints that rank 0 serialised). It never touches a tensor and is not on the gradient path.
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { CHECKPOINT_FILES, type CheckpointFiles } from '../shared/checkpoint/format.js';
 import { configFingerprintFields, type TrainConfig } from '../shared/config.js';
@@ -15,7 +17,8 @@ import { curveServer, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
 import type { Hello, StepReport, ToCoordinator, ToWorker } from '../shared/protocol/messages.js';
 import { RunOutputs, SAMPLE_GRID_COUNT } from '../shared/run/outputs.js';
-import { createRunDir, defaultRunDir, writeRunConfig } from '../shared/run/run-dir.js';
+import { createRunDir, defaultRunDir, openRunDir, writeRunConfig } from '../shared/run/run-dir.js';
+import { rewindMetrics, type ResumePlan } from '../shared/run/resume.js';
 import type { TrainResult } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
 import { describeHashMismatch, Membership, type Member } from './membership.js';
@@ -43,6 +46,8 @@ export interface CoordinatorArgs {
   log: (line: string) => void;
   /** True when the run should stop at the next step boundary. */
   shouldStop?: () => boolean;
+  /** Continue a run from a checkpoint (its merged config is `config`). */
+  resume?: ResumePlan;
 }
 
 /** Thrown when the run cannot go on; the message is one line. */
@@ -162,8 +167,15 @@ export class Coordinator {
     }
     const runId = randomBytes(6).toString('hex');
     const peers = membership.members().map((m) => m.hello.dataEndpoint);
-    for (const m of membership.members()) await this.send(m.identity, { t: 'welcome', rank: m.rank, world: this.args.world, runId, peers, hashEvery: this.args.hashEvery });
+    for (const m of membership.members()) await this.send(m.identity, { t: 'welcome', rank: m.rank, world: this.args.world, runId, peers, hashEvery: this.args.hashEvery, restore: this.args.resume !== undefined });
     this.heartbeat = setInterval(() => void this.broadcast({ t: 'hb' }).catch(() => undefined), HEARTBEAT_MS);
+    if (this.args.resume) {
+      // Rank 0 loads the checkpoint and the start broadcast hands it to every replica.
+      const dir = this.args.resume.checkpointDir;
+      const raw = await Promise.all(CHECKPOINT_FILES.map((f) => readFile(join(dir, f))));
+      const root = membership.members()[0];
+      await this.sendQ.send([root.identity, ...encodeMessage({ t: 'restore', files: [...CHECKPOINT_FILES] }, this.args.token, raw)]);
+    }
     const hashes = new Map<number, string>();
     while (hashes.size < this.args.world) {
       const m = await this.nextFromMembers(this.args.joinTimeoutMs, 'ready from every worker (ring set-up and start broadcast)');
@@ -185,7 +197,8 @@ export class Coordinator {
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
     const steps = stepsPerEpoch(data.count, config.batchSize);
     if (steps === 0) throw new ClusterError(`--batch-size ${config.batchSize} is larger than the ${data.count} training images: no full batch to train on`);
-    const paths = await createRunDir(config.runDir ?? defaultRunDir(config.model));
+    const resume = this.args.resume;
+    const paths = resume ? await openRunDir(config.runDir!) : await createRunDir(config.runDir ?? defaultRunDir(config.model));
     const configFields = configFingerprintFields(config, this.args.compression);
 
     try {
@@ -197,7 +210,8 @@ export class Coordinator {
     this.args.log(`coordinator listening on ${this.endpoint}; waiting for ${world} worker(s)`);
     await this.assemble(configFields);
     const members = this.membership!.members();
-    await writeRunConfig(paths, {
+    if (resume) this.args.log(`resumed from ${resume.checkpointDir}: epoch ${resume.state.epoch + 1}, step ${resume.state.step} (${resume.state.globalStep} steps done)`);
+    else await writeRunConfig(paths, {
       config,
       world,
       batchPerWorker: local,
@@ -211,17 +225,20 @@ export class Coordinator {
     });
     this.args.log(`run directory: ${paths.root}; ${world} workers × ${local} images per step, ${steps} steps per epoch`);
 
-    const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, extra: { world } });
+    const resumed = resume ? { globalStep: resume.state.globalStep, history: await rewindMetrics(paths.metrics, resume) } : undefined;
+    const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, extra: { world }, resumed });
     await out.init();
     this.metrics.setInfo({ model: config.model, backend: members[0].hello.backend, version: VERSION, world }, config.epochs, steps);
     this.health = { status: 'training', globalStep: 0, workers: world };
-    let globalStep = 0;
+    let globalStep = resume?.state.globalStep ?? 0;
     let stopped = false;
+    const first = resume?.state ?? { epoch: 0, step: 0 };
+    this.metrics.epochDone(first.epoch);
     try {
-      for (let epoch = 0; epoch < config.epochs && !stopped; epoch++) {
+      for (let epoch = first.epoch; epoch < config.epochs && !stopped; epoch++) {
         out.beginEpoch();
         const wants = out.wants(epoch + 1);
-        for (let step = 0; step < steps; step++) {
+        for (let step = epoch === first.epoch ? first.step : 0; step < steps; step++) {
           const lastOfEpoch = step + 1 === steps;
           const hash = (globalStep + 1) % this.args.hashEvery === 0 || (lastOfEpoch && wants.checkpoint);
           const t0 = performance.now();

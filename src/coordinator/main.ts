@@ -5,7 +5,8 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runCli } from '../cli/main.js';
-import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, FlagError, TRAIN_FLAGS, trainConfigFrom } from '../shared/config.js';
+import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, FlagError, givenFlags, TRAIN_FLAGS, trainConfigFrom } from '../shared/config.js';
+import { planResume } from '../shared/run/resume.js';
 import { newToken, resolveToken, TOKEN_ENV } from '../shared/protocol/auth.js';
 import { coordinatorArgsFrom, runCoordinator } from './run.js';
 
@@ -25,7 +26,8 @@ await runCli('npm run coordinator --', [...COORDINATOR_FLAGS, ...COLLECTIVE_FLAG
     process.stderr.write(`token: ${file} (workers: --token-file ${file})\n`);
   }
   const config = trainConfigFrom(flags);
-  const result = await runCoordinator(coordinatorArgsFrom(flags, config, token, flags.workers as number), (endpoint) => {
+  const resume = config.resume ? await planResume(config, givenFlags(flags)) : undefined;
+  const result = await runCoordinator(coordinatorArgsFrom(flags, config, token, flags.workers as number, resume), (endpoint) => {
     process.stderr.write(`workers join with: npm run worker -- --coordinator ${endpoint} --token-file <token file> [the same training flags]\n`);
   });
   return result.failed ? 1 : 0;

@@ -1,13 +1,15 @@
 /** Running a coordinator with signal handling and one-line failure reports; shared by the launcher and `npm run coordinator`. */
 import type { FlagValues, TrainConfig } from '../shared/config.js';
 import { loadCurveKeys } from '../shared/protocol/curve.js';
+import type { ResumePlan } from '../shared/run/resume.js';
 import type { TrainResult } from '../shared/run/trainer.js';
 import { ClusterError, Coordinator, type CoordinatorArgs } from './coordinator.js';
 
 /** CoordinatorArgs from parsed flags. */
-export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, token: Buffer, world: number): Omit<CoordinatorArgs, 'shouldStop'> {
+export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, token: Buffer, world: number, resume?: ResumePlan): Omit<CoordinatorArgs, 'shouldStop'> {
   return {
-    config,
+    config: resume ? resume.config : config,
+    resume,
     world,
     token,
     bindHost: flags.bind as string,

@@ -48,6 +48,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'checkpoint-every', type: 'int', default: 5, min: 1, help: 'write a checkpoint every N epochs (and after the last)' }),
   f({ name: 'keep', type: 'int', default: 3, min: 1, help: 'checkpoints to keep (oldest removed first)' }),
   f({ name: 'log-every', type: 'int', default: 10, min: 1, help: 'append a metrics.jsonl line every N steps (plus one per epoch)' }),
+  f({ name: 'resume', type: 'string', help: "continue a run from a checkpoint: 'latest' (of --run-dir, or of the newest run under runs/) or a checkpoint directory; the training config comes from the checkpoint, --epochs may extend it" }),
   f({ name: 'progress', type: 'enum', choices: ['auto', 'tty', 'lines', 'off'], default: 'auto', help: 'progress output: live line on a TTY, periodic lines otherwise' }),
 ];
 
@@ -159,11 +160,21 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
     throw new FlagError((err as Error).message.split('\n')[0].replace(/^Unknown option/, 'unknown flag'));
   }
   const out: FlagValues = { help: parsed.values.help === true };
+  const given = new Set<string>();
   for (const s of specs) {
     const raw = (parsed.values as Record<string, string | boolean | undefined>)[s.name];
     out[s.name] = raw === undefined ? s.default : convert(s, raw);
+    if (raw !== undefined) given.add(s.name);
   }
+  GIVEN.set(out, given);
   return out;
+}
+
+const GIVEN = new WeakMap<FlagValues, Set<string>>();
+
+/** The flags the user actually passed (as opposed to defaults), by name. */
+export function givenFlags(values: FlagValues): Set<string> {
+  return GIVEN.get(values) ?? new Set();
 }
 
 /** Help text: one line per flag with type and default. */
@@ -213,6 +224,8 @@ export interface TrainConfig {
   keep: number;
   logEvery: number;
   progress: 'auto' | 'tty' | 'lines' | 'off';
+  /** `--resume`: 'latest' or a checkpoint directory. */
+  resume?: string;
 }
 
 /** Training-config fields every replica must agree on; the hello's fingerprint covers exactly these. */
@@ -251,5 +264,30 @@ export function trainConfigFrom(v: FlagValues): TrainConfig {
     keep: v.keep as number,
     logEvery: v['log-every'] as number,
     progress: v.progress as TrainConfig['progress'],
+    resume: v.resume as string | undefined,
+  };
+}
+
+/** Inverse of `trainConfigFrom`: flag values (by flag name) of a config, e.g. to pass it to workers. */
+export function flagsFromTrainConfig(c: TrainConfig): FlagValues {
+  return {
+    model: c.model,
+    epochs: c.epochs,
+    'batch-size': c.batchSize,
+    lr: c.lr,
+    beta1: c.beta1,
+    beta2: c.beta2,
+    latent: c.latent,
+    seed: c.seed,
+    limit: c.limit,
+    data: c.data,
+    backend: c.backend,
+    'run-dir': c.runDir,
+    'sample-every': c.sampleEvery,
+    'checkpoint-every': c.checkpointEvery,
+    keep: c.keep,
+    'log-every': c.logEvery,
+    progress: c.progress,
+    resume: c.resume,
   };
 }

@@ -222,6 +222,21 @@ export class Replica {
   }
 
   /**
+   * Takes the weights (BatchNorm statistics included) and optimizer states of a loaded checkpoint.
+   * Throws when the checkpoint's networks do not have this replica's shapes.
+   */
+  restore(from: { generator: Gan['generator']; discriminator: Gan['discriminator']; optimizer: { D: AdamState; G: AdamState } }): void {
+    for (const [name, ours, theirs] of [['generator', this.gan.generator, from.generator], ['discriminator', this.gan.discriminator, from.discriminator]] as const) {
+      const a = ours.weights.map((w) => w.shape.join('x'));
+      const b = theirs.weights.map((w) => w.shape.join('x'));
+      if (a.join() !== b.join()) throw new RangeError(`the checkpoint's ${name} has weights [${b.join(', ')}], this model has [${a.join(', ')}]`);
+      ours.setWeights(theirs.getWeights());
+    }
+    this.syncParamsFromModels();
+    this.loadOptimizerStates(from.optimizer);
+  }
+
+  /**
    * Everything that must be identical across replicas, as one buffer: D and G parameters, G's
    * BatchNorm statistics, both Adams' moments and iteration counts. Rank 0 broadcasts it at start.
    */

@@ -7,8 +7,8 @@ import { hostname } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import * as zmq from 'zeromq';
 import type { BackendChoice } from '../shared/backend/select.js';
-import { serializeCheckpoint } from '../shared/checkpoint/serialize.js';
-import { CHECKPOINT_FILES } from '../shared/checkpoint/format.js';
+import { deserializeModel, serializeCheckpoint } from '../shared/checkpoint/serialize.js';
+import { CHECKPOINT_FILES, unpackOptimizer, type CheckpointState } from '../shared/checkpoint/format.js';
 import { configFingerprintFields, type TrainConfig } from '../shared/config.js';
 import { loadMnist } from '../shared/data/mnist.js';
 import { batchIndices, epochPermutation, gatherImages, shardSize } from '../shared/data/schedule.js';
@@ -120,6 +120,14 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     const replica = new Replica({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
     if (rank === 0) args.log(summarize(replica.gan));
     await ring.join(rank, world, welcome.peers);
+    if (welcome.restore && rank === 0) {
+      const m = await inbox.next(120_000, 'the checkpoint to resume from').catch((err) => {
+        throw new WorkerExit((err as Error).message, 3);
+      });
+      if (m.msg.t !== 'restore') throw new WorkerExit(`expected the checkpoint to resume from, got '${m.msg.t}'`, 3);
+      await restoreFromFrames(replica, m.msg.files, m.raw);
+      args.log('restored the checkpoint; broadcasting it to the other replicas');
+    }
     // Rank 0's weights and optimizer state are the run's: broadcast them so every replica starts equal.
     const state = replica.exportState();
     await ring.broadcast(state, 0);
@@ -180,5 +188,24 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     ring?.close();
     dealer.close();
     if (stats.rejected) args.log(`dropped ${stats.rejected} unauthenticated or malformed control messages (last: ${stats.lastRejection})`);
+  }
+}
+
+/** Loads checkpoint files received from the coordinator into `replica`. */
+async function restoreFromFrames(replica: Replica, names: string[], raw: Buffer[]): Promise<void> {
+  const file = (name: string) => {
+    const i = names.indexOf(name);
+    if (i < 0 || !raw[i]) throw new WorkerExit(`the checkpoint sent for resuming lacks ${name}`, 3);
+    return new Uint8Array(raw[i]);
+  };
+  const text = (name: string) => new TextDecoder().decode(file(name));
+  const state = JSON.parse(text('state.json')) as CheckpointState;
+  const generator = await deserializeModel(text('generator/model.json'), file('generator/weights.bin'), 'checkpoint generator');
+  const discriminator = await deserializeModel(text('discriminator/model.json'), file('discriminator/weights.bin'), 'checkpoint discriminator');
+  try {
+    replica.restore({ generator, discriminator, optimizer: unpackOptimizer(file('optimizer.bin'), state) });
+  } finally {
+    generator.dispose();
+    discriminator.dispose();
   }
 }

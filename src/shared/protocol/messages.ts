@@ -39,6 +39,14 @@ export interface Welcome {
   peers: string[];
   /** Check a hash of the weights every this many steps. */
   hashEvery: number;
+  /** Resuming: rank 0 waits for a Restore with the checkpoint before the start broadcast. */
+  restore: boolean;
+}
+
+/** Coordinator → rank 0: the checkpoint to resume from; its files follow as raw frames in `files` order. */
+export interface Restore {
+  t: 'restore';
+  files: string[];
 }
 
 /** Coordinator → worker: not admitted (config mismatch, rank taken, run full). The worker exits. */
@@ -135,7 +143,7 @@ export interface WorkerError {
 }
 
 export type ToCoordinator = Hello | Ready | StepReport | Samples | CheckpointData | Heartbeat | WorkerError;
-export type ToWorker = Welcome | Refuse | StepCommand | SampleRequest | CheckpointRequest | Heartbeat | Stop;
+export type ToWorker = Welcome | Restore | Refuse | StepCommand | SampleRequest | CheckpointRequest | Heartbeat | Stop;
 export type Message = ToCoordinator | ToWorker;
 
 type FieldType = 'number' | 'string' | 'boolean' | 'object' | 'string[]' | 'number?' | 'string?';
@@ -143,7 +151,8 @@ type FieldType = 'number' | 'string' | 'boolean' | 'object' | 'string[]' | 'numb
 /** The fields each message must carry, with their types: anything else is malformed. */
 const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
   hello: { protocol: 'number', rank: 'number', device: 'string', backend: 'string', version: 'string', configHash: 'string', config: 'object', dataEndpoint: 'string', host: 'string', pid: 'number' },
-  welcome: { rank: 'number', world: 'number', runId: 'string', peers: 'string[]', hashEvery: 'number' },
+  welcome: { rank: 'number', world: 'number', runId: 'string', peers: 'string[]', hashEvery: 'number', restore: 'boolean' },
+  restore: { files: 'string[]' },
   refuse: { reason: 'string' },
   ready: { rank: 'number', weightsHash: 'string' },
   step: { epoch: 'number', step: 'number', globalStep: 'number', hash: 'boolean' },

@@ -80,6 +80,8 @@ export interface RunOutputsArgs {
   stepsPerEpoch: number;
   /** Extra fields written into every metrics line (e.g. world size). */
   extra?: Record<string, unknown>;
+  /** A resumed run: steps already done, and the logged history to keep plotting. */
+  resumed?: { globalStep: number; history: { globalStep: number; lossD: number; lossG: number; dReal: number; dFake: number }[] };
 }
 
 export class RunOutputs {
@@ -94,7 +96,14 @@ export class RunOutputs {
 
   constructor(private readonly args: RunOutputsArgs) {
     this.metrics = new MetricsLog(args.paths.metrics);
-    this.progress = new Progress({ mode: args.config.progress, epochs: args.config.epochs, stepsPerEpoch: args.stepsPerEpoch });
+    this.progress = new Progress({ mode: args.config.progress, epochs: args.config.epochs, stepsPerEpoch: args.stepsPerEpoch }, args.resumed?.globalStep ?? 0);
+    for (const h of args.resumed?.history ?? []) {
+      this.history.step.push(h.globalStep);
+      this.history.lossD.push(h.lossD);
+      this.history.lossG.push(h.lossG);
+      this.history.dReal.push(h.dReal);
+      this.history.dFake.push(h.dFake);
+    }
   }
 
   async init(): Promise<void> {

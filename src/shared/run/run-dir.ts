@@ -58,6 +58,14 @@ export async function createRunDir(root: string): Promise<RunPaths> {
   return paths;
 }
 
+/** Opens the directory of a run being resumed (it must hold a run: config.json and checkpoints/). */
+export async function openRunDir(root: string): Promise<RunPaths> {
+  const paths = runPaths(root);
+  if (!existsSync(paths.config) || !existsSync(paths.checkpoints)) throw new RunDirError(`${root}: not a run directory (no config.json or checkpoints/)`);
+  await mkdir(paths.samples, { recursive: true });
+  return paths;
+}
+
 /** Writes config.json atomically. */
 export async function writeRunConfig(paths: RunPaths, config: object): Promise<void> {
   await writeFileAtomic(paths.config, JSON.stringify(config, null, 2) + '\n');

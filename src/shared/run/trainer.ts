@@ -13,7 +13,9 @@ import { Replica } from '../replica.js';
 import { Rng } from '../rng.js';
 import { VERSION } from '../version.js';
 import { RunOutputs, SAMPLE_GRID_COUNT } from './outputs.js';
-import { createRunDir, defaultRunDir, writeRunConfig } from './run-dir.js';
+import { readCheckpoint } from '../checkpoint/load.js';
+import { createRunDir, defaultRunDir, openRunDir, writeRunConfig } from './run-dir.js';
+import { rewindMetrics, ResumeError, type ResumePlan } from './resume.js';
 import { checkpointPayload, type RunPosition } from './snapshot.js';
 
 /** Thrown for a configuration that can't train (e.g. no full batch); one line. */
@@ -27,6 +29,8 @@ export interface TrainArgs {
   log?: (line: string) => void;
   /** Returns true when the run should stop at the next step boundary (SIGINT/SIGTERM). */
   shouldStop?: () => boolean;
+  /** Continue from a checkpoint (see planResume); `config` is then the plan's merged config. */
+  resume?: ResumePlan;
 }
 
 /** What a finished (or stopped) run left behind. */
@@ -43,7 +47,8 @@ export function fixedNoise(config: TrainConfig): Float32Array {
 }
 
 export async function train(args: TrainArgs): Promise<TrainResult> {
-  const { config, backend } = args;
+  const { backend, resume } = args;
+  const config = resume ? resume.config : args.config;
   const log = args.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const shouldStop = args.shouldStop ?? (() => false);
 
@@ -52,14 +57,16 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   if (steps === 0) {
     throw new TrainSetupError(`--batch-size ${config.batchSize} is larger than the ${data.count} training images: no full batch to train on`);
   }
-  const paths = await createRunDir(config.runDir ?? defaultRunDir(config.model));
+  const paths = resume ? await openRunDir(config.runDir!) : await createRunDir(config.runDir ?? defaultRunDir(config.model));
 
   const replica = new Replica({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
+  if (resume) await restoreReplica(replica, resume);
   log(`backend: ${backend.name} (${backend.reason})`);
   log(`data: ${describeSource(config.data)}; ${data.count} training images, ${steps} steps of ${config.batchSize} per epoch`);
   log(summarize(replica.gan));
   log(`run directory: ${paths.root}`);
-  await writeRunConfig(paths, {
+  if (resume) log(`resuming from ${resume.checkpointDir}: epoch ${resume.state.epoch + 1}, step ${resume.state.step} (${resume.state.globalStep} steps done)`);
+  else await writeRunConfig(paths, {
     config,
     backend: { name: backend.name, reason: backend.reason },
     world: 1,
@@ -70,11 +77,12 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     startedAt: new Date().toISOString(),
   });
 
-  const out = new RunOutputs({ paths, config, stepsPerEpoch: steps });
+  const resumed = resume ? { globalStep: resume.state.globalStep, history: await rewindMetrics(paths.metrics, resume) } : undefined;
+  const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, resumed });
   await out.init();
   const noise = fixedNoise(config);
   const batchBuf = new Float32Array(config.batchSize * 28 * 28);
-  let globalStep = 0;
+  let globalStep = resume?.state.globalStep ?? 0;
   let stopped = false;
   const checkpoint = async (pos: RunPosition) => {
     const { files } = await serializeCheckpoint(checkpointPayload(replica, config, pos, backend.name));
@@ -82,10 +90,11 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   };
 
   try {
-    for (let epoch = 0; epoch < config.epochs && !stopped; epoch++) {
+    const first = resume?.state ?? { epoch: 0, step: 0 };
+    for (let epoch = first.epoch; epoch < config.epochs && !stopped; epoch++) {
       const perm = epochPermutation(config.seed, epoch, data.count);
       out.beginEpoch();
-      for (let step = 0; step < steps; step++) {
+      for (let step = epoch === first.epoch ? first.step : 0; step < steps; step++) {
         gatherImages(data, batchIndices(perm, step, config.batchSize), batchBuf);
         const s = await replica.trainStep(batchBuf, config.batchSize, { epoch, step, rank: 0, world: 1 });
         globalStep++;
@@ -108,4 +117,17 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     await out.close();
   }
   return { runDir: paths.root, lastCheckpoint: out.lastCheckpoint, stepsDone: globalStep, stopped };
+}
+
+/** Loads the plan's checkpoint into `replica` (weights, statistics, both Adams). */
+export async function restoreReplica(replica: Replica, plan: ResumePlan): Promise<void> {
+  const ck = await readCheckpoint(plan.checkpointDir, { full: true });
+  try {
+    replica.restore({ generator: ck.generator, discriminator: ck.discriminator!, optimizer: ck.optimizer! });
+  } catch (err) {
+    throw new ResumeError(`--resume ${plan.checkpointDir}: ${(err as Error).message}`);
+  } finally {
+    ck.generator.dispose();
+    ck.discriminator?.dispose();
+  }
 }

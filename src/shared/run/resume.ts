@@ -1,0 +1,93 @@
+/**
+ * Resuming a run from a checkpoint: which checkpoint, which run directory, and which config. A
+ * resumed run keeps the training config it was started with (model, batch, optimizer, seed, data):
+ * changing any of those would not continue the same run. Only --epochs (to train further) and
+ * output flags (logging, sampling, checkpoint cadence, backend) may differ.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { CheckpointState } from '../checkpoint/format.js';
+import { CheckpointError, resolveCheckpoint, verifyCheckpoint, type FileHasher } from '../checkpoint/store.js';
+import type { TrainConfig } from '../config.js';
+import { writeFileAtomic } from '../fsutil.js';
+
+/** Thrown when a resume can't go ahead; one line. */
+export class ResumeError extends Error {}
+
+/** Where and how a resumed run continues. */
+export interface ResumePlan {
+  checkpointDir: string;
+  state: CheckpointState;
+  /** The merged config (checkpoint's training fields, this invocation's output flags). */
+  config: TrainConfig;
+}
+
+/** Training fields a resumed run keeps, with their flag names. */
+const LOCKED: [keyof TrainConfig, string][] = [
+  ['model', 'model'],
+  ['batchSize', 'batch-size'],
+  ['lr', 'lr'],
+  ['beta1', 'beta1'],
+  ['beta2', 'beta2'],
+  ['latent', 'latent'],
+  ['seed', 'seed'],
+  ['limit', 'limit'],
+  ['data', 'data'],
+];
+
+export async function planResume(config: TrainConfig, given: Set<string>, hash?: FileHasher, runsRoot = 'runs'): Promise<ResumePlan> {
+  const spec = config.resume!;
+  const checkpointDir = await resolveCheckpoint(spec, config.runDir, runsRoot).catch((err) => {
+    throw new ResumeError(`--resume ${spec}: ${(err as Error).message}`);
+  });
+  let state: CheckpointState;
+  try {
+    state = await verifyCheckpoint(checkpointDir, hash);
+  } catch (err) {
+    throw new ResumeError(`--resume: ${(err as CheckpointError).message}`);
+  }
+  const runDir = dirname(dirname(checkpointDir));
+  if (config.runDir !== undefined && resolve(config.runDir) !== resolve(runDir)) {
+    throw new ResumeError(`--resume ${spec}: the checkpoint belongs to run ${runDir}, not --run-dir ${config.runDir}`);
+  }
+  const saved = state.config as unknown as TrainConfig;
+  const merged: TrainConfig = { ...config, runDir };
+  for (const [key, flag] of LOCKED) {
+    const was = saved[key];
+    if (given.has(flag) && config[key] !== was) {
+      throw new ResumeError(`--${flag} ${String(config[key])} differs from the checkpoint's ${String(was)}; a resumed run keeps its training config (only --epochs and output flags may change)`);
+    }
+    (merged as unknown as Record<string, unknown>)[key] = was;
+  }
+  merged.epochs = given.has('epochs') ? config.epochs : saved.epochs;
+  if (state.epoch >= merged.epochs) {
+    throw new ResumeError(`--resume: the run has already trained ${state.epoch} of ${merged.epochs} epochs; pass --epochs N (N > ${state.epoch}) to train further`);
+  }
+  return { checkpointDir, state, config: merged };
+}
+
+/**
+ * Keeps metrics.jsonl consistent with the checkpoint: lines logged after it (work that is about to
+ * be redone) are dropped, and a `resume` line records the restart. Returns the kept step lines
+ * (for the loss plot).
+ */
+export async function rewindMetrics(path: string, plan: ResumePlan): Promise<{ globalStep: number; lossD: number; lossG: number; dReal: number; dFake: number }[]> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const kept: string[] = [];
+  const steps: { globalStep: number; lossD: number; lossG: number; dReal: number; dFake: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    let rec: { type?: string; globalStep?: number; lossD: number; lossG: number; dReal: number; dFake: number };
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      continue; // a torn last line from a crash
+    }
+    if (typeof rec.globalStep === 'number' && rec.globalStep > plan.state.globalStep) continue;
+    kept.push(line);
+    if (rec.type === 'step' && typeof rec.globalStep === 'number') steps.push({ globalStep: rec.globalStep, lossD: rec.lossD, lossG: rec.lossG, dReal: rec.dReal, dFake: rec.dFake });
+  }
+  kept.push(JSON.stringify({ type: 'resume', from: plan.checkpointDir, epoch: plan.state.epoch, step: plan.state.step, globalStep: plan.state.globalStep, time: new Date().toISOString() }));
+  await writeFileAtomic(path, kept.join('\n') + '\n');
+  return steps;
+}
