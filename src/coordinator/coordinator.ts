@@ -163,7 +163,7 @@ export class Coordinator {
         continue;
       }
       this.metrics.workerJoined({ rank: admitted.rank, device: admitted.hello.device });
-      this.args.log(`worker rank ${admitted.rank} joined: ${admitted.hello.host} pid ${admitted.hello.pid}, ${admitted.hello.backend}, ${admitted.hello.device}`);
+      this.args.log(`worker rank ${admitted.rank} joined: ${admitted.hello.host} pid ${admitted.hello.pid}, ${admitted.hello.backend}, ${admitted.hello.device}, data ${admitted.hello.dataEndpoint}`);
     }
     const runId = randomBytes(6).toString('hex');
     const peers = membership.members().map((m) => m.hello.dataEndpoint);

@@ -3,7 +3,7 @@
  * A run never writes into a directory that already holds another run's files.
  */
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, open, readdir } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../fsutil.js';
 
@@ -63,6 +63,8 @@ export async function openRunDir(root: string): Promise<RunPaths> {
   const paths = runPaths(root);
   if (!existsSync(paths.config) || !existsSync(paths.checkpoints)) throw new RunDirError(`${root}: not a run directory (no config.json or checkpoints/)`);
   await mkdir(paths.samples, { recursive: true });
+  // A checkpoint write cut short by a crash leaves its temporary directory; it was never complete.
+  for (const n of await readdir(paths.checkpoints)) if (n.startsWith('.tmp-')) await rm(join(paths.checkpoints, n), { recursive: true, force: true });
   return paths;
 }
 
