@@ -11,6 +11,7 @@ import { visibleGpuCount } from '../src/shared/backend/select.js';
 import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, FlagError, flagsFromTrainConfig, givenFlags, LAUNCHER_FLAGS, TRAIN_FLAGS, trainConfigFrom, type FlagValues } from '../src/shared/config.js';
 import { planResume } from '../src/shared/run/resume.js';
 import { newToken, TOKEN_ENV } from '../src/shared/protocol/auth.js';
+import type { Coordinator } from '../src/coordinator/coordinator.js';
 import { coordinatorArgsFrom, runCoordinator } from '../src/coordinator/run.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('../src/worker/main.ts', import.meta.url));
@@ -25,6 +26,18 @@ function gpuUnavailable(gpus: number): string | undefined {
   const seen = visibleGpuCount();
   if (seen < gpus) return `nvidia-smi sees ${seen} GPU(s), ${gpus} asked for`;
   return undefined;
+}
+
+/** Resolves when `c` has exited, killing it after `graceMs`. */
+function exitOrKill(c: ChildProcess, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
+    c.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** The training and collective flags, as argv for a worker. */
@@ -67,34 +80,39 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
   let finished = false;
   const argv = workerArgv({ ...flags, ...flagsFromTrainConfig(config), backend });
   const plan = resume && { ...resume, config: { ...resume.config, backend } };
-  const outcome = await runCoordinator(coordinatorArgsFrom(flags, { ...config, backend }, Buffer.from(token), world, plan), (endpoint, coordinator) => {
-    for (let i = 0; i < world; i++) {
-      const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: token, GAN_WORKER_TAG: `w${i}`, GAN_LAUNCHED: '1' };
-      if (gpuMode) env.CUDA_VISIBLE_DEVICES = String(i);
-      const child = spawn(process.execPath, ['--import=tsx', WORKER_MAIN, '--coordinator', endpoint, '--rank', String(i), '--bind', flags.bind as string, ...argv], {
-        env,
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
-      child.on('exit', (code, signal) => {
-        if (!finished && (code !== 0 || signal)) coordinator.fail(`worker ${i} (pid ${child.pid}) exited ${signal ? `on ${signal}` : `with code ${code}`}`);
-      });
-      children.push(child);
-    }
-  });
+  const spawnWorker = (i: number, endpoint: string, coordinator: Coordinator) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: token, GAN_WORKER_TAG: `w${i}`, GAN_LAUNCHED: '1' };
+    if (gpuMode) env.CUDA_VISIBLE_DEVICES = String(i);
+    const child = spawn(process.execPath, ['--import=tsx', WORKER_MAIN, '--coordinator', endpoint, '--rank', String(i), '--bind', flags.bind as string, ...argv], {
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const generation = coordinator.generation + 1; // the assembly this worker is spawned for
+    child.on('exit', (code, signal) => {
+      if (!finished && !retiring.has(child) && (code !== 0 || signal)) coordinator.workerExited(i, generation, `worker ${i} (pid ${child.pid}) exited ${signal ? `on ${signal}` : `with code ${code}`}`);
+    });
+    children.push(child);
+  };
+  let endpointSeen = '';
+  const retiring = new WeakSet<ChildProcess>();
+  const outcome = await runCoordinator(
+    {
+      ...coordinatorArgsFrom(flags, { ...config, backend }, Buffer.from(token), world, plan),
+      // After a lost worker: the others were told to stop; make sure all are gone, then start a fresh set.
+      onRecover: async (coordinator) => {
+        const old = children.splice(0);
+        old.forEach((c) => retiring.add(c));
+        await Promise.all(old.map((c) => exitOrKill(c, 5_000)));
+        for (let i = 0; i < world; i++) spawnWorker(i, endpointSeen, coordinator);
+      },
+    },
+    (endpoint, coordinator) => {
+      endpointSeen = endpoint;
+      for (let i = 0; i < world; i++) spawnWorker(i, endpoint, coordinator);
+    },
+  );
   finished = true;
   // Workers exit on the coordinator's stop; make sure none is left behind.
-  await Promise.all(
-    children.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          const timer = setTimeout(() => c.kill('SIGKILL'), 5_000);
-          c.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        }),
-    ),
-  );
+  await Promise.all(children.map((c) => exitOrKill(c, 5_000)));
   return outcome.failed ? 1 : 0;
 });

@@ -24,7 +24,7 @@ function workerPids(text: string): number[] {
   return pids.filter((p) => p !== undefined);
 }
 
-test('a stalled worker (SIGSTOP) is reported within the worker timeout and the run stops', async (t) => {
+test('a stalled worker (SIGSTOP) is reported within the worker timeout; with --max-restarts 0 the run stops', async (t) => {
   const dir = await tempDir(t);
   let stopped: number | undefined;
   t.teardown(() => {
@@ -35,7 +35,7 @@ test('a stalled worker (SIGSTOP) is reported within the worker timeout and the r
   });
   let seen = '';
   let stoppedAt = 0;
-  const r = await runCli('cluster', ['--workers', '2', ...LONG_RUN, '--worker-timeout', '3', '--run-dir', join(dir, 'run')], {
+  const r = await runCli('cluster', ['--workers', '2', ...LONG_RUN, '--worker-timeout', '3', '--max-restarts', '0', '--run-dir', join(dir, 'run')], {
     timeoutMs: 120_000,
     onStderr: (chunk) => {
       seen += chunk;

@@ -48,10 +48,29 @@ export interface CoordinatorArgs {
   shouldStop?: () => boolean;
   /** Continue a run from a checkpoint (its merged config is `config`). */
   resume?: ResumePlan;
+  /** Recoveries from lost workers before the run stops. */
+  maxRestarts: number;
+  /** Seconds between in-memory snapshots. */
+  snapshotIntervalSec: number;
+  /**
+   * Called after a lost worker, once the others were told to stop: restart the workers (the
+   * launcher respawns its local processes). Without it the coordinator waits for workers to join
+   * again (remote workers under a supervisor).
+   */
+  onRecover?: () => Promise<void>;
 }
 
 /** Thrown when the run cannot go on; the message is one line. */
 export class ClusterError extends Error {}
+
+/** A worker died, stalled or failed: the run can recover by restarting workers and rolling back. */
+export class WorkerLostError extends ClusterError {}
+
+/** Rank 0's full state at a step boundary: checkpoint files kept in memory, the rollback point. */
+interface Snapshot {
+  files: Uint8Array[];
+  pos: { epoch: number; step: number; globalStep: number };
+}
 
 const HEARTBEAT_MS = 1000;
 
@@ -72,6 +91,10 @@ export class Coordinator {
   });
   private metricsServer: MetricsServer | undefined;
   private health: Health = { status: 'starting', globalStep: 0, workers: 0 };
+  /** Incremented at each (re)assembly; events of older worker generations are ignored. */
+  generation = 0;
+  /** Connections of workers from earlier generations: their late messages are ignored, not counted. */
+  private readonly retired = new Set<string>();
 
   constructor(private readonly args: CoordinatorArgs) {}
 
@@ -90,10 +113,18 @@ export class Coordinator {
     this.inbox.fail(new ClusterError(reason));
   }
 
+  /** A local worker process of generation `generation` exited (the launcher calls this). */
+  workerExited(rank: number, generation: number, description: string): void {
+    // Exits of an older generation were expected (told to stop, or already recovered from).
+    if (generation < this.generation) return;
+    this.inbox.push({ msg: { t: 'error', rank, message: description }, raw: [] });
+  }
+
   private onMessage(m: Incoming): void {
     const member = m.identity && this.membership?.byId(m.identity);
     if (member) member.lastSeen = Date.now();
     if (m.msg.t === 'hb') return;
+    if (!member && m.identity && this.retired.has(m.identity.toString('hex'))) return;
     if (!member && m.msg.t !== 'hello') {
       // Authentic (it passed the mac) but from a connection that never said hello: not acted on.
       this.stats.rejected++;
@@ -121,7 +152,7 @@ export class Coordinator {
       const silent = this.membership!.silent(this.args.workerTimeoutMs);
       if (silent.length) {
         for (const m of silent) this.metrics.workerLost(m.rank);
-        throw new ClusterError(`worker ${silent.map((m) => `rank ${m.rank} (${m.hello.host} pid ${m.hello.pid})`).join(', ')} silent for over ${this.args.workerTimeoutMs / 1000} s while waiting for ${what}`);
+        throw new WorkerLostError(`worker ${silent.map((m) => `rank ${m.rank} (${m.hello.host} pid ${m.hello.pid})`).join(', ')} silent for over ${this.args.workerTimeoutMs / 1000} s while waiting for ${what}`);
       }
       const left = deadline - Date.now();
       if (left <= 0) throw new ClusterError(`no ${what} within ${(timeoutMs / 1000).toFixed(0)} s`);
@@ -133,8 +164,10 @@ export class Coordinator {
         throw err;
       }
       if (m.msg.t === 'error') {
-        const member = this.membership!.byId(m.identity!);
-        throw new ClusterError(`worker rank ${member?.rank ?? m.msg.rank} failed: ${m.msg.message}`);
+        const member = m.identity ? this.membership!.byId(m.identity) : undefined;
+        const rank = member?.rank ?? m.msg.rank;
+        this.metrics.workerLost(rank);
+        throw new WorkerLostError(`worker rank ${rank} failed: ${m.msg.message}`);
       }
       if (m.msg.t === 'hello') {
         await this.send(m.identity!, { t: 'refuse', reason: `the run already has all ${this.args.world} workers` });
@@ -145,7 +178,10 @@ export class Coordinator {
   }
 
   /** Waits for `world` workers, admits them, sends the welcomes and waits until all are ready. */
-  private async assemble(configFields: Record<string, unknown>): Promise<void> {
+  private async assemble(configFields: Record<string, unknown>, restore?: Uint8Array[]): Promise<void> {
+    this.generation++;
+    for (const m of this.membership?.members() ?? []) this.retired.add(m.identity.toString('hex'));
+    clearInterval(this.heartbeat);
     const membership = new Membership({ world: this.args.world, version: VERSION, configHash: fingerprint(configFields), config: configFields });
     this.membership = membership;
     const deadline = Date.now() + this.args.joinTimeoutMs;
@@ -155,6 +191,7 @@ export class Coordinator {
       const m = await this.inbox.next(left, `hello from ${this.args.world - membership.size} more worker(s)`).catch((err) => {
         throw err instanceof ClusterError ? err : new ClusterError(`only ${membership.size} of ${this.args.world} workers joined: ${(err as Error).message}`);
       });
+      if (m.msg.t === 'error' && !m.identity) throw new ClusterError(`${m.msg.message} before joining the run`);
       if (m.msg.t !== 'hello') continue;
       const admitted = membership.admit(m.identity!, m.msg as Hello);
       if (typeof admitted === 'string') {
@@ -167,14 +204,12 @@ export class Coordinator {
     }
     const runId = randomBytes(6).toString('hex');
     const peers = membership.members().map((m) => m.hello.dataEndpoint);
-    for (const m of membership.members()) await this.send(m.identity, { t: 'welcome', rank: m.rank, world: this.args.world, runId, peers, hashEvery: this.args.hashEvery, restore: this.args.resume !== undefined });
+    for (const m of membership.members()) await this.send(m.identity, { t: 'welcome', rank: m.rank, world: this.args.world, runId, peers, hashEvery: this.args.hashEvery, restore: restore !== undefined });
     this.heartbeat = setInterval(() => void this.broadcast({ t: 'hb' }).catch(() => undefined), HEARTBEAT_MS);
-    if (this.args.resume) {
+    if (restore) {
       // Rank 0 loads the checkpoint and the start broadcast hands it to every replica.
-      const dir = this.args.resume.checkpointDir;
-      const raw = await Promise.all(CHECKPOINT_FILES.map((f) => readFile(join(dir, f))));
       const root = membership.members()[0];
-      await this.sendQ.send([root.identity, ...encodeMessage({ t: 'restore', files: [...CHECKPOINT_FILES] }, this.args.token, raw)]);
+      await this.sendQ.send([root.identity, ...encodeMessage({ t: 'restore', files: [...CHECKPOINT_FILES] }, this.args.token, restore)]);
     }
     const hashes = new Map<number, string>();
     while (hashes.size < this.args.world) {
@@ -208,7 +243,11 @@ export class Coordinator {
     }
     this.args.log(`metrics: ${this.metricsServer.url}/metrics`);
     this.args.log(`coordinator listening on ${this.endpoint}; waiting for ${world} worker(s)`);
-    await this.assemble(configFields);
+    // The rollback point: the checkpoint resumed from, then the latest checkpoint or in-memory snapshot.
+    let snapshot: Snapshot | undefined = resume
+      ? { files: await Promise.all(CHECKPOINT_FILES.map(async (f) => new Uint8Array(await readFile(join(resume.checkpointDir, f))))), pos: resume.state }
+      : undefined;
+    await this.assemble(configFields, snapshot?.files);
     const members = this.membership!.members();
     if (resume) this.args.log(`resumed from ${resume.checkpointDir}: epoch ${resume.state.epoch + 1}, step ${resume.state.step} (${resume.state.globalStep} steps done)`);
     else await writeRunConfig(paths, {
@@ -230,42 +269,30 @@ export class Coordinator {
     await out.init();
     this.metrics.setInfo({ model: config.model, backend: members[0].hello.backend, version: VERSION, world }, config.epochs, steps);
     this.health = { status: 'training', globalStep: 0, workers: world };
-    let globalStep = resume?.state.globalStep ?? 0;
+    let pos = resume ? { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } : { epoch: 0, step: 0, globalStep: 0 };
     let stopped = false;
-    const first = resume?.state ?? { epoch: 0, step: 0 };
-    this.metrics.epochDone(first.epoch);
+    let restarts = 0;
+    this.metrics.epochDone(pos.epoch);
     try {
-      for (let epoch = first.epoch; epoch < config.epochs && !stopped; epoch++) {
-        out.beginEpoch();
-        const wants = out.wants(epoch + 1);
-        for (let step = epoch === first.epoch ? first.step : 0; step < steps; step++) {
-          const lastOfEpoch = step + 1 === steps;
-          const hash = (globalStep + 1) % this.args.hashEvery === 0 || (lastOfEpoch && wants.checkpoint);
-          const t0 = performance.now();
-          await this.broadcast({ t: 'step', epoch, step, globalStep, hash });
-          const reports = await this.collectReports(epoch, step);
-          const ms = performance.now() - t0;
-          globalStep++;
-          this.metrics.recordStep(reports, ms / 1000, config.batchSize);
-          this.health.globalStep = globalStep;
-          if (hash) this.checkHashes(new Map(reports.map((r) => [r.rank, r.weightsHash ?? ''])), `after step ${globalStep} (epoch ${epoch + 1}, step ${step + 1})`);
-          const mean = (k: 'lossD' | 'lossG' | 'dReal' | 'dFake' | 'computeMs' | 'reduceMs') => reports.reduce((s, r) => s + r[k], 0) / reports.length;
-          await out.recordStep(epoch, step + 1, globalStep, {
-            lossD: mean('lossD'), lossG: mean('lossG'), dReal: mean('dReal'), dFake: mean('dFake'),
-            skipped: reports.some((r) => r.skipped), ms, images: config.batchSize, computeMs: mean('computeMs'), reduceMs: mean('reduceMs'),
-          });
-          if (this.args.shouldStop?.()) {
-            out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
-            await this.checkpoint(out, lastOfEpoch ? { epoch: epoch + 1, step: 0, globalStep } : { epoch, step: step + 1, globalStep });
-            stopped = true;
-            break;
+      for (;;) {
+        try {
+          stopped = await this.train(out, steps, pos, (s) => (snapshot = s));
+          break;
+        } catch (err) {
+          if (!(err instanceof WorkerLostError) || restarts >= this.args.maxRestarts) {
+            if (err instanceof WorkerLostError && this.args.maxRestarts > 0) throw new ClusterError(`${err.message}; giving up after ${restarts} restart(s) (--max-restarts ${this.args.maxRestarts})`);
+            throw err;
           }
+          restarts++;
+          this.metrics.workerRestarted();
+          pos = snapshot ? { ...snapshot.pos } : { epoch: 0, step: 0, globalStep: 0 };
+          out.progress.log(`${err.message}: restart ${restarts} of ${this.args.maxRestarts}, rolling back to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step})`);
+          await out.rollback(pos.globalStep, err.message);
+          await Promise.race([this.broadcast({ t: 'stop', reason: 'a worker was lost: restarting the workers' }), new Promise((r) => setTimeout(r, 500))]);
+          this.inbox.drain();
+          await this.args.onRecover?.();
+          await this.assemble(configFields, snapshot?.files);
         }
-        if (stopped) break;
-        await out.endEpoch(epoch + 1, globalStep);
-        this.metrics.epochDone(epoch + 1);
-        if (wants.samples) await out.writeSamples(epoch + 1, await this.samples(epoch + 1));
-        if (wants.checkpoint) await this.checkpoint(out, { epoch: epoch + 1, step: 0, globalStep });
       }
       await this.broadcast({ t: 'stop', reason: stopped ? 'stop requested' : 'training finished' });
       this.health.status = 'finished';
@@ -275,7 +302,64 @@ export class Coordinator {
     } finally {
       await out.close();
     }
-    return { runDir: paths.root, lastCheckpoint: out.lastCheckpoint, stepsDone: globalStep, stopped };
+    return { runDir: paths.root, lastCheckpoint: out.lastCheckpoint, stepsDone: pos.globalStep, stopped };
+  }
+
+  /**
+   * Trains from `pos` (updated in place) to the end of the run. Takes a snapshot at every
+   * checkpoint and every --snapshot-interval seconds. Resolves true when stopped by request.
+   */
+  private async train(out: RunOutputs, steps: number, pos: { epoch: number; step: number; globalStep: number }, keep: (s: Snapshot) => void): Promise<boolean> {
+    const { config } = this.args;
+    let lastSnapshot = performance.now();
+    while (pos.epoch < config.epochs) {
+      const epoch = pos.epoch;
+      if (pos.step === 0) out.beginEpoch();
+      const wants = out.wants(epoch + 1);
+      while (pos.step < steps) {
+        const step = pos.step;
+        const lastOfEpoch = step + 1 === steps;
+        const hash = (pos.globalStep + 1) % this.args.hashEvery === 0 || (lastOfEpoch && wants.checkpoint);
+        const t0 = performance.now();
+        await this.broadcast({ t: 'step', epoch, step, globalStep: pos.globalStep, hash });
+        const reports = await this.collectReports(epoch, step);
+        const ms = performance.now() - t0;
+        pos.step++;
+        pos.globalStep++;
+        const globalStep = pos.globalStep;
+        this.metrics.recordStep(reports, ms / 1000, config.batchSize);
+        this.health.globalStep = globalStep;
+        if (hash) this.checkHashes(new Map(reports.map((r) => [r.rank, r.weightsHash ?? ''])), `after step ${globalStep} (epoch ${epoch + 1}, step ${step + 1})`);
+        const mean = (k: 'lossD' | 'lossG' | 'dReal' | 'dFake' | 'computeMs' | 'reduceMs') => reports.reduce((s, r) => s + r[k], 0) / reports.length;
+        await out.recordStep(epoch, step + 1, globalStep, {
+          lossD: mean('lossD'), lossG: mean('lossG'), dReal: mean('dReal'), dFake: mean('dFake'),
+          skipped: reports.some((r) => r.skipped), ms, images: config.batchSize, computeMs: mean('computeMs'), reduceMs: mean('reduceMs'),
+        });
+        const here = lastOfEpoch ? { epoch: epoch + 1, step: 0, globalStep } : { epoch, step: step + 1, globalStep };
+        if (this.args.shouldStop?.()) {
+          out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
+          keep(await this.checkpoint(out, here));
+          return true;
+        }
+        if (!lastOfEpoch && (performance.now() - lastSnapshot) / 1000 >= this.args.snapshotIntervalSec) {
+          keep({ files: await this.requestCheckpointFiles(here), pos: here });
+          lastSnapshot = performance.now();
+        }
+      }
+      pos.epoch++;
+      pos.step = 0;
+      await out.endEpoch(epoch + 1, pos.globalStep);
+      this.metrics.epochDone(epoch + 1);
+      if (wants.samples) await out.writeSamples(epoch + 1, await this.samples(epoch + 1));
+      if (wants.checkpoint) {
+        keep(await this.checkpoint(out, { ...pos }));
+        lastSnapshot = performance.now();
+      } else if ((performance.now() - lastSnapshot) / 1000 >= this.args.snapshotIntervalSec) {
+        keep({ files: await this.requestCheckpointFiles({ ...pos }), pos: { ...pos } });
+        lastSnapshot = performance.now();
+      }
+    }
+    return false;
   }
 
   private async collectReports(epoch: number, step: number): Promise<StepReport[]> {
@@ -302,8 +386,8 @@ export class Coordinator {
     }
   }
 
-  private async checkpoint(out: RunOutputs, pos: { epoch: number; step: number; globalStep: number }): Promise<void> {
-    const t0 = performance.now();
+  /** Asks rank 0 to serialise its state at `pos`; resolves with the checkpoint files (in CHECKPOINT_FILES order). */
+  private async requestCheckpointFiles(pos: { epoch: number; step: number; globalStep: number }): Promise<Uint8Array[]> {
     const root = this.membership!.members()[0];
     await this.send(root.identity, { t: 'checkpoint', ...pos });
     for (;;) {
@@ -312,11 +396,18 @@ export class Coordinator {
       if (m.msg.files.length !== CHECKPOINT_FILES.length || m.raw.length !== CHECKPOINT_FILES.length || CHECKPOINT_FILES.some((f, i) => m.msg.t === 'checkpoint-data' && m.msg.files[i] !== f)) {
         throw new ClusterError(`rank 0 sent an incomplete checkpoint (${m.raw.length} files)`);
       }
-      const files = Object.fromEntries(CHECKPOINT_FILES.map((f, i) => [f, new Uint8Array(m.raw[i])])) as CheckpointFiles;
-      await out.writeCheckpoint(files, pos);
-      this.metrics.checkpointWritten((performance.now() - t0) / 1000);
-      return;
+      return m.raw.map((b) => new Uint8Array(b));
     }
+  }
+
+  /** Writes a checkpoint of rank 0's state at `pos`; it is also the new rollback snapshot. */
+  private async checkpoint(out: RunOutputs, pos: { epoch: number; step: number; globalStep: number }): Promise<Snapshot> {
+    const t0 = performance.now();
+    const raw = await this.requestCheckpointFiles(pos);
+    const files = Object.fromEntries(CHECKPOINT_FILES.map((f, i) => [f, raw[i]])) as CheckpointFiles;
+    await out.writeCheckpoint(files, pos);
+    this.metrics.checkpointWritten((performance.now() - t0) / 1000);
+    return { files: raw, pos: { ...pos } };
   }
 
   /** Tells every worker to stop (best effort) and closes the socket. */

@@ -18,6 +18,8 @@ export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, toke
     workerTimeoutMs: (flags['worker-timeout'] as number) * 1000,
     joinTimeoutMs: (flags['join-timeout'] as number) * 1000,
     hashEvery: flags['hash-every'] as number,
+    maxRestarts: flags['max-restarts'] as number,
+    snapshotIntervalSec: flags['snapshot-interval'] as number,
     metricsBind: flags['metrics-bind'] as string,
     metricsPort: flags['metrics-port'] as number,
     curve: flags['curve-keys'] === undefined ? undefined : loadCurveKeys(flags['curve-keys'] as string, true),
@@ -37,11 +39,15 @@ export interface CoordinatorOutcome {
  * stop; a second: stop at once.
  */
 export async function runCoordinator(
-  args: Omit<CoordinatorArgs, 'shouldStop'>,
+  args: Omit<CoordinatorArgs, 'shouldStop' | 'onRecover'> & { onRecover?: (coordinator: Coordinator) => Promise<void> },
   onListening: (endpoint: string, coordinator: Coordinator) => void | Promise<void>,
 ): Promise<CoordinatorOutcome> {
   let stops = 0;
-  const coordinator = new Coordinator({ ...args, shouldStop: () => stops > 0 });
+  const coordinator: Coordinator = new Coordinator({
+    ...args,
+    shouldStop: () => stops > 0,
+    onRecover: args.onRecover && (() => args.onRecover!(coordinator)),
+  });
   const onSignal = (sig: NodeJS.Signals) => {
     stops++;
     if (stops === 1) process.stderr.write(`\n${sig}: finishing the current step and writing a checkpoint (again to stop at once)\n`);

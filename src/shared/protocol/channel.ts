@@ -82,6 +82,11 @@ export class Inbox<T> {
     } else this.items.push(item);
   }
 
+  /** Drops everything queued (messages of a generation of workers that is gone). */
+  drain(): void {
+    this.items.length = 0;
+  }
+
   /** Makes every pending and future `next` reject with `err` (socket gone, coordinator lost). */
   fail(err: Error): void {
     this.failure ??= err;

@@ -143,6 +143,17 @@ export class RunOutputs {
     await this.writePlot();
   }
 
+  /**
+   * After a failure the run continues from an earlier step: drop the plotted history past it and
+   * record the rollback (metrics.jsonl keeps what happened; the lines after this one repeat steps).
+   */
+  async rollback(globalStep: number, reason: string): Promise<void> {
+    const keep = this.history.step.findIndex((s) => s > globalStep);
+    if (keep >= 0) for (const series of Object.values(this.history)) series.length = keep;
+    this.window = new Window();
+    await this.metrics.append({ type: 'rollback', globalStep, reason, time: new Date().toISOString() });
+  }
+
   /** Whether epoch `epoch` (1-based, just completed) gets a sample grid / a checkpoint. */
   wants(epoch: number): { samples: boolean; checkpoint: boolean } {
     const last = epoch === this.args.config.epochs;
