@@ -54,7 +54,7 @@ export class RunMetrics {
 
   private readonly workersConnected = new Gauge({ name: 'gan_workers_connected', help: 'Workers admitted and not reported silent', registers: [this.registry] });
   private readonly workerUp = new Gauge({ name: 'gan_worker_up', help: '1 while a worker is in the run, 0 after it was lost', labelNames: ['worker', 'device'], registers: [this.registry] });
-  private readonly restarts = new Counter({ name: 'gan_worker_restarts_total', help: 'Worker processes restarted by the launcher', registers: [this.registry] });
+  private readonly restarts = new Counter({ name: 'gan_worker_restarts_total', help: 'Recoveries from a lost worker (the workers restarted and rolled back to the last snapshot)', registers: [this.registry] });
   private readonly heartbeatAge = new Gauge({ name: 'gan_worker_heartbeat_age_seconds', help: 'Seconds since the last message from a worker', labelNames: ['worker', 'device'], registers: [this.registry] });
   private readonly rejected = new Counter({ name: 'gan_rejected_messages_total', help: 'Control messages dropped: failed authentication or validation, or from a connection that never said hello', registers: [this.registry] });
   private readonly lastCheckpoint = new Gauge({ name: 'gan_last_checkpoint_timestamp_seconds', help: 'Unix time of the last complete checkpoint', registers: [this.registry] });
