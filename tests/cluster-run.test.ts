@@ -41,3 +41,15 @@ test('a global batch that does not divide among the workers is refused before an
   t.is(r.code, 2);
   t.regex(r.stderr, /--batch-size 64 \(the global batch\) is not divisible by the 3 workers/);
 });
+
+test('a control port already in use is refused with one line naming it', async (t) => {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const dir = await tempDir(t);
+  const r = await runCli('cluster', ['--workers', '1', '--port', String(port), '--run-dir', join(dir, 'run')]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, new RegExp(`cannot bind the control socket to tcp://127\\.0\\.0\\.1:${port}: .*in use`, 'i'));
+});

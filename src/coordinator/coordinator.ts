@@ -66,6 +66,9 @@ export class ClusterError extends Error {}
 /** A worker died, stalled or failed: the run can recover by restarting workers and rolling back. */
 export class WorkerLostError extends ClusterError {}
 
+/** Too many consecutive non-finite steps: roll back once, then stop. */
+export class NonFiniteError extends ClusterError {}
+
 /** Rank 0's full state at a step boundary: checkpoint files kept in memory, the rollback point. */
 interface Snapshot {
   files: Uint8Array[];
@@ -101,7 +104,12 @@ export class Coordinator {
   /** Binds the control socket; resolves with the endpoint workers connect to. */
   async bind(): Promise<string> {
     if (this.args.curve) curveServer(this.router, this.args.curve);
-    await this.router.bind(`tcp://${this.args.bindHost}:${this.args.port === 0 ? '*' : this.args.port}`);
+    const address = `tcp://${this.args.bindHost}:${this.args.port === 0 ? '*' : this.args.port}`;
+    try {
+      await this.router.bind(address);
+    } catch (err) {
+      throw new ClusterError(`cannot bind the control socket to ${address}: ${(err as Error).message.split('\n')[0]} (choose another --port or --bind)`);
+    }
     this.endpoint = this.router.lastEndpoint!.replace('0.0.0.0', this.args.bindHost);
     void receiveLoop<ToCoordinator>(this.router, this.args.token, 1, (m) => this.onMessage(m), this.stats).catch((err) => this.inbox.fail(err as Error));
     return this.endpoint;
@@ -232,16 +240,16 @@ export class Coordinator {
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
     const steps = stepsPerEpoch(data.count, config.batchSize);
     if (steps === 0) throw new ClusterError(`--batch-size ${config.batchSize} is larger than the ${data.count} training images: no full batch to train on`);
-    const resume = this.args.resume;
-    const paths = resume ? await openRunDir(config.runDir!) : await createRunDir(config.runDir ?? defaultRunDir(config.model));
-    const configFields = configFingerprintFields(config, this.args.compression);
-
     try {
       this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health);
     } catch (err) {
       throw new ClusterError(`metrics endpoint ${this.args.metricsBind}:${this.args.metricsPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (choose another --metrics-port, or 0 for a free one)`);
     }
     this.args.log(`metrics: ${this.metricsServer.url}/metrics`);
+    const resume = this.args.resume;
+    const paths = resume ? await openRunDir(config.runDir!) : await createRunDir(config.runDir ?? defaultRunDir(config.model));
+    const configFields = configFingerprintFields(config, this.args.compression);
+
     this.args.log(`coordinator listening on ${this.endpoint}; waiting for ${world} worker(s)`);
     // The rollback point: the checkpoint resumed from, then the latest checkpoint or in-memory snapshot.
     let snapshot: Snapshot | undefined = resume
@@ -272,6 +280,7 @@ export class Coordinator {
     let pos = resume ? { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } : { epoch: 0, step: 0, globalStep: 0 };
     let stopped = false;
     let restarts = 0;
+    let nonFiniteRollbacks = 0;
     this.metrics.epochDone(pos.epoch);
     try {
       for (;;) {
@@ -279,14 +288,20 @@ export class Coordinator {
           stopped = await this.train(out, steps, pos, (s) => (snapshot = s));
           break;
         } catch (err) {
-          if (!(err instanceof WorkerLostError) || restarts >= this.args.maxRestarts) {
+          if (err instanceof NonFiniteError) {
+            if (nonFiniteRollbacks > 0 || !snapshot) throw new ClusterError(`${err.message}${nonFiniteRollbacks ? ', again after rolling back' : ' and no snapshot to roll back to'}: stopping (a lower --lr may help)`);
+            nonFiniteRollbacks++;
+          } else if (!(err instanceof WorkerLostError) || restarts >= this.args.maxRestarts) {
             if (err instanceof WorkerLostError && this.args.maxRestarts > 0) throw new ClusterError(`${err.message}; giving up after ${restarts} restart(s) (--max-restarts ${this.args.maxRestarts})`);
             throw err;
           }
-          restarts++;
-          this.metrics.workerRestarted();
+          if (!(err instanceof NonFiniteError)) {
+            restarts++;
+            this.metrics.workerRestarted();
+          }
           pos = snapshot ? { ...snapshot.pos } : { epoch: 0, step: 0, globalStep: 0 };
-          out.progress.log(`${err.message}: restart ${restarts} of ${this.args.maxRestarts}, rolling back to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step})`);
+          const what = err instanceof NonFiniteError ? 'restarting the workers once' : `restart ${restarts} of ${this.args.maxRestarts}`;
+          out.progress.log(`${err.message}: ${what}, rolling back to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step})`);
           await out.rollback(pos.globalStep, err.message);
           await Promise.race([this.broadcast({ t: 'stop', reason: 'a worker was lost: restarting the workers' }), new Promise((r) => setTimeout(r, 500))]);
           this.inbox.drain();
@@ -312,6 +327,7 @@ export class Coordinator {
   private async train(out: RunOutputs, steps: number, pos: { epoch: number; step: number; globalStep: number }, keep: (s: Snapshot) => void): Promise<boolean> {
     const { config } = this.args;
     let lastSnapshot = performance.now();
+    let nonFinite = 0;
     while (pos.epoch < config.epochs) {
       const epoch = pos.epoch;
       if (pos.step === 0) out.beginEpoch();
@@ -334,7 +350,10 @@ export class Coordinator {
         await out.recordStep(epoch, step + 1, globalStep, {
           lossD: mean('lossD'), lossG: mean('lossG'), dReal: mean('dReal'), dFake: mean('dFake'),
           skipped: reports.some((r) => r.skipped), ms, images: config.batchSize, computeMs: mean('computeMs'), reduceMs: mean('reduceMs'),
+          numTensors: Math.max(...reports.map((r) => r.numTensors)), rssBytes: Math.max(...reports.map((r) => r.rssBytes)),
         });
+        nonFinite = reports.some((r) => r.skipped) ? nonFinite + 1 : 0;
+        if (nonFinite >= config.maxNonFinite) throw new NonFiniteError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep})`);
         const here = lastOfEpoch ? { epoch: epoch + 1, step: 0, globalStep } : { epoch, step: step + 1, globalStep };
         if (this.args.shouldStop?.()) {
           out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);

@@ -47,6 +47,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'sample-every', type: 'int', default: 1, min: 1, help: 'write a sample grid every N epochs (and after the last)' }),
   f({ name: 'checkpoint-every', type: 'int', default: 5, min: 1, help: 'write a checkpoint every N epochs (and after the last)' }),
   f({ name: 'keep', type: 'int', default: 3, min: 1, help: 'checkpoints to keep (oldest removed first)' }),
+  f({ name: 'max-nonfinite', type: 'int', default: 10, min: 1, help: 'consecutive steps with a non-finite loss or gradient (updates skipped) before the run rolls back to its last snapshot (cluster) or stops' }),
   f({ name: 'log-every', type: 'int', default: 10, min: 1, help: 'append a metrics.jsonl line every N steps (plus one per epoch)' }),
   f({ name: 'resume', type: 'string', help: "continue a run from a checkpoint: 'latest' (of --run-dir, or of the newest run under runs/) or a checkpoint directory; the training config comes from the checkpoint, --epochs may extend it" }),
   f({ name: 'progress', type: 'enum', choices: ['auto', 'tty', 'lines', 'off'], default: 'auto', help: 'progress output: live line on a TTY, periodic lines otherwise' }),
@@ -225,6 +226,7 @@ export interface TrainConfig {
   checkpointEvery: number;
   keep: number;
   logEvery: number;
+  maxNonFinite: number;
   progress: 'auto' | 'tty' | 'lines' | 'off';
   /** `--resume`: 'latest' or a checkpoint directory. */
   resume?: string;
@@ -265,6 +267,7 @@ export function trainConfigFrom(v: FlagValues): TrainConfig {
     checkpointEvery: v['checkpoint-every'] as number,
     keep: v.keep as number,
     logEvery: v['log-every'] as number,
+    maxNonFinite: v['max-nonfinite'] as number,
     progress: v.progress as TrainConfig['progress'],
     resume: v.resume as string | undefined,
   };
@@ -289,6 +292,7 @@ export function flagsFromTrainConfig(c: TrainConfig): FlagValues {
     'checkpoint-every': c.checkpointEvery,
     keep: c.keep,
     'log-every': c.logEvery,
+    'max-nonfinite': c.maxNonFinite,
     progress: c.progress,
     resume: c.resume,
   };

@@ -151,7 +151,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
           await send({
             t: 'report', rank, epoch: msg.epoch, step: msg.step, lossD: s.lossD, lossG: s.lossG, dReal: s.dReal, dFake: s.dFake, dFakeForG: s.dFakeForG,
             skipped: s.skipped, computeMs: s.timings.discriminator + s.timings.generator, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer,
-            totalMs: s.timings.total, reducedBytes: ring.bytesSent - sentBefore, memoryBytes: tf.memory().numBytes,
+            totalMs: s.timings.total, reducedBytes: ring.bytesSent - sentBefore, memoryBytes: tf.memory().numBytes, numTensors: tf.memory().numTensors, rssBytes: process.memoryUsage().rss,
             ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes } : {}),
             ...(msg.hash ? { weightsHash: replica.weightsHash() } : {}),
           });

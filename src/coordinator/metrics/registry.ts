@@ -49,6 +49,8 @@ export class RunMetrics {
   private readonly allreduceBytes = new Counter({ name: 'gan_allreduce_sent_bytes_total', help: 'Gradient bytes a worker sent in all-reduce', labelNames: ['worker', 'device'], registers: [this.registry] });
 
   private readonly memory = new Gauge({ name: 'gan_backend_memory_bytes', help: 'Backend memory in use on a worker (tf.memory().numBytes)', labelNames: ['worker', 'device'], registers: [this.registry] });
+  private readonly tensors = new Gauge({ name: 'gan_backend_tensors', help: 'Live tensors on a worker (tf.memory().numTensors): flat in a healthy run', labelNames: ['worker', 'device'], registers: [this.registry] });
+  private readonly rss = new Gauge({ name: 'gan_worker_resident_memory_bytes', help: 'Resident set size of a worker process', labelNames: ['worker', 'device'], registers: [this.registry] });
   private readonly gpuUtil = new Gauge({ name: 'gan_gpu_utilization_ratio', help: "GPU utilisation of a worker's GPU from nvidia-smi (0..1); absent without nvidia-smi", labelNames: ['worker', 'device'], registers: [this.registry] });
   private readonly gpuMemory = new Gauge({ name: 'gan_gpu_memory_used_bytes', help: "Memory used on a worker's GPU from nvidia-smi; absent without nvidia-smi", labelNames: ['worker', 'device'], registers: [this.registry] });
 
@@ -125,6 +127,8 @@ export class RunMetrics {
       this.workerImagesPerSecond.set(l, local / Math.max(r.totalMs / 1000, 1e-9));
       this.allreduceBytes.inc(l, r.reducedBytes);
       this.memory.set(l, r.memoryBytes);
+      this.tensors.set(l, r.numTensors);
+      this.rss.set(l, r.rssBytes);
       if (r.gpuUtilization !== undefined) this.gpuUtil.set(l, r.gpuUtilization);
       if (r.gpuMemoryBytes !== undefined) this.gpuMemory.set(l, r.gpuMemoryBytes);
     }

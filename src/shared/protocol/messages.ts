@@ -86,8 +86,11 @@ export interface StepReport extends StepLosses {
   totalMs: number;
   /** Bytes sent by this rank's all-reduce during the step. */
   reducedBytes: number;
-  /** Backend memory in use (tf.memory().numBytes). */
+  /** Backend memory in use (tf.memory().numBytes) and live tensors (tf.memory().numTensors). */
   memoryBytes: number;
+  numTensors: number;
+  /** Resident set size of the worker process. */
+  rssBytes: number;
   /** GPU utilisation 0..1 and memory used, from nvidia-smi; absent where there is none. */
   gpuUtilization?: number;
   gpuMemoryBytes?: number;
@@ -158,7 +161,7 @@ const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
   step: { epoch: 'number', step: 'number', globalStep: 'number', hash: 'boolean' },
   report: {
     rank: 'number', epoch: 'number', step: 'number', lossD: 'number', lossG: 'number', dReal: 'number', dFake: 'number', dFakeForG: 'number',
-    skipped: 'boolean', computeMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', weightsHash: 'string?', gpuUtilization: 'number?', gpuMemoryBytes: 'number?',
+    skipped: 'boolean', computeMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', numTensors: 'number', rssBytes: 'number', weightsHash: 'string?', gpuUtilization: 'number?', gpuMemoryBytes: 'number?',
   },
   sample: { epoch: 'number', count: 'number' },
   samples: { epoch: 'number', count: 'number' },

@@ -29,6 +29,9 @@ export interface StepMetrics {
   /** Milliseconds of the step spent in forward/backward passes and in gradient all-reduce (mean over workers). */
   computeMs?: number;
   reduceMs?: number;
+  /** Largest live-tensor count and resident set size over the workers (leak watch). */
+  numTensors?: number;
+  rssBytes?: number;
 }
 
 /** Accumulates means of step metrics over a window. */
@@ -44,7 +47,12 @@ export class Window {
   reduceMs = 0;
   skipped = 0;
 
+  numTensors: number | undefined;
+  rssBytes: number | undefined;
+
   add(s: StepMetrics): void {
+    this.numTensors = s.numTensors ?? this.numTensors;
+    this.rssBytes = s.rssBytes ?? this.rssBytes;
     this.computeMs += s.computeMs ?? 0;
     this.reduceMs += s.reduceMs ?? 0;
     this.n++;
@@ -69,6 +77,7 @@ export class Window {
       computeMs: this.computeMs / n,
       reduceMs: this.reduceMs / n,
       skipped: this.skipped,
+      ...(this.numTensors !== undefined ? { numTensors: this.numTensors, rssBytes: this.rssBytes } : {}),
     };
   }
 }

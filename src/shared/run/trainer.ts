@@ -21,6 +21,9 @@ import { checkpointPayload, type RunPosition } from './snapshot.js';
 /** Thrown for a configuration that can't train (e.g. no full batch); one line. */
 export class TrainSetupError extends Error {}
 
+/** Thrown when training keeps producing non-finite losses or gradients; one line. */
+export class DivergedError extends Error {}
+
 /** Arguments of `train`. */
 export interface TrainArgs {
   config: TrainConfig;
@@ -84,6 +87,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   const batchBuf = new Float32Array(config.batchSize * 28 * 28);
   let globalStep = resume?.state.globalStep ?? 0;
   let stopped = false;
+  let nonFinite = 0;
   const checkpoint = async (pos: RunPosition) => {
     const { files } = await serializeCheckpoint(checkpointPayload(replica, config, pos, backend.name));
     await out.writeCheckpoint(files, pos);
@@ -99,6 +103,10 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         const s = await replica.trainStep(batchBuf, config.batchSize, { epoch, step, rank: 0, world: 1 });
         globalStep++;
         await out.recordStep(epoch, step + 1, globalStep, { ...s, ms: s.timings.total, images: config.batchSize, computeMs: s.timings.discriminator + s.timings.generator, reduceMs: s.timings.reduce });
+        nonFinite = s.skipped ? nonFinite + 1 : 0;
+        if (nonFinite >= config.maxNonFinite) {
+          throw new DivergedError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep}): stopping; the last checkpoint is ${out.lastCheckpoint ?? 'none'} (a lower --lr may help)`);
+        }
         if (shouldStop()) {
           out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
           const done = step + 1 === steps;

@@ -1,0 +1,80 @@
+/**
+ * Bad input gets one clear line naming the problem and a non-zero exit, and nothing already
+ * written is changed. (Other cases live beside their features: flags in config.test.ts, data in
+ * idx/mnist tests, checkpoints in checkpoint/sample tests, network input in cluster-auth/fuzz.)
+ */
+import test from 'ava';
+import { createServer } from 'node:net';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { defaultMnistDir } from '../src/shared/data/mnist.js';
+import { runCli, tempDir } from './helpers/cli.js';
+
+/** A trained run to point bad resumes at, and a fingerprint of its files. */
+async function existingRun(t: Parameters<typeof tempDir>[0]): Promise<{ run: string; snapshot: () => Promise<string> }> {
+  const dir = await tempDir(t);
+  const run = join(dir, 'run');
+  const r = await runCli('train', ['--backend', 'wasm', '--limit', '128', '--batch-size', '64', '--epochs', '1', '--progress', 'off', '--run-dir', run]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  const snapshot = async () => {
+    const latest = (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim();
+    return [await readFile(join(run, 'metrics.jsonl'), 'utf8'), latest, (await readdir(join(run, 'checkpoints', latest))).join()].join('|');
+  };
+  return { run, snapshot };
+}
+
+const cases: [string, string, string[], number, RegExp][] = [
+  ['a negative batch size', 'train', ['--batch-size', '-5'], 2, /--batch-size must be ≥ 1, got -5/],
+  ['zero workers', 'cluster', ['--workers', '0'], 2, /--workers must be ≥ 1, got 0/],
+  ['zero GPUs', 'cluster', ['--gpus', '0'], 2, /--gpus must be ≥ 1, got 0/],
+  ['both --gpus and --workers', 'cluster', ['--gpus', '2', '--workers', '2'], 2, /give exactly one of --gpus N .* or --workers N/],
+  ['an unknown backend', 'cluster', ['--workers', '2', '--backend', 'tpu'], 2, /--backend must be one of auto, tfjs-node-gpu, tfjs-node, wasm, cpu, got 'tpu'/],
+  ['a worker without --coordinator', 'worker', ['--token', 'x'.repeat(20)], 2, /--coordinator tcp:\/\/HOST:PORT is required/],
+  ['a malformed --coordinator', 'worker', ['--coordinator', 'localhost:5555', '--token', 'x'.repeat(20)], 2, /--coordinator must look like tcp:\/\/HOST:PORT, got 'localhost:5555'/],
+  ['a short token', 'worker', ['--coordinator', 'tcp://127.0.0.1:9', '--token', 'short'], 1, /the token must be at least 16 characters/],
+];
+for (const [what, cmd, args, code, message] of cases) {
+  test(`${what}: one line, exit ${code}`, async (t) => {
+    const r = await runCli(cmd, args);
+    t.is(r.code, code, r.stderr);
+    t.regex(r.stderr, message);
+    t.true(r.stderr.trim().split('\n').length <= 2, r.stderr);
+  });
+}
+
+test('a truncated data file in --data: one line naming the file, no run directory created', async (t) => {
+  const dir = await tempDir(t);
+  const data = join(dir, 'data');
+  await mkdir(data);
+  for (const f of ['train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) await copyFile(join(defaultMnistDir(), f), join(data, f));
+  const images = await readFile(join(defaultMnistDir(), 'train-images-idx3-ubyte'));
+  await writeFile(join(data, 'train-images-idx3-ubyte'), images.subarray(0, 1000));
+  const r = await runCli('train', ['--backend', 'wasm', '--data', data, '--run-dir', join(dir, 'run')]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /train-images-idx3-ubyte: truncated/);
+  t.deepEqual((await readdir(dir)).sort(), ['data']);
+});
+
+test('resuming with another model or latent size is refused and the run is left as it was', async (t) => {
+  const { run, snapshot } = await existingRun(t);
+  const before = await snapshot();
+  const model = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--model', 'dcgan', '--epochs', '2']);
+  t.is(model.code, 1);
+  t.regex(model.stderr, /--model dcgan differs from the checkpoint's mlp/);
+  const latent = await runCli('cluster', ['--workers', '2', '--resume', 'latest', '--run-dir', run, '--latent', '64', '--epochs', '2']);
+  t.is(latent.code, 1);
+  t.regex(latent.stderr, /--latent 64 differs from the checkpoint's 100/);
+  t.is(await snapshot(), before);
+});
+
+test('a metrics port in use: one line, and no run directory is left behind half-made', async (t) => {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const dir = await tempDir(t);
+  const r = await runCli('cluster', ['--workers', '1', '--metrics-port', String(port), '--run-dir', join(dir, 'run'), '--limit', '128', '--batch-size', '64']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, new RegExp(`metrics endpoint 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+  t.deepEqual(await readdir(dir), []);
+});
