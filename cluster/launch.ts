@@ -99,11 +99,11 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
     {
       ...coordinatorArgsFrom(flags, { ...config, backend }, Buffer.from(token), world, plan),
       // After a lost worker: the others were told to stop; make sure all are gone, then start a fresh set.
-      onRecover: async (coordinator) => {
+      onRecover: async (coordinator, size) => {
         const old = children.splice(0);
         old.forEach((c) => retiring.add(c));
         await Promise.all(old.map((c) => exitOrKill(c, 5_000)));
-        for (let i = 0; i < world; i++) spawnWorker(i, endpointSeen, coordinator);
+        for (let i = 0; i < size; i++) spawnWorker(i, endpointSeen, coordinator);
       },
     },
     (endpoint, coordinator) => {

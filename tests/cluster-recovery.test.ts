@@ -63,3 +63,28 @@ test('two workers SIGKILLed mid-run: restarts, rollbacks, and the same result as
   const s = await runCli('sample', ['--ckpt', 'latest', '--run-dir', join(dir, 'run'), '--backend', 'wasm', '--n', '16', '--out', join(dir, 's.png')]);
   t.is(s.code, 0, s.stderr);
 });
+
+test('--elastic with no restarts left: the run goes on with one worker fewer, global batch kept', async (t) => {
+  const dir = await tempDir(t);
+  let killed = false;
+  let seen = '';
+  const r = await runCli('cluster', ['--workers', '3', '--model', 'mlp', '--backend', 'wasm', '--limit', '576', '--batch-size', '96', '--epochs', '3', '--elastic', '--max-restarts', '0', '--snapshot-interval', '1', '--hash-every', '2', '--progress', 'lines', '--run-dir', join(dir, 'run')], {
+    timeoutMs: 300_000,
+    onStderr: (chunk) => {
+      seen += chunk;
+      const victim = /worker rank 2 joined: \S+ pid (\d+)/.exec(seen)?.[1];
+      if (!killed && victim && /run directory:/.test(seen)) {
+        killed = true;
+        setTimeout(() => process.kill(Number(victim), 'SIGKILL'), 2000);
+      }
+    },
+  });
+  t.is(r.code, 0, r.stderr.slice(-3000));
+  t.regex(r.stderr, /--elastic: going on with 2 worker\(s\), 48 images each \(global batch kept\)/);
+  t.regex(r.stderr, /continuing with 2 worker\(s\), rolling back to step \d+/);
+  t.regex(r.stderr, /done: 18 steps/);
+  const lines = (await readFile(join(dir, 'run', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  t.is(lines.filter((l) => l.type === 'epoch').at(-1).world, 2);
+  const s = await runCli('sample', ['--ckpt', 'latest', '--run-dir', join(dir, 'run'), '--backend', 'wasm', '--n', '16', '--out', join(dir, 's.png')]);
+  t.is(s.code, 0, s.stderr);
+});

@@ -48,8 +48,10 @@ export interface CoordinatorArgs {
   shouldStop?: () => boolean;
   /** Continue a run from a checkpoint (its merged config is `config`). */
   resume?: ResumePlan;
-  /** Recoveries from lost workers before the run stops. */
+  /** Recoveries from lost workers before the run stops (or, with `elastic`, shrinks). */
   maxRestarts: number;
+  /** Once restarts are used up, go on with one worker fewer (global batch kept) instead of stopping. */
+  elastic: boolean;
   /** Seconds between in-memory snapshots. */
   snapshotIntervalSec: number;
   /**
@@ -57,7 +59,7 @@ export interface CoordinatorArgs {
    * launcher respawns its local processes). Without it the coordinator waits for workers to join
    * again (remote workers under a supervisor).
    */
-  onRecover?: () => Promise<void>;
+  onRecover?: (world: number) => Promise<void>;
 }
 
 /** Thrown when the run cannot go on; the message is one line. */
@@ -94,12 +96,16 @@ export class Coordinator {
   });
   private metricsServer: MetricsServer | undefined;
   private health: Health = { status: 'starting', globalStep: 0, workers: 0 };
+  /** Workers in the run: --workers/--gpus, fewer after an elastic shrink. */
+  world: number;
   /** Incremented at each (re)assembly; events of older worker generations are ignored. */
   generation = 0;
   /** Connections of workers from earlier generations: their late messages are ignored, not counted. */
   private readonly retired = new Set<string>();
 
-  constructor(private readonly args: CoordinatorArgs) {}
+  constructor(private readonly args: CoordinatorArgs) {
+    this.world = args.world;
+  }
 
   /** Binds the control socket; resolves with the endpoint workers connect to. */
   async bind(): Promise<string> {
@@ -178,7 +184,7 @@ export class Coordinator {
         throw new WorkerLostError(`worker rank ${rank} failed: ${m.msg.message}`);
       }
       if (m.msg.t === 'hello') {
-        await this.send(m.identity!, { t: 'refuse', reason: `the run already has all ${this.args.world} workers` });
+        await this.send(m.identity!, { t: 'refuse', reason: `the run already has all ${this.world} workers` });
         continue;
       }
       return { ...m, member: this.membership!.byId(m.identity!)! };
@@ -189,15 +195,16 @@ export class Coordinator {
   private async assemble(configFields: Record<string, unknown>, restore?: Uint8Array[]): Promise<void> {
     this.generation++;
     for (const m of this.membership?.members() ?? []) this.retired.add(m.identity.toString('hex'));
+    this.metrics.beginAssembly();
     clearInterval(this.heartbeat);
-    const membership = new Membership({ world: this.args.world, version: VERSION, configHash: fingerprint(configFields), config: configFields });
+    const membership = new Membership({ world: this.world, version: VERSION, configHash: fingerprint(configFields), config: configFields });
     this.membership = membership;
     const deadline = Date.now() + this.args.joinTimeoutMs;
     while (!membership.full) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new ClusterError(`only ${membership.size} of ${this.args.world} workers joined within ${this.args.joinTimeoutMs / 1000} s (coordinator at ${this.endpoint})`);
-      const m = await this.inbox.next(left, `hello from ${this.args.world - membership.size} more worker(s)`).catch((err) => {
-        throw err instanceof ClusterError ? err : new ClusterError(`only ${membership.size} of ${this.args.world} workers joined: ${(err as Error).message}`);
+      if (left <= 0) throw new ClusterError(`only ${membership.size} of ${this.world} workers joined within ${this.args.joinTimeoutMs / 1000} s (coordinator at ${this.endpoint})`);
+      const m = await this.inbox.next(left, `hello from ${this.world - membership.size} more worker(s)`).catch((err) => {
+        throw err instanceof ClusterError ? err : new ClusterError(`only ${membership.size} of ${this.world} workers joined: ${(err as Error).message}`);
       });
       if (m.msg.t === 'error' && !m.identity) throw new ClusterError(`${m.msg.message} before joining the run`);
       if (m.msg.t !== 'hello') continue;
@@ -212,7 +219,7 @@ export class Coordinator {
     }
     const runId = randomBytes(6).toString('hex');
     const peers = membership.members().map((m) => m.hello.dataEndpoint);
-    for (const m of membership.members()) await this.send(m.identity, { t: 'welcome', rank: m.rank, world: this.args.world, runId, peers, hashEvery: this.args.hashEvery, restore: restore !== undefined });
+    for (const m of membership.members()) await this.send(m.identity, { t: 'welcome', rank: m.rank, world: this.world, runId, peers, hashEvery: this.args.hashEvery, restore: restore !== undefined });
     this.heartbeat = setInterval(() => void this.broadcast({ t: 'hb' }).catch(() => undefined), HEARTBEAT_MS);
     if (restore) {
       // Rank 0 loads the checkpoint and the start broadcast hands it to every replica.
@@ -220,7 +227,7 @@ export class Coordinator {
       await this.sendQ.send([root.identity, ...encodeMessage({ t: 'restore', files: [...CHECKPOINT_FILES] }, this.args.token, restore)]);
     }
     const hashes = new Map<number, string>();
-    while (hashes.size < this.args.world) {
+    while (hashes.size < this.world) {
       const m = await this.nextFromMembers(this.args.joinTimeoutMs, 'ready from every worker (ring set-up and start broadcast)');
       if (m.msg.t === 'ready') hashes.set(m.member.rank, m.msg.weightsHash);
     }
@@ -234,7 +241,8 @@ export class Coordinator {
 
   /** Runs the whole training; resolves like single-process `train`. */
   async run(): Promise<TrainResult> {
-    const { config, world } = this.args;
+    const { config } = this.args;
+    const world = this.world;
     if (config.batchSize % world !== 0) throw new ClusterError(`--batch-size ${config.batchSize} (the global batch) is not divisible by the ${world} workers`);
     const local = shardSize(config.batchSize, world);
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
@@ -273,7 +281,8 @@ export class Coordinator {
     this.args.log(`run directory: ${paths.root}; ${world} workers × ${local} images per step, ${steps} steps per epoch`);
 
     const resumed = resume ? { globalStep: resume.state.globalStep, history: await rewindMetrics(paths.metrics, resume) } : undefined;
-    const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, extra: { world }, resumed });
+    const extra = { world };
+    const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, extra, resumed });
     await out.init();
     this.metrics.setInfo({ model: config.model, backend: members[0].hello.backend, version: VERSION, world }, config.epochs, steps);
     this.health = { status: 'training', globalStep: 0, workers: world };
@@ -291,21 +300,34 @@ export class Coordinator {
           if (err instanceof NonFiniteError) {
             if (nonFiniteRollbacks > 0 || !snapshot) throw new ClusterError(`${err.message}${nonFiniteRollbacks ? ', again after rolling back' : ' and no snapshot to roll back to'}: stopping (a lower --lr may help)`);
             nonFiniteRollbacks++;
-          } else if (!(err instanceof WorkerLostError) || restarts >= this.args.maxRestarts) {
-            if (err instanceof WorkerLostError && this.args.maxRestarts > 0) throw new ClusterError(`${err.message}; giving up after ${restarts} restart(s) (--max-restarts ${this.args.maxRestarts})`);
+          } else if (!(err instanceof WorkerLostError)) {
             throw err;
           }
-          if (!(err instanceof NonFiniteError)) {
+          let shrunk = false;
+          if (err instanceof WorkerLostError && restarts >= this.args.maxRestarts) {
+            const smaller = this.world - 1;
+            if (!this.args.elastic || smaller < 1 || config.batchSize % smaller !== 0) {
+              const why = this.args.elastic ? `; cannot shrink to ${smaller} worker(s) (the global batch ${config.batchSize} must divide)` : '';
+              if (this.args.maxRestarts > 0 || why) throw new ClusterError(`${err.message}; giving up after ${restarts} restart(s) (--max-restarts ${this.args.maxRestarts})${why}`);
+              throw err;
+            }
+            this.world = smaller;
+            shrunk = true;
+            this.metrics.resize(smaller);
+            extra.world = smaller;
+            out.progress.log(`--elastic: going on with ${smaller} worker(s), ${config.batchSize / smaller} images each (global batch kept)`);
+          }
+          if (err instanceof WorkerLostError && !shrunk) {
             restarts++;
             this.metrics.workerRestarted();
           }
           pos = snapshot ? { ...snapshot.pos } : { epoch: 0, step: 0, globalStep: 0 };
-          const what = err instanceof NonFiniteError ? 'restarting the workers once' : `restart ${restarts} of ${this.args.maxRestarts}`;
+          const what = err instanceof NonFiniteError ? 'restarting the workers once' : shrunk ? `continuing with ${this.world} worker(s)` : `restart ${restarts} of ${this.args.maxRestarts}`;
           out.progress.log(`${err.message}: ${what}, rolling back to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step})`);
           await out.rollback(pos.globalStep, err.message);
           await Promise.race([this.broadcast({ t: 'stop', reason: 'a worker was lost: restarting the workers' }), new Promise((r) => setTimeout(r, 500))]);
           this.inbox.drain();
-          await this.args.onRecover?.();
+          await this.args.onRecover?.(this.world);
           await this.assemble(configFields, snapshot?.files);
         }
       }
@@ -385,7 +407,7 @@ export class Coordinator {
     const reports = new Map<number, StepReport>();
     // A step is bounded by the collectives' own timeouts on the workers; this bound only has to
     // catch a coordinator-side surprise, so it is generous.
-    while (reports.size < this.args.world) {
+    while (reports.size < this.world) {
       const m = await this.nextFromMembers(10 * 60_000, `step reports (epoch ${epoch + 1}, step ${step + 1})`);
       if (m.msg.t === 'report' && m.msg.epoch === epoch && m.msg.step === step) reports.set(m.member.rank, m.msg);
     }

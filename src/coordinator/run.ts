@@ -6,7 +6,7 @@ import type { TrainResult } from '../shared/run/trainer.js';
 import { ClusterError, Coordinator, type CoordinatorArgs } from './coordinator.js';
 
 /** CoordinatorArgs from parsed flags. */
-export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, token: Buffer, world: number, resume?: ResumePlan): Omit<CoordinatorArgs, 'shouldStop'> {
+export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, token: Buffer, world: number, resume?: ResumePlan): Omit<CoordinatorArgs, 'shouldStop' | 'onRecover'> {
   return {
     config: resume ? resume.config : config,
     resume,
@@ -19,6 +19,7 @@ export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, toke
     joinTimeoutMs: (flags['join-timeout'] as number) * 1000,
     hashEvery: flags['hash-every'] as number,
     maxRestarts: flags['max-restarts'] as number,
+    elastic: flags.elastic as boolean,
     snapshotIntervalSec: flags['snapshot-interval'] as number,
     metricsBind: flags['metrics-bind'] as string,
     metricsPort: flags['metrics-port'] as number,
@@ -39,14 +40,14 @@ export interface CoordinatorOutcome {
  * stop; a second: stop at once.
  */
 export async function runCoordinator(
-  args: Omit<CoordinatorArgs, 'shouldStop' | 'onRecover'> & { onRecover?: (coordinator: Coordinator) => Promise<void> },
+  args: Omit<CoordinatorArgs, 'shouldStop' | 'onRecover'> & { onRecover?: (coordinator: Coordinator, world: number) => Promise<void> },
   onListening: (endpoint: string, coordinator: Coordinator) => void | Promise<void>,
 ): Promise<CoordinatorOutcome> {
   let stops = 0;
   const coordinator: Coordinator = new Coordinator({
     ...args,
     shouldStop: () => stops > 0,
-    onRecover: args.onRecover && (() => args.onRecover!(coordinator)),
+    onRecover: args.onRecover && ((world: number) => args.onRecover!(coordinator, world)),
   });
   const onSignal = (sig: NodeJS.Signals) => {
     stops++;

@@ -63,6 +63,7 @@ export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   f({ name: 'metrics-port', type: 'int', default: 9464, min: 0, max: 65535, help: "port of the run's Prometheus endpoint (/metrics, /healthz); 0 = a free port, printed at start" }),
   f({ name: 'metrics-bind', type: 'string', default: '127.0.0.1', help: 'address the metrics endpoint binds to (0.0.0.0 to let a Prometheus on another host scrape it)' }),
   f({ name: 'max-restarts', type: 'int', default: 3, min: 0, help: 'times the run recovers from a lost worker (restart, roll back to the last snapshot) before it stops' }),
+  f({ name: 'elastic', type: 'bool', default: false, help: 'when a lost worker cannot be restarted (restarts used up), go on with one worker fewer, global batch kept' }),
   f({ name: 'snapshot-interval', type: 'float', default: 60, min: 1, help: 'seconds between in-memory snapshots of rank 0\'s state (the rollback point after a failure; checkpoints count too)' }),
   f({ name: 'hash-every', type: 'int', default: 50, min: 1, help: 'compare a hash of every replica\'s weights every N steps (and at each checkpoint)' }),
 ];

@@ -86,11 +86,29 @@ export class RunMetrics {
     }
   }
 
+  private info_: RunInfo | undefined;
+
   setInfo(info: RunInfo, epochs: number, stepsPerEpoch: number): void {
+    this.info_ = info;
     this.info.set({ model: info.model, backend: info.backend, version: info.version, world_size: String(info.world) }, 1);
     this.epochsPlanned.set(epochs);
     this.stepsPerEpoch.set(stepsPerEpoch);
     this.epoch.set(0);
+  }
+
+  /** The run went on with fewer workers (--elastic). */
+  resize(world: number): void {
+    if (!this.info_) return;
+    this.info_ = { ...this.info_, world };
+    this.info.reset();
+    this.info.set({ model: this.info_.model, backend: this.info_.backend, version: this.info_.version, world_size: String(world) }, 1);
+  }
+
+  /** A (re)assembly starts: no worker is in the run until it joins again. */
+  beginAssembly(): void {
+    for (const l of this.labels.values()) this.workerUp.set(l, 0);
+    this.labels.clear();
+    this.workersConnected.set(0);
   }
 
   workerJoined(w: WorkerLabels): void {
