@@ -51,8 +51,9 @@ test('two workers SIGKILLed mid-run: restarts, rollbacks, and the same result as
   });
   t.is(r.code, 0, r.stderr.slice(-3000));
   t.is(kills.length, 2);
-  t.is((r.stderr.match(/restart \d of 3, rolling back to step \d+/g) ?? []).length, 2);
-  t.log(`failure detected ${detected.map((ms) => `${ms} ms`).join(', ')} after the kill`);
+  const rollbacks = [...r.stderr.matchAll(/restart \d of 3, rolling back from step (\d+) to step (\d+)/g)];
+  t.is(rollbacks.length, 2);
+  t.log(`failure detected ${detected.map((ms) => `${ms} ms`).join(', ')} after the kill; steps redone: ${rollbacks.map((m) => Number(m[1]) - Number(m[2])).join(', ')}`);
   t.notRegex(r.stderr, /replica weights differ/);
 
   const lines = (await readFile(join(dir, 'run', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
@@ -81,7 +82,7 @@ test('--elastic with no restarts left: the run goes on with one worker fewer, gl
   });
   t.is(r.code, 0, r.stderr.slice(-3000));
   t.regex(r.stderr, /--elastic: going on with 2 worker\(s\), 48 images each \(global batch kept\)/);
-  t.regex(r.stderr, /continuing with 2 worker\(s\), rolling back to step \d+/);
+  t.regex(r.stderr, /continuing with 2 worker\(s\), rolling back from step \d+ to step \d+/);
   t.regex(r.stderr, /done: 18 steps/);
   const lines = (await readFile(join(dir, 'run', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   t.is(lines.filter((l) => l.type === 'epoch').at(-1).world, 2);

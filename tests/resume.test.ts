@@ -66,3 +66,16 @@ test('resume refuses a changed training flag and a finished run, naming the prob
   t.regex(missing.stderr, /--resume .*nope: .*no such checkpoint directory/);
   t.is(await readFile(join(run, 'metrics.jsonl'), 'utf8'), before);
 });
+
+test('cluster: resuming with another worker count continues the run, global batch kept', async (t) => {
+  const dir = await tempDir(t);
+  const run = join(dir, 'run');
+  const first = await runCli('cluster', ['--workers', '2', '--model', 'mlp', '--backend', 'wasm', '--limit', '384', '--batch-size', '64', '--epochs', '1', '--progress', 'off', '--run-dir', run]);
+  t.is(first.code, 0, first.stderr);
+  const more = await runCli('cluster', ['--workers', '1', '--resume', 'latest', '--run-dir', run, '--epochs', '2', '--progress', 'lines']);
+  t.is(more.code, 0, more.stderr);
+  t.regex(more.stderr, /1 workers × 64 images per step/);
+  t.regex(more.stderr, /done: 12 steps/);
+  const epochs = (await readFile(join(run, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.type === 'epoch');
+  t.deepEqual(epochs.map((e) => e.world), [2, 1]);
+});

@@ -321,9 +321,10 @@ export class Coordinator {
             restarts++;
             this.metrics.workerRestarted();
           }
+          const failedAt = pos.globalStep;
           pos = snapshot ? { ...snapshot.pos } : { epoch: 0, step: 0, globalStep: 0 };
           const what = err instanceof NonFiniteError ? 'restarting the workers once' : shrunk ? `continuing with ${this.world} worker(s)` : `restart ${restarts} of ${this.args.maxRestarts}`;
-          out.progress.log(`${err.message}: ${what}, rolling back to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step})`);
+          out.progress.log(`${err.message}: ${what}, rolling back from step ${failedAt} to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step}): ${failedAt - pos.globalStep} step(s) to redo`);
           await out.rollback(pos.globalStep, err.message);
           await Promise.race([this.broadcast({ t: 'stop', reason: 'a worker was lost: restarting the workers' }), new Promise((r) => setTimeout(r, 500))]);
           this.inbox.drain();
