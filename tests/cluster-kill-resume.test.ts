@@ -3,17 +3,12 @@
  * checkpoint to the end, bit-identical to a run that was never killed; the result samples.
  */
 import test from 'ava';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tempDir } from './helpers/cli.js';
+import { finalState } from './helpers/run.js';
 
 const RUN = ['--workers', '2', '--model', 'mlp', '--backend', 'wasm', '--limit', '384', '--batch-size', '64', '--epochs', '4', '--checkpoint-every', '1', '--progress', 'lines'];
 
-async function finalState(run: string): Promise<Buffer> {
-  const latest = (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim();
-  const dir = join(run, 'checkpoints', latest);
-  return Buffer.concat(await Promise.all(['generator/weights.bin', 'discriminator/weights.bin', 'optimizer.bin'].map((f) => readFile(join(dir, f)))));
-}
 
 test('SIGKILL the coordinator, then --resume latest: the run completes as if never killed', async (t) => {
   const dir = await tempDir(t);

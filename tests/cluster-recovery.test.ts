@@ -9,14 +9,10 @@ import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tempDir } from './helpers/cli.js';
+import { finalState } from './helpers/run.js';
 
 const RUN = ['--workers', '2', '--model', 'mlp', '--backend', 'wasm', '--limit', '512', '--batch-size', '64', '--epochs', '4', '--hash-every', '2', '--snapshot-interval', '1', '--progress', 'lines'];
 
-async function finalState(run: string): Promise<Buffer> {
-  const latest = (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim();
-  const dir = join(run, 'checkpoints', latest);
-  return Buffer.concat(await Promise.all(['generator/weights.bin', 'discriminator/weights.bin', 'optimizer.bin'].map((f) => readFile(join(dir, f)))));
-}
 
 test('two workers SIGKILLed mid-run: restarts, rollbacks, and the same result as an undisturbed run', async (t) => {
   const dir = await tempDir(t);

@@ -7,16 +7,10 @@ import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tempDir } from './helpers/cli.js';
+import { finalState } from './helpers/run.js';
 
 const RUN = ['--model', 'mlp', '--backend', 'wasm', '--limit', '384', '--batch-size', '64', '--epochs', '3', '--progress', 'lines'];
 
-/** The bytes of the latest checkpoint's weights and optimizer state. */
-async function finalState(run: string): Promise<Buffer> {
-  const latest = (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim();
-  const dir = join(run, 'checkpoints', latest);
-  const parts = await Promise.all(['generator/weights.bin', 'discriminator/weights.bin', 'optimizer.bin'].map((f) => readFile(join(dir, f))));
-  return Buffer.concat(parts);
-}
 
 for (const mode of ['train', 'cluster'] as const) {
   test(`${mode}: SIGTERM after epoch 1, then --resume latest, ends bit-identical to an uninterrupted run`, async (t) => {

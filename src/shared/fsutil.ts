@@ -17,19 +17,24 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let renamed = false;
   try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeFileSynced(tmp, bytes);
     await rename(tmp, path);
     renamed = true;
     await fsyncDir(dirname(path));
   } catch (err) {
     if (!renamed) await unlink(tmp).catch(() => undefined);
     throw err;
+  }
+}
+
+/** Creates `path` (which must not exist), writes `bytes` and fsyncs it before closing. */
+export async function writeFileSynced(path: string, bytes: Uint8Array | string): Promise<void> {
+  const fh = await open(path, 'wx');
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

@@ -303,7 +303,7 @@ function makeConv2DBackpropFilter(k: { conv2d: Kernel; transpose: Kernel; slice:
     const a = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
     checkConvArgs('Conv2DBackpropFilter', a, x, dy);
     const g = convGradGeometry('Conv2DBackpropFilter', a, x.shape as Shape4, a.filterShape, dy);
-    const { info, N, H, W, CI, OH, OW, CO, KH, KW, SH, SW, top, left } = g;
+    const { N, H, W, CI, OH, OW, CO, KH, KW, SH, SW, top, left } = g;
     const be = backend as BackendWasm;
     // Input rows/columns the forward conv read: [-top, (OH-1)*SH + KH - top).
     const usedH = (OH - 1) * SH + KH - top;
@@ -376,7 +376,7 @@ function makeConv2DBackpropInput(k: { matMul: Kernel; transpose: Kernel; conv2d:
     const a = attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
     checkConvArgs('Conv2DBackpropInput', a, dy, filter);
     const g = convGradGeometry('Conv2DBackpropInput', a, a.inputShape, filter.shape as Shape4, dy);
-    const { info, N, H, W, CI, OH, OW, CO, KH, KW, SH, SW, top, left } = g;
+    const { N, H, W, CI, OH, OW, CO, KH, KW, SH, SW, top, left } = g;
     const be = backend as BackendWasm;
     // Stride 1: dx is the 'full' convolution of dy with the flipped filter, which XNNPACK's conv runs
     // directly: dx[ih] = sum over kh' of dy[ih + kh' - padTop'] * Wf[kh'], Wf[kh',kw',co,ci] =

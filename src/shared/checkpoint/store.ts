@@ -8,9 +8,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fsyncDir, writeFileAtomic } from '../fsutil.js';
+import { fsyncDir, writeFileAtomic, writeFileSynced } from '../fsutil.js';
 import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type CheckpointFiles, type CheckpointManifest, type CheckpointState } from './format.js';
 
 /** Computes a file's sha256 as hex; the trainer passes the side pool's, so hashing runs off the event loop. */
@@ -46,13 +46,7 @@ export function checkpointName(globalStep: number, epoch: number): string {
 
 async function writeSynced(path: string, bytes: Uint8Array | string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const fh = await open(path, 'wx');
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await writeFileSynced(path, bytes);
 }
 
 /**
