@@ -11,7 +11,7 @@ import { CHECKPOINT_FILES, type CheckpointFiles } from '../shared/checkpoint/for
 import { configFingerprintFields, type TrainConfig } from '../shared/config.js';
 import { describeSource, loadMnist } from '../shared/data/mnist.js';
 import { shardSize, stepsPerEpoch } from '../shared/data/schedule.js';
-import { Inbox, receiveLoop, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
+import { Inbox, receiveLoop, ReceiveTimeoutError, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
 import { encodeMessage } from '../shared/protocol/codec.js';
 import { curveServer, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
@@ -88,7 +88,6 @@ export class Coordinator {
   readonly stats: ReceiveStats = { received: 0, rejected: 0 };
   private membership: Membership | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
-  private failure: string | undefined;
   endpoint = '';
   private readonly metrics = new RunMetrics({
     heartbeatAges: () => new Map((this.membership?.members() ?? []).map((m) => [m.rank, (Date.now() - m.lastSeen) / 1000])),
@@ -123,7 +122,6 @@ export class Coordinator {
 
   /** Makes the run fail with `reason` at the next wait (a local worker process died, say). */
   fail(reason: string): void {
-    this.failure ??= reason;
     this.inbox.fail(new ClusterError(reason));
   }
 
@@ -174,7 +172,7 @@ export class Coordinator {
       try {
         m = await this.inbox.next(Math.min(left, 500), what);
       } catch (err) {
-        if ((err as Error).name === 'ReceiveTimeoutError' || (err as Error).constructor.name === 'ReceiveTimeoutError') continue;
+        if (err instanceof ReceiveTimeoutError) continue;
         throw err;
       }
       if (m.msg.t === 'error') {

@@ -6,11 +6,10 @@
  * file naming the newest complete checkpoint) is replaced atomically. A crash at any moment leaves
  * the previous checkpoint complete and `latest` pointing at a complete one.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fsyncDir, writeFileAtomic, writeFileSynced } from '../fsutil.js';
+import { fsyncDir, sha256File, writeFileAtomic, writeFileSynced } from '../fsutil.js';
 import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type CheckpointFiles, type CheckpointManifest, type CheckpointState } from './format.js';
 
 /** Computes a file's sha256 as hex; the trainer passes the side pool's, so hashing runs off the event loop. */
@@ -18,16 +17,6 @@ export type FileHasher = (path: string) => Promise<string>;
 
 /** Thrown for a missing, incomplete, corrupt or mismatched checkpoint; the message is one line. */
 export class CheckpointError extends Error {}
-
-/** In-process streaming sha256, the fallback when no pool is at hand (CLI tools, tests). */
-export const sha256File: FileHasher = (path) =>
-  new Promise((resolvePromise, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (c) => h.update(c))
-      .on('error', reject)
-      .on('end', () => resolvePromise(h.digest('hex')));
-  });
 
 /** Options of `writeCheckpointFiles`. */
 export interface WriteCheckpointArgs {

@@ -9,10 +9,9 @@
  * export is the piscina entry point that dispatches `{ op, args }` messages and transfers large
  * results back instead of copying them.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import { move } from 'piscina';
+import { sha256File } from '../fsutil.js';
 import { tileGrid, type TileGridArgs } from '../images/grid.js';
 import { encodeGrayPng } from '../images/png.js';
 import { renderLossSvg as renderCharts, type LossChart, type PlotOptions } from '../images/plot.js';
@@ -41,17 +40,6 @@ export interface LossSvgArgs {
 /** Render loss curves (one or more stacked panels) as a standalone SVG document. */
 export function renderLossSvg(args: LossSvgArgs): Promise<string> {
   return renderCharts(args.charts, args.options);
-}
-
-/** SHA-256 of a file as lowercase hex, streamed (constant memory even for large checkpoints). */
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-    stream.on('error', reject);
-    stream.on('data', (chunk) => hash.update(chunk));
-    stream.on('end', () => resolve(hash.digest('hex')));
-  });
 }
 
 /** Which thread ran the task (for tests/diagnostics: proves work happens off the main thread). */

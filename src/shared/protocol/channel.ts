@@ -4,7 +4,7 @@
  * into awaitable `next(timeout)` calls; every wait has a timeout.
  */
 import type * as zmq from 'zeromq';
-import { decodeMessage, encodeMessage, ProtocolError } from './codec.js';
+import { decodeMessage, ProtocolError } from './codec.js';
 import type { Message } from './messages.js';
 
 /** Thrown by `Inbox.next` when nothing arrives in time; names what was awaited. */
@@ -118,4 +118,3 @@ export class Inbox<T> {
   }
 }
 
-export { encodeMessage };
