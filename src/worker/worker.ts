@@ -59,7 +59,9 @@ const HEARTBEAT_MS = 1000;
 /** Runs the worker until the coordinator says stop (resolves) or something fails (rejects with WorkerExit). */
 export async function runWorker(args: WorkerArgs): Promise<void> {
   const { config } = args;
-  const dealer = new zmq.Dealer({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  // sendTimeout: a DEALER with no live connection (coordinator gone, CURVE handshake refused)
+  // blocks send() forever; with it, a send waits at most the coordinator timeout, then rejects.
+  const dealer = new zmq.Dealer({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, sendTimeout: args.coordinatorTimeoutMs });
   const sendQ = new SendQueue(dealer);
   const inbox = new Inbox<{ msg: ToWorker; raw: Buffer[] }>();
   const stats: ReceiveStats = { received: 0, rejected: 0 };
@@ -72,16 +74,12 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
 
   try {
     let welcomed = false;
-    dealer.events.on('disconnect', () =>
-      inbox.fail(
-        new WorkerExit(
-          welcomed
-            ? `lost the connection to the coordinator at ${args.coordinator}`
-            : `the coordinator at ${args.coordinator} closed the connection before answering (CurveZMQ keys missing or wrong?)`,
-          3,
-        ),
-      ),
-    );
+    const refusedConnection = `the coordinator at ${args.coordinator} closed the connection before answering (CurveZMQ keys missing or wrong?)`;
+    let disconnected = false;
+    dealer.events.on('disconnect', () => {
+      disconnected = true;
+      inbox.fail(new WorkerExit(welcomed ? `lost the connection to the coordinator at ${args.coordinator}` : refusedConnection, 3));
+    });
     if (args.curve) curveClient(dealer, args.curve);
     dealer.connect(args.coordinator);
     void receiveLoop<ToWorker>(dealer, args.token, 0, ({ msg, raw }) => {
@@ -95,9 +93,13 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
 
     ring = await openRing({ bindHost: args.bindHost, secret: args.token, timeoutMs: args.collectiveTimeoutMs, compression: args.compression, curve: args.curve });
     const fields = configFingerprintFields(config, args.compression);
-    await send({
+    const hello = send({
       t: 'hello', protocol: PROTOCOL_VERSION, rank: args.rank, device: args.device, backend: args.backend.name, version: VERSION,
       configHash: fingerprint(fields), config: fields, dataEndpoint: ring.endpoint, host: hostname(), pid: process.pid,
+    });
+    await hello.catch((err) => {
+      if (disconnected) throw new WorkerExit(refusedConnection, 3);
+      throw new WorkerExit(`could not reach the coordinator at ${args.coordinator} within ${args.coordinatorTimeoutMs / 1000} s (${(err as Error).message.split('\n')[0]}); is it running, and are the CurveZMQ keys right?`, 3);
     });
     const first = await inbox.next(args.coordinatorTimeoutMs, `answer from the coordinator at ${args.coordinator} (is it running, and is the token right?)`).catch((err) => {
       throw new WorkerExit((err as Error).message, 3);
