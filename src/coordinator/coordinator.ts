@@ -353,6 +353,9 @@ export class Coordinator {
       const epoch = pos.epoch;
       if (pos.step === 0) out.beginEpoch();
       const wants = out.wants(epoch + 1);
+      // The coordinator's bookkeeping of a step (metrics, hashes, log line) is timed and charged
+      // to the next step's record, so a step's ms covers the whole cycle.
+      let metricsMs = 0;
       while (pos.step < steps) {
         const step = pos.step;
         const lastOfEpoch = step + 1 === steps;
@@ -361,18 +364,22 @@ export class Coordinator {
         await this.broadcast({ t: 'step', epoch, step, globalStep: pos.globalStep, hash });
         const reports = await this.collectReports(epoch, step);
         const ms = performance.now() - t0;
+        const tBook = performance.now();
         pos.step++;
         pos.globalStep++;
         const globalStep = pos.globalStep;
         this.metrics.recordStep(reports, ms / 1000, config.batchSize);
         this.health.globalStep = globalStep;
         if (hash) this.checkHashes(new Map(reports.map((r) => [r.rank, r.weightsHash ?? ''])), `after step ${globalStep} (epoch ${epoch + 1}, step ${step + 1})`);
-        const mean = (k: 'lossD' | 'lossG' | 'dReal' | 'dFake' | 'computeMs' | 'reduceMs') => reports.reduce((s, r) => s + r[k], 0) / reports.length;
+        type Averaged = 'lossD' | 'lossG' | 'dReal' | 'dFake' | 'dataMs' | 'computeMs' | 'flattenMs' | 'reduceMs' | 'optimizerMs';
+        const mean = (k: Averaged) => reports.reduce((s, r) => s + r[k], 0) / reports.length;
         await out.recordStep(epoch, step + 1, globalStep, {
           lossD: mean('lossD'), lossG: mean('lossG'), dReal: mean('dReal'), dFake: mean('dFake'),
-          skipped: reports.some((r) => r.skipped), ms, images: config.batchSize, computeMs: mean('computeMs'), reduceMs: mean('reduceMs'),
+          skipped: reports.some((r) => r.skipped), ms: ms + metricsMs, images: config.batchSize,
+          dataMs: mean('dataMs'), computeMs: mean('computeMs'), flattenMs: mean('flattenMs'), reduceMs: mean('reduceMs'), optimizerMs: mean('optimizerMs'), metricsMs,
           numTensors: Math.max(...reports.map((r) => r.numTensors)), rssBytes: Math.max(...reports.map((r) => r.rssBytes)),
         });
+        metricsMs = performance.now() - tBook;
         nonFinite = reports.some((r) => r.skipped) ? nonFinite + 1 : 0;
         if (nonFinite >= config.maxNonFinite) throw new NonFiniteError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep})`);
         const here = lastOfEpoch ? { epoch: epoch + 1, step: 0, globalStep } : { epoch, step: step + 1, globalStep };

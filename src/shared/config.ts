@@ -106,6 +106,19 @@ export const SAMPLE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend, as for training' }),
 ];
 
+/** Flags of `npm run bench`. */
+export const BENCH_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'quick', type: 'bool', default: false, help: 'a small version for CI (about 2 minutes): MLP only, fewer repeats, N = 2 and 3, two payloads' }),
+  f({ name: 'json', type: 'string', help: 'also write every figure to this JSON file' }),
+  f({ name: 'sections', type: 'string', default: 'compute,allreduce,scaling,peer', help: 'what to measure, comma-separated: compute, allreduce, scaling (with the breakdown and the cost model), peer (PyTorch, when installed)' }),
+  f({ name: 'backends', type: 'string', default: 'tfjs-node-gpu,tfjs-node,wasm,cpu', help: 'backends for the compute section; those that do not load here are listed as unavailable' }),
+  f({ name: 'repeats', type: 'int', default: 7, min: 1, max: 1000, help: 'timed repeats of each compute step and all-reduce (medians, min and max reported); --quick uses 3' }),
+  f({ name: 'gpu-step-ms', type: 'float', default: 3, min: 0, minExclusive: true, help: "cost model: one GPU's compute + optimizer time per step, ms" }),
+  f({ name: 'links-gbit', type: 'string', default: '25,100', help: 'cost model: link bandwidths to project for, Gbit/s, comma-separated' }),
+  f({ name: 'project-gpus', type: 'string', default: '4,8,16,64', help: 'cost model: GPU counts to project for, comma-separated' }),
+  f({ name: 'project-model', type: 'enum', choices: ['mlp', 'dcgan'], default: 'dcgan', help: "cost model: whose gradient sizes and measured overhead to project with" }),
+];
+
 /** Parsed flag values keyed by flag name. */
 export type FlagValues = Record<string, number | string | boolean | undefined>;
 

@@ -50,10 +50,18 @@ export interface StepLosses {
 
 /** What one step measured. Times in milliseconds. */
 export interface StepStats extends StepLosses {
-  timings: { discriminator: number; generator: number; reduce: number; optimizer: number; total: number };
+  /**
+   * discriminator / generator: forward and backward passes of each half (gradient flatten excluded);
+   * flatten: gathering both halves' gradients into fusion buffers; reduce: all-reduce; optimizer:
+   * Adam and writing the weights back; total: all of them.
+   */
+  timings: { discriminator: number; generator: number; flatten: number; reduce: number; optimizer: number; total: number };
 }
 
-/** One half-step's outcome: the gradients' result plus whether it was applied, and its timings (ms). */
+/**
+ * One half-step's outcome: the gradients' result plus whether it was applied, and its timings (ms):
+ * computeMs is forward + backward (the result's flattenMs apart).
+ */
 export type HalfStep<T> = T & { skipped: boolean; computeMs: number; reduceMs: number; optimizerMs: number };
 
 /** One network's training state. */
@@ -158,7 +166,7 @@ export class Replica {
   }
 
   /** Reduces `out.grads` (its first `gradLen` floats are gradients), checks them, applies Adam. */
-  private async finish<T extends { grads: Float32Array }>(
+  private async finish<T extends { grads: Float32Array; flattenMs: number }>(
     net: NetworkState, out: T, loss: number, t0: number, which: 'D' | 'G', reduce?: GradientReducer, gradLen = out.grads.length,
   ): Promise<HalfStep<T>> {
     const t1 = performance.now();
@@ -169,7 +177,7 @@ export class Replica {
     const ok = Number.isFinite(loss) && allFinite(grads);
     if (ok) this.apply(net, grads);
     const t3 = performance.now();
-    return { ...out, skipped: !ok, computeMs: t1 - t0, reduceMs: t2 - t1, optimizerMs: t3 - t2 };
+    return { ...out, skipped: !ok, computeMs: t1 - t0 - out.flattenMs, reduceMs: t2 - t1, optimizerMs: t3 - t2 };
   }
 
   private noiseTensor(pos: StepPosition, batch: number): tf.Tensor {
@@ -190,9 +198,10 @@ export class Replica {
       timings: {
         discriminator: d.computeMs,
         generator: g.computeMs,
+        flatten: d.flattenMs + g.flattenMs,
         reduce: d.reduceMs + g.reduceMs,
         optimizer: d.optimizerMs + g.optimizerMs,
-        total: d.computeMs + d.reduceMs + d.optimizerMs + g.computeMs + g.reduceMs + g.optimizerMs,
+        total: d.computeMs + d.flattenMs + d.reduceMs + d.optimizerMs + g.computeMs + g.flattenMs + g.reduceMs + g.optimizerMs,
       },
     };
   }

@@ -18,6 +18,8 @@ export interface DiscriminatorGradients {
   dReal: number;
   /** Mean D(G(z)) over the generated images, before the D update. */
   dFake: number;
+  /** Milliseconds spent gathering the gradient tensors into `grads` (one device read). */
+  flattenMs: number;
 }
 
 /** Result of the generator's half of a step. */
@@ -26,6 +28,8 @@ export interface GeneratorGradients {
   lossG: number;
   /** Mean D(G(z)) seen by the generator step (after the D update). */
   dFakeForG: number;
+  /** Milliseconds spent gathering the gradient tensors into `grads` (one device read). */
+  flattenMs: number;
 }
 
 /** Sets the seed of every Dropout layer, so the masks of this call are reproducible. */
@@ -82,7 +86,9 @@ export function discriminatorGradients(
   }, trainableVariables(gan.discriminator));
   fake.dispose();
   const vars = trainableVariables(gan.discriminator);
+  const tf0 = performance.now();
   const flat = flattenTensors(vars.map((v) => grads[v.name]), layout);
+  const flattenMs = performance.now() - tf0;
   Object.values(grads).forEach((g) => g.dispose());
   const lossD = value.dataSync()[0];
   value.dispose();
@@ -90,7 +96,7 @@ export function discriminatorGradients(
   const dReal = meanProbability(lr);
   const dFake = meanProbability(lf);
   tf.dispose([lr, lf, logits!]);
-  return { grads: flat, lossD, dReal, dFake };
+  return { grads: flat, lossD, dReal, dFake, flattenMs };
 }
 
 /** The generator's gradients through the (current) discriminator, for noise `z`. */
@@ -109,13 +115,15 @@ export function generatorGradients(
     return tf.mean(tf.softplus(tf.neg(out))) as tf.Scalar;
   }, trainableVariables(gan.generator));
   const vars = trainableVariables(gan.generator);
+  const tf0 = performance.now();
   const flat = flattenTensors(vars.map((v) => grads[v.name]), layout);
+  const flattenMs = performance.now() - tf0;
   Object.values(grads).forEach((g) => g.dispose());
   const lossG = value.dataSync()[0];
   value.dispose();
   const dFakeForG = meanProbability(logits!);
   logits!.dispose();
-  return { grads: flat, lossG, dFakeForG };
+  return { grads: flat, lossG, dFakeForG, flattenMs };
 }
 
 export { trainableVariables };

@@ -146,13 +146,15 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
       });
       switch (msg.t) {
         case 'step': {
+          const tData = performance.now();
           const perm = epochPermutation(config.seed, msg.epoch, data.count);
           gatherImages(data, batchIndices(perm, msg.step, config.batchSize, rank, world), batch);
+          const dataMs = performance.now() - tData;
           const sentBefore = ring.bytesSent;
           const s = await replica.trainStep(batch, local, { epoch: msg.epoch, step: msg.step, rank, world }, reducer);
           await send({
             t: 'report', rank, epoch: msg.epoch, step: msg.step, lossD: s.lossD, lossG: s.lossG, dReal: s.dReal, dFake: s.dFake, dFakeForG: s.dFakeForG,
-            skipped: s.skipped, computeMs: s.timings.discriminator + s.timings.generator, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer,
+            skipped: s.skipped, dataMs, computeMs: s.timings.discriminator + s.timings.generator, flattenMs: s.timings.flatten, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer,
             totalMs: s.timings.total, reducedBytes: ring.bytesSent - sentBefore, memoryBytes: tf.memory().numBytes, numTensors: tf.memory().numTensors, rssBytes: process.memoryUsage().rss,
             ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes } : {}),
             ...(msg.hash ? { weightsHash: replica.weightsHash() } : {}),

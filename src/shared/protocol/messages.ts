@@ -79,8 +79,13 @@ export interface StepReport extends StepLosses {
   rank: number;
   epoch: number;
   step: number;
-  /** Milliseconds. */
+  /**
+   * Milliseconds: dataMs gathering the batch, computeMs forward + backward, flattenMs gradients into
+   * fusion buffers, reduceMs all-reduce, optimizerMs Adam + weight writes; totalMs = all but dataMs.
+   */
+  dataMs: number;
   computeMs: number;
+  flattenMs: number;
   reduceMs: number;
   optimizerMs: number;
   totalMs: number;
@@ -161,7 +166,7 @@ const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
   step: { epoch: 'number', step: 'number', globalStep: 'number', hash: 'boolean' },
   report: {
     rank: 'number', epoch: 'number', step: 'number', lossD: 'number', lossG: 'number', dReal: 'number', dFake: 'number', dFakeForG: 'number',
-    skipped: 'boolean', computeMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', numTensors: 'number', rssBytes: 'number', weightsHash: 'string?', gpuUtilization: 'number?', gpuMemoryBytes: 'number?',
+    skipped: 'boolean', dataMs: 'number', computeMs: 'number', flattenMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', numTensors: 'number', rssBytes: 'number', weightsHash: 'string?', gpuUtilization: 'number?', gpuMemoryBytes: 'number?',
   },
   sample: { epoch: 'number', count: 'number' },
   samples: { epoch: 'number', count: 'number' },

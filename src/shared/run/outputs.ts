@@ -26,9 +26,17 @@ export interface StepMetrics {
   ms: number;
   /** Images in the (global) batch. */
   images: number;
-  /** Milliseconds of the step spent in forward/backward passes and in gradient all-reduce (mean over workers). */
+  /**
+   * Where the step's milliseconds went (means over workers): batch gathering, forward/backward
+   * passes, gradient flatten, all-reduce, optimizer, and the coordinator's own bookkeeping of the
+   * previous step (metrics, logs). `npm run bench` reads them from metrics.jsonl.
+   */
+  dataMs?: number;
   computeMs?: number;
+  flattenMs?: number;
   reduceMs?: number;
+  optimizerMs?: number;
+  metricsMs?: number;
   /** Largest live-tensor count and resident set size over the workers (leak watch). */
   numTensors?: number;
   rssBytes?: number;
@@ -43,8 +51,12 @@ export class Window {
   dFake = 0;
   images = 0;
   ms = 0;
+  dataMs = 0;
   computeMs = 0;
+  flattenMs = 0;
   reduceMs = 0;
+  optimizerMs = 0;
+  metricsMs = 0;
   skipped = 0;
 
   numTensors: number | undefined;
@@ -53,8 +65,12 @@ export class Window {
   add(s: StepMetrics): void {
     this.numTensors = s.numTensors ?? this.numTensors;
     this.rssBytes = s.rssBytes ?? this.rssBytes;
+    this.dataMs += s.dataMs ?? 0;
     this.computeMs += s.computeMs ?? 0;
+    this.flattenMs += s.flattenMs ?? 0;
     this.reduceMs += s.reduceMs ?? 0;
+    this.optimizerMs += s.optimizerMs ?? 0;
+    this.metricsMs += s.metricsMs ?? 0;
     this.n++;
     this.lossD += s.lossD;
     this.lossG += s.lossG;
@@ -74,8 +90,12 @@ export class Window {
       dFake: this.dFake / n,
       imagesPerSec: (1000 * this.images) / Math.max(this.ms, 1e-9),
       stepMs: this.ms / n,
+      dataMs: this.dataMs / n,
       computeMs: this.computeMs / n,
+      flattenMs: this.flattenMs / n,
       reduceMs: this.reduceMs / n,
+      optimizerMs: this.optimizerMs / n,
+      metricsMs: this.metricsMs / n,
       skipped: this.skipped,
       ...(this.numTensors !== undefined ? { numTensors: this.numTensors, rssBytes: this.rssBytes } : {}),
     };

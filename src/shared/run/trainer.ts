@@ -98,11 +98,19 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     for (let epoch = first.epoch; epoch < config.epochs && !stopped; epoch++) {
       const perm = epochPermutation(config.seed, epoch, data.count);
       out.beginEpoch();
+      let metricsMs = 0;
       for (let step = epoch === first.epoch ? first.step : 0; step < steps; step++) {
+        const t0 = performance.now();
         gatherImages(data, batchIndices(perm, step, config.batchSize), batchBuf);
+        const dataMs = performance.now() - t0;
         const s = await replica.trainStep(batchBuf, config.batchSize, { epoch, step, rank: 0, world: 1 });
         globalStep++;
-        await out.recordStep(epoch, step + 1, globalStep, { ...s, ms: s.timings.total, images: config.batchSize, computeMs: s.timings.discriminator + s.timings.generator, reduceMs: s.timings.reduce });
+        const t1 = performance.now();
+        await out.recordStep(epoch, step + 1, globalStep, {
+          ...s, ms: dataMs + s.timings.total + metricsMs, images: config.batchSize, dataMs, computeMs: s.timings.discriminator + s.timings.generator,
+          flattenMs: s.timings.flatten, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer, metricsMs,
+        });
+        metricsMs = performance.now() - t1;
         nonFinite = s.skipped ? nonFinite + 1 : 0;
         if (nonFinite >= config.maxNonFinite) {
           throw new DivergedError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep}): stopping; the last checkpoint is ${out.lastCheckpoint ?? 'none'} (a lower --lr may help)`);

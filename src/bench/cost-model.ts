@@ -1,0 +1,87 @@
+/**
+ * A cost model of a data-parallel step, fitted to this run's measurements, and its projection to
+ * larger clusters.
+ *
+ *   all-reduce(N, L) = 2(N−1)·α + (2(N−1)/N)·L / B          (ring: 2(N−1) steps of L/N bytes)
+ *   step(N)          = T_compute + c + Σ over D and G of all-reduce(N, L_net)
+ *
+ * α (s per ring step: message latency and per-message software cost) and B (bytes/s per link) are
+ * fitted by least squares to the all-reduce measurements (N = 2…4, every payload); c (s per step:
+ * data, the coordinator's round trip, metrics, flatten) is what the 2-worker cluster run spent
+ * outside compute, optimizer and all-reduce. The projection keeps α and c (software costs that a
+ * GPU host pays too) and replaces B by the link's bandwidth, and assumes weak scaling: every GPU
+ * keeps its own batch and its step time T_gpu, so efficiency(N) = T_gpu / step(N). Communication
+ * is not overlapped with compute in this trainer (the D step's update must land before the G step),
+ * so the model adds them.
+ */
+
+/** The fitted parameters. */
+export interface CostModel {
+  /** Seconds per ring step (latency + per-message cost). */
+  alphaSec: number;
+  /** Link bandwidth in bytes/s. */
+  bandwidthBytesPerSec: number;
+  /** Per-step fixed overhead outside compute, optimizer and all-reduce, seconds. */
+  fixedSec: number;
+}
+
+/** One all-reduce measurement. */
+export interface AllReducePoint {
+  world: number;
+  bytes: number;
+  seconds: number;
+}
+
+/** Seconds of one ring all-reduce of `bytes` over `world` ranks under `m` (bandwidth override optional). */
+export function allReduceSeconds(m: Pick<CostModel, 'alphaSec' | 'bandwidthBytesPerSec'>, world: number, bytes: number): number {
+  if (world < 2) return 0;
+  return 2 * (world - 1) * m.alphaSec + ((2 * (world - 1)) / world) * (bytes / m.bandwidthBytesPerSec);
+}
+
+/**
+ * Least-squares fit of α ≥ 0 and 1/B > 0 to the points (no intercept: a ring of one rank costs 0).
+ * Throws when the points cannot determine a positive bandwidth.
+ */
+export function fitAllReduce(points: readonly AllReducePoint[]): Pick<CostModel, 'alphaSec' | 'bandwidthBytesPerSec'> {
+  if (points.length < 2) throw new RangeError('fitAllReduce: need at least two measurements');
+  const rows = points.map((p) => ({ x1: 2 * (p.world - 1), x2: ((2 * (p.world - 1)) / p.world) * p.bytes, y: p.seconds }));
+  let [s11, s12, s22, s1y, s2y] = [0, 0, 0, 0, 0];
+  for (const r of rows) {
+    s11 += r.x1 * r.x1;
+    s12 += r.x1 * r.x2;
+    s22 += r.x2 * r.x2;
+    s1y += r.x1 * r.y;
+    s2y += r.x2 * r.y;
+  }
+  const det = s11 * s22 - s12 * s12;
+  let alpha = det !== 0 ? (s22 * s1y - s12 * s2y) / det : 0;
+  let inv = det !== 0 ? (s11 * s2y - s12 * s1y) / det : s2y / s22;
+  if (alpha < 0) {
+    // A negative latency fits noise; refit with bandwidth alone.
+    alpha = 0;
+    inv = s2y / s22;
+  }
+  if (!(inv > 0)) throw new RangeError('fitAllReduce: the measurements give no positive bandwidth (time does not grow with bytes)');
+  return { alphaSec: alpha, bandwidthBytesPerSec: 1 / inv };
+}
+
+/** What to project. */
+export interface ProjectionArgs {
+  /** One GPU's compute + optimizer time per step, seconds. */
+  gpuStepSec: number;
+  /** Fusion-buffer bytes all-reduced per step, one entry per collective (D and G). */
+  payloadBytes: number[];
+  /** Link bandwidth, bits/s. */
+  linkBitsPerSec: number;
+  gpus: number[];
+}
+
+/** Projected step time and efficiency for each GPU count. */
+export function project(m: CostModel, a: ProjectionArgs): { gpus: number; stepSec: number; efficiency: number }[] {
+  const link = { alphaSec: m.alphaSec, bandwidthBytesPerSec: a.linkBitsPerSec / 8 };
+  return a.gpus.map((n) => {
+    const comm = n > 1 ? m.fixedSec + a.payloadBytes.reduce((s, b) => s + allReduceSeconds(link, n, b), 0) : 0;
+    const stepSec = a.gpuStepSec + comm;
+    return { gpus: n, stepSec, efficiency: a.gpuStepSec / stepSec };
+  });
+}

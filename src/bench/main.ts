@@ -1,0 +1,278 @@
+/**
+ * `npm run bench`: where every millisecond of a step goes, against the limits measured in the same
+ * run. Sections: compute (per backend and model, vs the backend's plain-matmul rate), all-reduce
+ * (ring over ZeroMQ vs a loopback PUSH→PULL stream), scaling (real cluster runs, the step
+ * breakdown, a fitted cost model) and the PyTorch peer. Prints tables; `--json FILE` keeps every
+ * figure, with the headline ratios under `scaling_efficiency` and `allreduce_ratio_to_loopback`.
+ */
+import { writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { BENCH_FLAGS, FlagError, parseFlags, type FlagValues } from '../shared/config.js';
+import { allReduceBench, type AllReduceRow, type LoopbackRow } from './allreduce.js';
+import { ChildError, startChild } from './child.js';
+import type { ComputeChildArgs, ComputeChildResult } from './compute-child.js';
+import { fitAllReduce, project, type CostModel } from './cost-model.js';
+import { runPeer, type PeerResult } from './peer.js';
+import { clusterRun, scalingEfficiency, STEP_PARTS, type ClusterRunResult } from './scaling.js';
+import { mapSummary, summarize, type Summary } from './stats.js';
+import { table } from './table.js';
+
+type ModelName = 'mlp' | 'dcgan';
+const SECTIONS = ['compute', 'allreduce', 'scaling', 'peer'] as const;
+/** The payloads of the issue: the two models' D and G gradient sizes and their sum, MB = 1e6 bytes. */
+const PAYLOADS_MB = [0.2, 2.5, 6, 9.4];
+
+/** Bytes all-reduced per step for `model`: D's gradients, and G's gradients with its BatchNorm statistics. */
+async function collectiveBytes(model: ModelName): Promise<number[]> {
+  // Building the model needs a backend for the initial weights; the pure-JS one loads anywhere.
+  const { selectBackend } = await import('../shared/backend/select.js');
+  const { Replica } = await import('../shared/replica.js');
+  await selectBackend('cpu');
+  const r = new Replica({ model, latent: 100, seed: 1, adam: { lr: 2e-4, beta1: 0.5, beta2: 0.999 } });
+  const stats = r.gan.generator.nonTrainableWeights.reduce((n, w) => n + w.shape.reduce<number>((p, x) => p * (x ?? 1), 1), 0);
+  r.gan.generator.dispose();
+  r.gan.discriminator.dispose();
+  return [4 * r.sizes.D, 4 * (r.sizes.G + stats)];
+}
+
+function list(v: FlagValues, name: string, parse: (s: string) => number | string = (s) => s): (number | string)[] {
+  return String(v[name])
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const x = parse(s);
+      if (typeof x === 'number' && !(x > 0)) throw new FlagError(`--${name}: '${s}' is not a positive number`);
+      return x;
+    });
+}
+
+const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+const sfmt = (s: Summary, d = 1) => `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})`;
+const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+
+interface ComputeRow {
+  backend: string;
+  model: string;
+  batch: number;
+  stepMs: Summary;
+  stepGflop: number;
+  achievedGflops: Summary;
+  matmulGflops: Summary;
+  floorMs: number;
+  ratioToFloor: number;
+  split: { computeMs: number; flattenMs: number; optimizerMs: number };
+  tensors: { before: number; after: number };
+}
+
+async function computeSection(v: FlagValues, quick: boolean, repeats: number, log: (l: string) => void) {
+  const rows: ComputeRow[] = [];
+  const unavailable: { backend: string; reason: string }[] = [];
+  const skipped: { backend: string; model: string; reason: string }[] = [];
+  const models: ModelName[] = quick ? ['mlp'] : ['mlp', 'dcgan'];
+  for (const backend of list(v, 'backends') as ComputeChildArgs['backend'][]) {
+    for (const model of models) {
+      // The pure-JS cpu backend runs well under 1 GFLOP/s here: an MLP step takes seconds, a
+      // DCGAN step (74 GFLOP) minutes. Its MLP figure is enough to place it.
+      const slow = backend === 'cpu';
+      if (slow && (quick || model === 'dcgan')) {
+        const mlpRow = rows.find((r) => r.backend === backend && r.model === 'mlp');
+        const est = mlpRow ? `; about ${fmt((73.7e9 / (mlpRow.achievedGflops.median * 1e9)), 0)} s per step at its MLP rate` : '';
+        skipped.push({ backend, model, reason: quick ? 'skipped in --quick (seconds per step)' : `skipped: the pure-JS backend would take minutes per step${est}` });
+        continue;
+      }
+      const args: ComputeChildArgs = {
+        backend, model, batch: 128,
+        warmup: slow ? 1 : quick ? 1 : 2,
+        repeats: slow ? Math.min(repeats, 2) : repeats,
+        matmulRepeats: slow ? 2 : quick ? 3 : 5,
+        matmul: [256, 1024, 1024],
+      };
+      log(`compute: ${model} on ${backend}, batch ${args.batch}, ${args.warmup} + ${args.repeats} steps`);
+      let r: ComputeChildResult;
+      try {
+        r = (await startChild('compute-child.ts', args, 20 * 60_000).result) as ComputeChildResult;
+      } catch (err) {
+        if (err instanceof ChildError && err.unavailable) {
+          unavailable.push({ backend, reason: err.message.replace(/^compute-child\.ts: /, '') });
+          break;
+        }
+        throw err;
+      }
+      const stepMs = summarize(r.steps.map((s) => s.ms));
+      const matmul = summarize(r.matmulGflops);
+      const floorMs = r.stepFlops / (matmul.median * 1e6);
+      const mean = (k: 'computeMs' | 'flattenMs' | 'optimizerMs') => r.steps.reduce((s, x) => s + x[k], 0) / r.steps.length;
+      rows.push({
+        backend, model, batch: r.batch, stepMs, stepGflop: r.stepFlops / 1e9,
+        achievedGflops: mapSummary(stepMs, (ms) => r.stepFlops / (ms * 1e6)), matmulGflops: matmul, floorMs, ratioToFloor: stepMs.median / floorMs,
+        split: { computeMs: mean('computeMs'), flattenMs: mean('flattenMs'), optimizerMs: mean('optimizerMs') }, tensors: r.tensors,
+      });
+    }
+  }
+  return { rows, unavailable, skipped };
+}
+
+interface ScalingOut {
+  runs: ClusterRunResult[];
+  efficiency: Partial<Record<ModelName, number>>;
+}
+
+async function scalingSection(quick: boolean, log: (l: string) => void): Promise<ScalingOut> {
+  const runs: ClusterRunResult[] = [];
+  const efficiency: ScalingOut['efficiency'] = {};
+  const models: ModelName[] = quick ? ['mlp'] : ['mlp', 'dcgan'];
+  for (const model of models) {
+    const [window, windows] = model === 'mlp' ? (quick ? [3, 2] : [5, 4]) : [2, 3];
+    for (const workers of quick ? [1, 2] : [1, 2, 4]) {
+      log(`scaling: ${model}, ${workers} worker(s), global batch 128, ${window * (windows + 1)} steps`);
+      runs.push(await clusterRun({ model, workers, batch: 128, window, windows, backend: 'wasm', timeoutMs: 15 * 60_000 }));
+    }
+    const [one, two] = [runs.find((r) => r.model === model && r.workers === 1)!, runs.find((r) => r.model === model && r.workers === 2)!];
+    efficiency[model] = scalingEfficiency(one, two);
+  }
+  return { runs, efficiency };
+}
+
+async function costModel(v: FlagValues, ar: AllReduceRow[], scaling: ScalingOut | undefined) {
+  const fit = fitAllReduce(ar.map((r) => ({ world: r.world, bytes: r.bytes, seconds: r.timeMs.median / 1000 })));
+  // The fixed overhead comes from the 2-worker run of the projected model, or of the one that ran.
+  let model = v['project-model'] as ModelName;
+  const twos = scaling?.runs.filter((r) => r.workers === 2) ?? [];
+  if (!twos.some((r) => r.model === model) && twos.length > 0) model = twos[0].model as ModelName;
+  const two = twos.find((r) => r.model === model);
+  const fixedMs = two ? two.parts.dataMs + two.parts.flattenMs + two.parts.metricsMs + two.parts.controlMs : 0;
+  const m: CostModel = { ...fit, fixedSec: fixedMs / 1000 };
+  const payloadBytes = await collectiveBytes(model);
+  const check = two
+    ? { measuredStepMs: two.stepMs.median, predictedStepMs: two.parts.computeMs + two.parts.optimizerMs + fixedMs + 1000 * payloadBytes.reduce((s, b) => s + fit.alphaSec * 2 + b / fit.bandwidthBytesPerSec, 0) }
+    : undefined;
+  const projections = (list(v, 'links-gbit', Number) as number[]).map((gbit) => ({
+    linkGbit: gbit,
+    points: project(m, { gpuStepSec: (v['gpu-step-ms'] as number) / 1000, payloadBytes, linkBitsPerSec: gbit * 1e9, gpus: list(v, 'project-gpus', Number) as number[] }),
+  }));
+  return { model, gpuStepMs: v['gpu-step-ms'] as number, fit: { alphaUs: m.alphaSec * 1e6, loopbackBandwidthGBs: m.bandwidthBytesPerSec / 1e9, fixedMs }, payloadBytes, check, projections };
+}
+
+async function main(): Promise<void> {
+  const v = parseFlags(process.argv.slice(2), BENCH_FLAGS);
+  if (v.help) {
+    const { markdownTable } = await import('../shared/config.js');
+    process.stdout.write(`npm run bench -- [flags]\n\n${markdownTable(BENCH_FLAGS)}\n`);
+    return;
+  }
+  const quick = v.quick === true;
+  const sections = list(v, 'sections') as string[];
+  for (const s of sections) if (!(SECTIONS as readonly string[]).includes(s)) throw new FlagError(`--sections: unknown section '${s}' (expected ${SECTIONS.join(', ')})`);
+  const repeats = quick ? 3 : (v.repeats as number);
+  const started = performance.now();
+  const log = (line: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+  const out: Record<string, unknown> = {
+    date: new Date().toISOString(), quick, machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version },
+  };
+
+  if (sections.includes('compute')) {
+    const c = await computeSection(v, quick, repeats, log);
+    out.compute = c;
+    process.stdout.write(`\n## Compute: one worker, batch 128 (step FLOPs counted from the layer shapes; floor = FLOPs at the backend's plain-matmul rate)\n\n`);
+    process.stdout.write(
+      table(
+        ['backend', 'model', 'step ms (min–max)', 'GFLOP/step', 'achieved GFLOP/s', 'matmul GFLOP/s', 'floor ms', 'step / floor', 'fwd+bwd / flatten / Adam ms', 'tensors'],
+        c.rows.map((r) => [r.backend, r.model, sfmt(r.stepMs), fmt(r.stepGflop, 2), fmt(r.achievedGflops.median), sfmt(r.matmulGflops), fmt(r.floorMs), `${fmt(r.ratioToFloor, 2)}×`,
+          `${fmt(r.split.computeMs)} / ${fmt(r.split.flattenMs)} / ${fmt(r.split.optimizerMs)}`, `${r.tensors.before}→${r.tensors.after}`]),
+      ),
+    );
+    for (const u of c.unavailable) process.stdout.write(`- ${u.backend}: not available here (${u.reason})\n`);
+    for (const u of c.skipped) process.stdout.write(`- ${u.backend} ${u.model}: ${u.reason}\n`);
+  }
+
+  let ar: { loopback: LoopbackRow[]; rows: AllReduceRow[] } | undefined;
+  if (sections.includes('allreduce')) {
+    const sizes = (quick ? [0.2, 2.5] : PAYLOADS_MB).map((mb) => Math.round((mb * 1e6) / 4) * 4);
+    ar = await allReduceBench({ worlds: quick ? [2, 3] : [2, 3, 4], sizes, warmup: 2, repeats: quick ? 5 : Math.max(repeats, 10), chunkBytes: 256 * 1024, timeoutMs: 30_000 }, log);
+    out.allreduce = ar;
+    out.allreduce_ratio_to_loopback = ar.rows.map((r) => ({ world: r.world, payload_bytes: r.bytes, ratio: r.ratioToLoopback }));
+    process.stdout.write(`\n## All-reduce over ZeroMQ on loopback (busbw = bytes·2(N−1)/N / time; limit: one PUSH→PULL stream of the same bytes, same run)\n\n`);
+    process.stdout.write(table(['payload MB', 'loopback ms', 'loopback GB/s'], ar.loopback.map((l) => [fmt(l.bytes / 1e6), sfmt(l.timeMs, 2), fmt(l.GBs.median, 2)])));
+    process.stdout.write('\n');
+    process.stdout.write(
+      table(
+        ['N', 'payload MB', 'algorithm', 'time ms (min–max)', 'busbw GB/s', 'ratio to loopback'],
+        ar.rows.map((r) => [String(r.world), fmt(r.bytes / 1e6), r.algorithm, sfmt(r.timeMs, 2), fmt(r.busbwGBs.median, 2), pct(r.ratioToLoopback)]),
+      ),
+    );
+  }
+
+  let scaling: ScalingOut | undefined;
+  if (sections.includes('scaling')) {
+    scaling = await scalingSection(quick, log);
+    out.scaling = scaling;
+    out.scaling_efficiency = scaling.efficiency;
+    process.stdout.write(`\n## Scaling: real cluster runs (wasm, global batch 128; 4 workers on this 2-core machine is overhead, not scaling)\n\n`);
+    process.stdout.write(
+      table(
+        ['model', 'workers', 'images/s (min–max)', 'step ms', 'efficiency vs 1', 'tensors first→last', 'worker RSS MB first→last'],
+        scaling.runs.map((r) => {
+          const one = scaling!.runs.find((x) => x.model === r.model && x.workers === 1)!;
+          return [r.model, String(r.workers), sfmt(r.imagesPerSec, 0), fmt(r.stepMs.median), r.workers === 1 ? '–' : pct(scalingEfficiency(one, r)), `${r.numTensors[0]}→${r.numTensors[1]}`, `${fmt(r.rssBytes[0] / 2 ** 20, 0)}→${fmt(r.rssBytes[1] / 2 ** 20, 0)}`];
+        }),
+      ),
+    );
+    process.stdout.write(`\n## Step breakdown at 2 workers (ms per step, share of the step; distributed overhead = all but fwd+bwd and optimizer)\n\n`);
+    const twos = scaling.runs.filter((r) => r.workers === 2);
+    const breakdown = twos.map((r) => {
+      const total = STEP_PARTS.reduce((s, p) => s + r.parts[p], 0);
+      return { model: r.model, totalMs: total, parts: r.parts, shares: Object.fromEntries(STEP_PARTS.map((p) => [p, r.parts[p] / total])), distributedOverhead: 1 - (r.parts.computeMs + r.parts.optimizerMs) / total };
+    });
+    out.breakdown = breakdown;
+    process.stdout.write(
+      table(
+        ['model', ...STEP_PARTS.map((p) => p.replace(/Ms$/, '')), 'distributed overhead'],
+        breakdown.map((b) => [b.model, ...STEP_PARTS.map((p) => `${fmt(b.parts[p])} (${pct(b.shares[p])})`), pct(b.distributedOverhead)]),
+      ),
+    );
+  }
+
+  if (ar) {
+    const cm = await costModel(v, ar.rows, scaling);
+    out.cost_model = cm;
+    process.stdout.write(
+      `\n## Cost model (fitted here: α = ${fmt(cm.fit.alphaUs)} µs per ring step, loopback B = ${fmt(cm.fit.loopbackBandwidthGBs, 2)} GB/s, fixed = ${fmt(cm.fit.fixedMs)} ms/step ${cm.check ? `from the 2-worker ${cm.model} run` : '(no cluster run measured: 0)'})\n\n`,
+    );
+    if (cm.check) process.stdout.write(`2-worker ${cm.model} step: measured ${fmt(cm.check.measuredStepMs)} ms, model ${fmt(cm.check.predictedStepMs)} ms\n\n`);
+    process.stdout.write(`Projected efficiency, ${cm.model} gradients (${cm.payloadBytes.map((b) => fmt(b / 1e6, 2)).join(' + ')} MB per step), ${fmt(cm.gpuStepMs)} ms GPU step, weak scaling:\n\n`);
+    const gpus = cm.projections[0]?.points.map((p) => p.gpus) ?? [];
+    process.stdout.write(table(['link', ...gpus.map((g) => `${g} GPUs`)], cm.projections.map((p) => [`${p.linkGbit} Gbit/s`, ...p.points.map((x) => pct(x.efficiency))])));
+  }
+
+  if (sections.includes('peer')) {
+    log('peer: PyTorch');
+    const peer: PeerResult = await runPeer(quick);
+    out.peer = peer;
+    process.stdout.write(`\n## Peer: PyTorch on this machine, batch 128\n\n`);
+    if (!peer.available) process.stdout.write(`- not measured: ${peer.reason}\n`);
+    else {
+      const computeRows = (out.compute as { rows: ComputeRow[] } | undefined)?.rows ?? [];
+      process.stdout.write(
+        table(
+          ['BLAS threads', 'model', 'PyTorch step ms (min–max)', 'wasm step ms', 'wasm / PyTorch'],
+          peer.rows.map((p) => {
+            const ours = computeRows.find((r) => r.backend === 'wasm' && r.model === p.model);
+            return [String(p.threads), p.model, sfmt(p.stepMs), ours ? fmt(ours.stepMs.median) : '–', ours ? `${fmt(ours.stepMs.median / p.stepMs.median, 1)}×` : '–'];
+          }),
+        ),
+      );
+    }
+  }
+
+  log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (v.json) {
+    await writeFile(v.json as string, `${JSON.stringify(out, null, 2)}\n`);
+    log(`wrote ${v.json as string}`);
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench: ${err.message.split('\n')[0]}\n`);
+  process.exitCode = err instanceof FlagError ? 2 : 1;
+});
