@@ -22,7 +22,7 @@ function report(rank: number, gpu: boolean): StepReport {
   return {
     t: 'report', rank, epoch: 0, step: 0,
     lossD: 1.2, lossG: 0.8, dReal: 0.6, dFake: 0.4, dFakeForG: 0.45, skipped: rank === 1,
-    computeMs: 30, reduceMs: 5, optimizerMs: 2, totalMs: 37,
+    dataMs: 1, computeMs: 30, flattenMs: 1, reduceMs: 5, optimizerMs: 2, totalMs: 38,
     reducedBytes: 1 << 20, memoryBytes: 64 << 20, numTensors: 120, rssBytes: 512 << 20,
     ...(gpu ? { gpuUtilization: 0.7, gpuMemoryBytes: 2 << 30 } : {}),
   };
