@@ -164,6 +164,10 @@ async function main(): Promise<void> {
   const quick = v.quick === true;
   const sections = list(v, 'sections') as string[];
   for (const s of sections) if (!(SECTIONS as readonly string[]).includes(s)) throw new FlagError(`--sections: unknown section '${s}' (expected ${SECTIONS.join(', ')})`);
+  // Every list flag is checked before minutes of measuring, not when its section comes.
+  list(v, 'links-gbit', Number);
+  list(v, 'project-gpus', Number);
+  for (const b of list(v, 'backends') as string[]) if (!['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'cpu'].includes(b)) throw new FlagError(`--backends: unknown backend '${b}'`);
   const repeats = quick ? 3 : (v.repeats as number);
   const started = performance.now();
   const log = (line: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);

@@ -19,6 +19,7 @@ const ENTRY: Record<string, string> = {
   cluster: 'cluster/launch.ts',
   coordinator: 'src/coordinator/main.ts',
   worker: 'src/worker/main.ts',
+  bench: 'src/bench/main.ts',
 };
 
 /** Options of `runCli`. */

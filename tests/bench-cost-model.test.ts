@@ -1,0 +1,43 @@
+/** The bench's cost model (src/bench/cost-model.ts): the fit recovers known parameters; projections behave. */
+import test from 'ava';
+import { allReduceSeconds, fitAllReduce, project } from '../src/bench/cost-model.js';
+
+const truth = { alphaSec: 40e-6, bandwidthBytesPerSec: 1.5e9 };
+const grid = [2, 3, 4].flatMap((world) => [0.2e6, 2.5e6, 6e6, 9.4e6].map((bytes) => ({ world, bytes })));
+
+test('the fit recovers α and B from exact measurements', (t) => {
+  const fit = fitAllReduce(grid.map((p) => ({ ...p, seconds: allReduceSeconds(truth, p.world, p.bytes) })));
+  t.true(Math.abs(fit.alphaSec - truth.alphaSec) / truth.alphaSec < 1e-6);
+  t.true(Math.abs(fit.bandwidthBytesPerSec - truth.bandwidthBytesPerSec) / truth.bandwidthBytesPerSec < 1e-6);
+});
+
+test('with ±5% noise the fit stays within 10% on the bandwidth', (t) => {
+  let s = 12345;
+  const noise = () => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return 1 + 0.1 * (s / 2 ** 32 - 0.5);
+  };
+  const fit = fitAllReduce(grid.map((p) => ({ ...p, seconds: allReduceSeconds(truth, p.world, p.bytes) * noise() })));
+  t.true(Math.abs(fit.bandwidthBytesPerSec - truth.bandwidthBytesPerSec) / truth.bandwidthBytesPerSec < 0.1, String(fit.bandwidthBytesPerSec));
+  t.true(fit.alphaSec >= 0);
+});
+
+test('times that do not grow with the bytes are refused with a message', (t) => {
+  const err = t.throws(() => fitAllReduce(grid.map((p) => ({ ...p, seconds: 0.01 / p.bytes }))));
+  t.regex(err!.message, /no positive bandwidth/);
+});
+
+test('projected efficiency falls with more GPUs and rises with a faster link', (t) => {
+  const m = { ...truth, fixedSec: 1e-3 };
+  const args = { gpuStepSec: 3e-3, payloadBytes: [0.85e6, 9.3e6], gpus: [1, 4, 8, 16, 64] };
+  const slow = project(m, { ...args, linkBitsPerSec: 25e9 });
+  const fast = project(m, { ...args, linkBitsPerSec: 100e9 });
+  t.is(slow[0].efficiency, 1);
+  for (let i = 1; i < slow.length; i++) {
+    t.true(slow[i].efficiency < slow[i - 1].efficiency);
+    t.true(fast[i].efficiency > slow[i].efficiency);
+  }
+  // 4 GPUs at 25 Gbit/s: 3 ms / (3 ms + 1 ms + 2 collectives · 2·3·40 µs + 1.5·10.15 MB / 3.125 GB/s)
+  const expected = 3 / (3 + 1 + 2 * 0.24 + ((1.5 * 10.15e6) / 3.125e9) * 1000);
+  t.true(Math.abs(slow[1].efficiency - expected) < 1e-9);
+});
