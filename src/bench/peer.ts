@@ -16,16 +16,23 @@ export type PeerResult =
 
 export async function runPeer(quick: boolean): Promise<PeerResult> {
   const script = fileURLToPath(new URL('./peer/pytorch_gan.py', import.meta.url));
-  try {
-    await run('python3', ['-c', 'import torch'], { timeout: 60_000 });
-  } catch {
-    return { available: false, reason: 'python3 with torch is not installed (Debian: apt-get install python3-torch libopenblas0-pthread)' };
+  // Debian's torch lives under the system python, which a pyenv or venv python3 on PATH hides.
+  let python = '';
+  for (const candidate of [process.env.BENCH_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean) as string[]) {
+    try {
+      await run(candidate, ['-c', 'import torch'], { timeout: 60_000 });
+      python = candidate;
+      break;
+    } catch {
+      // try the next one
+    }
   }
+  if (!python) return { available: false, reason: 'no python3 with torch found (Debian: apt-get install python3-torch libopenblas0-pthread; or set BENCH_PYTHON)' };
   const rows: { threads: number; model: string; stepMs: Summary }[] = [];
   let torch = '';
   for (const threads of [1, 2]) {
     const models = quick ? 'mlp' : 'mlp,dcgan';
-    const { stdout } = await run('python3', [script, '--threads', String(threads), '--models', models, ...(quick ? ['--repeats', '5'] : [])], {
+    const { stdout } = await run(python, [script, '--threads', String(threads), '--models', models, ...(quick ? ['--repeats', '5'] : [])], {
       timeout: 15 * 60_000,
       // torch.set_num_threads does not reach OpenBLAS; its own variable does.
       env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
