@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { flattenTensors, type FusionLayout } from './allreduce/fusion.js';
+import { flattenTensorsAsync, type FusionLayout } from './allreduce/fusion.js';
 import type { Gan } from './models/index.js';
 
 /** Result of the discriminator's half of a step. */
@@ -54,8 +54,11 @@ function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
 }
 
 /** Mean of sigmoid(logits) as a number. */
-function meanProbability(logits: tf.Tensor): number {
-  return tf.tidy(() => tf.mean(tf.sigmoid(logits)).dataSync()[0]);
+async function meanProbability(logits: tf.Tensor): Promise<number> {
+  const m = tf.tidy(() => tf.mean(tf.sigmoid(logits)));
+  const v = (await m.data())[0];
+  m.dispose();
+  return v;
 }
 
 /**
@@ -63,13 +66,13 @@ function meanProbability(logits: tf.Tensor): number {
  * images go through D as one batch (D has no BatchNorm, so this equals two passes, with fewer,
  * larger matmuls). G runs in training mode, as it does in its own step, with its statistics frozen.
  */
-export function discriminatorGradients(
+export async function discriminatorGradients(
   gan: Gan,
   layout: FusionLayout,
   real: tf.Tensor,
   z: tf.Tensor,
   dropoutSeedOf: (layerIndex: number) => number,
-): DiscriminatorGradients {
+): Promise<DiscriminatorGradients> {
   const batch = real.shape[0];
   const fake = tf.tidy(() => withFrozenStatistics(gan.generator, () => gan.generator.apply(z, { training: true }) as tf.Tensor));
   let logits: tf.Tensor | undefined;
@@ -82,24 +85,24 @@ export function discriminatorGradients(
   }, trainableVariables(gan.discriminator));
   fake.dispose();
   const vars = trainableVariables(gan.discriminator);
-  const flat = flattenTensors(vars.map((v) => grads[v.name]), layout);
+  const flat = await flattenTensorsAsync(vars.map((v) => grads[v.name]), layout);
   Object.values(grads).forEach((g) => g.dispose());
-  const lossD = value.dataSync()[0];
+  const lossD = (await value.data())[0];
   value.dispose();
   const [lr, lf] = tf.split(logits!, [batch, batch]);
-  const dReal = meanProbability(lr);
-  const dFake = meanProbability(lf);
+  const dReal = await meanProbability(lr);
+  const dFake = await meanProbability(lf);
   tf.dispose([lr, lf, logits!]);
   return { grads: flat, lossD, dReal, dFake };
 }
 
 /** The generator's gradients through the (current) discriminator, for noise `z`. */
-export function generatorGradients(
+export async function generatorGradients(
   gan: Gan,
   layout: FusionLayout,
   z: tf.Tensor,
   dropoutSeedOf: (layerIndex: number) => number,
-): GeneratorGradients {
+): Promise<GeneratorGradients> {
   let logits: tf.Tensor | undefined;
   setDropoutSeeds(gan.discriminator, dropoutSeedOf);
   const { value, grads } = tf.variableGrads(() => {
@@ -109,11 +112,11 @@ export function generatorGradients(
     return tf.mean(tf.softplus(tf.neg(out))) as tf.Scalar;
   }, trainableVariables(gan.generator));
   const vars = trainableVariables(gan.generator);
-  const flat = flattenTensors(vars.map((v) => grads[v.name]), layout);
+  const flat = await flattenTensorsAsync(vars.map((v) => grads[v.name]), layout);
   Object.values(grads).forEach((g) => g.dispose());
-  const lossG = value.dataSync()[0];
+  const lossG = (await value.data())[0];
   value.dispose();
-  const dFakeForG = meanProbability(logits!);
+  const dFakeForG = await meanProbability(logits!);
   logits!.dispose();
   return { grads: flat, lossG, dFakeForG };
 }

@@ -119,7 +119,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
 
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
     const local = shardSize(config.batchSize, world);
-    const replica = new Replica({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
+    const replica = await Replica.create({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
     if (rank === 0) args.log(summarize(replica.gan));
     await ring.join(rank, world, welcome.peers);
     if (welcome.restore && rank === 0) {
@@ -160,7 +160,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
           break;
         }
         case 'sample': {
-          const images = replica.generate(fixedNoise(config), msg.count);
+          const images = await replica.generate(fixedNoise(config), msg.count);
           await send({ t: 'samples', epoch: msg.epoch, count: msg.count }, [new Uint8Array(images.buffer, images.byteOffset, images.byteLength)]);
           break;
         }
@@ -205,7 +205,7 @@ async function restoreFromFrames(replica: Replica, names: string[], raw: Buffer[
   const generator = await deserializeModel(text('generator/model.json'), file('generator/weights.bin'), 'checkpoint generator');
   const discriminator = await deserializeModel(text('discriminator/model.json'), file('discriminator/weights.bin'), 'checkpoint discriminator');
   try {
-    replica.restore({ generator, discriminator, optimizer: unpackOptimizer(file('optimizer.bin'), state) });
+    await replica.restore({ generator, discriminator, optimizer: unpackOptimizer(file('optimizer.bin'), state) });
   } finally {
     generator.dispose();
     discriminator.dispose();
