@@ -11,7 +11,7 @@ import { Rng } from '../shared/rng.js';
 import { runCli } from './main.js';
 
 await runCli('npm run sample --', SAMPLE_FLAGS, async (flags) => {
-  await selectBackend(flags.backend as BackendName);
+  await selectBackend(flags.backend as BackendName, { allowSoftwareAdapter: flags['allow-software-adapter'] === true });
   const dir = await resolveCheckpoint(flags.ckpt as string, flags['run-dir'] as string | undefined);
   const ckpt = await readCheckpoint(dir);
   const n = flags.n as number;

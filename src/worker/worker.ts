@@ -23,6 +23,13 @@ import { checkpointPayload } from '../shared/run/snapshot.js';
 import { fixedNoise } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
 import { GpuSampler } from './gpu-stats.js';
+import { webGpuMemory } from '../shared/backend/webgpu.js';
+
+/** The webgpu backend's device memory from tf.memory(), as report fields (none on other backends). */
+function deviceMemory(): { deviceMemoryBytes?: number; deviceMemoryAllocatedBytes?: number } {
+  const m = webGpuMemory();
+  return m ? { deviceMemoryBytes: m.usedBytes, deviceMemoryAllocatedBytes: m.allocatedBytes } : {};
+}
 import { openRing, type Ring } from './ring-link.js';
 
 /** Everything a worker needs. */
@@ -95,6 +102,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     const fields = configFingerprintFields(config, args.compression);
     const hello = send({
       t: 'hello', protocol: PROTOCOL_VERSION, rank: args.rank, device: args.device, backend: args.backend.name, version: VERSION,
+      ...(args.backend.adapter ? { adapterName: args.backend.adapter.name, adapterVendor: args.backend.adapter.vendor, adapterType: args.backend.adapter.type } : {}),
       configHash: fingerprint(fields), config: fields, dataEndpoint: ring.endpoint, host: hostname(), pid: process.pid,
     });
     await hello.catch((err) => {
@@ -155,6 +163,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
             skipped: s.skipped, computeMs: s.timings.discriminator + s.timings.generator, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer,
             totalMs: s.timings.total, reducedBytes: ring.bytesSent - sentBefore, memoryBytes: tf.memory().numBytes, numTensors: tf.memory().numTensors, rssBytes: process.memoryUsage().rss,
             ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes } : {}),
+            ...deviceMemory(),
             ...(msg.hash ? { weightsHash: replica.weightsHash() } : {}),
           });
           break;
