@@ -15,10 +15,11 @@ test.before(() => requireLavapipe());
 test.serial('a 2-worker webgpu cluster on lavapipe trains and checkpoints; the checkpoint samples on cpu', async (t) => {
   const dir = await tempDir(t);
   const run = join(dir, 'run');
-  const r = await runCli('cluster', ['--gpus', '2', '--backend', 'webgpu', '--allow-software-adapter', '--model', 'mlp', '--epochs', '1', '--limit', '64', '--batch-size', '32', '--run-dir', run, '--log-every', '1', '--hash-every', '1', '--worker-timeout', '120']);
+  // lavapipe is one adapter, so the two workers share it (--workers, not --gpus: see the next test).
+  const r = await runCli('cluster', ['--workers', '2', '--backend', 'webgpu', '--allow-software-adapter', '--model', 'mlp', '--epochs', '1', '--limit', '64', '--batch-size', '32', '--run-dir', run, '--log-every', '1', '--hash-every', '1', '--worker-timeout', '120']);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stderr, /\[w0\] backend: webgpu \(requested with --backend webgpu; adapter llvmpipe.*vendor mesa, software\)/);
-  t.regex(r.stderr, /worker rank 1 joined: .*webgpu, webgpu 1: llvmpipe/);
+  t.regex(r.stderr, /worker rank 1 joined: .*webgpu, webgpu 0: llvmpipe/);
   const config = JSON.parse(await readFile(join(run, 'config.json'), 'utf8'));
   t.is(config.world, 2);
   t.deepEqual(config.workers.map((w: { backend: string }) => w.backend), ['webgpu', 'webgpu']);
@@ -30,6 +31,13 @@ test.serial('a 2-worker webgpu cluster on lavapipe trains and checkpoints; the c
   const s = await runCli('sample', ['--ckpt', 'latest', '--run-dir', run, '--backend', 'cpu', '--n', '16', '--out', join(dir, 's.png')]);
   t.is(s.code, 0, s.stderr);
   t.is(decodePng(await readFile(join(dir, 's.png'))).width, 4 * 28 + 5 * 2);
+});
+
+test.serial('--gpus 2 --backend webgpu with one adapter: worker 1 says adapter 1 does not exist, naming the one Dawn lists', async (t) => {
+  const dir = await tempDir(t);
+  const r = await runCli('cluster', ['--gpus', '2', '--backend', 'webgpu', '--allow-software-adapter', '--limit', '64', '--batch-size', '32', '--epochs', '1', '--run-dir', join(dir, 'run'), '--max-restarts', '0']);
+  t.not(r.code, 0);
+  t.regex(r.stderr, /--backend webgpu: adapter 1 asked for, Dawn lists 1 \(llvmpipe/);
 });
 
 test.serial('--backend webgpu on a software adapter without --allow-software-adapter is refused with one line naming the flag', async (t) => {
