@@ -41,7 +41,7 @@ test.serial('the adapter really is Mesa lavapipe, reported as software', (t) => 
 for (const model of ['mlp', 'dcgan'] as const) {
   test.serial(`${model}: one D step and one G step on webgpu match cpu (gradients, updated weights, losses)`, async (t) => {
     const batch = BATCH[model];
-    const rng = Rng.stream(7, 'webgpu-test');
+    const rng = Rng.stream(7, 'test');
     const real = Float32Array.from({ length: batch * 784 }, () => rng.uniform() * 2 - 1);
     const pos = { epoch: 0, step: 3, rank: 0, world: 1 };
     const run = async (backend: string, state?: Float32Array) => {
