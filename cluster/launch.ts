@@ -46,6 +46,11 @@ function workerArgv(flags: FlagValues): string[] {
   for (const spec of [...TRAIN_FLAGS, ...COLLECTIVE_FLAGS]) {
     const v = flags[spec.name];
     if (v === undefined || spec.name === 'progress' || spec.name === 'run-dir' || spec.name === 'resume') continue;
+    // A boolean flag takes no value (parseArgs refuses --flag=false).
+    if (spec.type === 'bool') {
+      if (v === true) argv.push(`--${spec.name}`);
+      continue;
+    }
     argv.push(`--${spec.name}=${String(v)}`);
   }
   return argv;
@@ -65,7 +70,10 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
   }
   let backend = config.backend;
   let gpuMode = false;
-  if (gpus !== undefined) {
+  if (gpus !== undefined && backend === 'webgpu') {
+    // Worker i uses the i-th adapter Dawn lists (GAN_WEBGPU_ADAPTER=i; see src/shared/backend/webgpu.ts).
+    gpuMode = true;
+  } else if (gpus !== undefined) {
     const why = backend === 'auto' || backend === 'tfjs-node-gpu' ? gpuUnavailable(gpus) : `--backend ${backend} asked for`;
     if (why === undefined) {
       gpuMode = true;
@@ -82,7 +90,8 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
   const plan = resume && { ...resume, config: { ...resume.config, backend } };
   const spawnWorker = (i: number, endpoint: string, coordinator: Coordinator) => {
     const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: token, GAN_WORKER_TAG: `w${i}`, GAN_LAUNCHED: '1' };
-    if (gpuMode) env.CUDA_VISIBLE_DEVICES = String(i);
+    if (gpuMode && backend === 'webgpu') env.GAN_WEBGPU_ADAPTER = String(i);
+    else if (gpuMode) env.CUDA_VISIBLE_DEVICES = String(i);
     const child = spawn(process.execPath, ['--import=tsx', WORKER_MAIN, '--coordinator', endpoint, '--rank', String(i), '--bind', flags.bind as string, ...argv], {
       env,
       stdio: ['ignore', 'inherit', 'inherit'],

@@ -16,7 +16,13 @@ interface Described {
   seen: string[];
 }
 
-const LABEL_ALLOW_LIST = new Set(['worker', 'device', 'model', 'backend', 'version', 'world_size', 'le']);
+// adapter* are fixed per worker process (gan_worker_info); state is used/allocated: all low-cardinality.
+const LABEL_ALLOW_LIST = new Set(['worker', 'device', 'model', 'backend', 'version', 'world_size', 'le', 'adapter', 'adapter_vendor', 'adapter_type', 'state']);
+/** Per-worker metrics allowed labels beyond worker and device (each worker's facts, a memory kind). */
+const EXTRA_WORKER_LABELS: Record<string, string> = {
+  gan_worker_info: 'adapter,adapter_type,adapter_vendor,backend,device,worker',
+  gan_backend_device_memory_bytes: 'device,state,worker',
+};
 
 function report(rank: number, gpu: boolean): StepReport {
   return {
@@ -118,5 +124,5 @@ test('per-worker series are labelled with worker and device, and only those', as
   // The dashboard filters on worker=~"$worker" and shows {{device}}: a per-worker metric needs both.
   const perWorker = (await runMetrics()).filter((m) => m.declared.includes('worker'));
   t.true(perWorker.length >= 8, perWorker.map((m) => m.name).join(', '));
-  t.deepEqual(perWorker.filter((m) => m.declared.slice().sort().join(',') !== 'device,worker').map((m) => `${m.name}: ${m.declared.join(',')}`), []);
+  t.deepEqual(perWorker.filter((m) => m.declared.slice().sort().join(',') !== (EXTRA_WORKER_LABELS[m.name] ?? 'device,worker')).map((m) => `${m.name}: ${m.declared.join(',')}`), []);
 });

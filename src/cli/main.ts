@@ -2,6 +2,7 @@
  * Shared CLI plumbing: parse flags, print help, and turn any expected failure into one line on
  * stderr with a non-zero exit code (2 for bad flags, 1 for everything else).
  */
+import { releaseWebGpu } from '../shared/backend/webgpu.js';
 import { FlagError, helpText, parseFlags, type FlagSpec, type FlagValues } from '../shared/config.js';
 
 /** Errors whose message is already a complete one-line explanation for the user. */
@@ -22,6 +23,8 @@ export async function runCli(command: string, specs: readonly FlagSpec[], body: 
   try {
     const code = await body(flags);
     process.exitCode = code ?? 0;
+    // dawn.node keeps the event loop alive while its GPU object is referenced; let the process end.
+    releaseWebGpu();
   } catch (err) {
     const e = err as Error;
     const known = USER_ERRORS.has(e.constructor?.name) || e instanceof FlagError;

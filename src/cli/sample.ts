@@ -11,13 +11,16 @@ import { Rng } from '../shared/rng.js';
 import { runCli } from './main.js';
 
 await runCli('npm run sample --', SAMPLE_FLAGS, async (flags) => {
-  await selectBackend(flags.backend as BackendName);
+  await selectBackend(flags.backend as BackendName, { allowSoftwareAdapter: flags['allow-software-adapter'] === true });
   const dir = await resolveCheckpoint(flags.ckpt as string, flags['run-dir'] as string | undefined);
   const ckpt = await readCheckpoint(dir);
   const n = flags.n as number;
   const latent = ckpt.state.latent;
   const z = Rng.stream(flags.seed as number, 'sample').fillNormal(new Float32Array(n * latent));
-  const images = tf.tidy(() => (ckpt.generator.predict(tf.tensor(z, [n, latent])) as tf.Tensor).dataSync() as Float32Array).slice();
+  // An asynchronous read: the only kind the webgpu backend can do in Node.
+  const out_ = tf.tidy(() => ckpt.generator.predict(tf.tensor(z, [n, latent])) as tf.Tensor);
+  const images = ((await out_.data()) as Float32Array).slice();
+  out_.dispose();
   const png = encodeGridPng({ images, count: n, rows: 28, cols: 28 });
   const out = (flags.out as string | undefined) ?? join(dirname(dir), 'samples.png');
   await writeFileAtomic(out, png);

@@ -212,7 +212,8 @@ export class Coordinator {
         await this.send(m.identity!, { t: 'refuse', reason: admitted });
         continue;
       }
-      this.metrics.workerJoined({ rank: admitted.rank, device: admitted.hello.device });
+      const h = admitted.hello;
+      this.metrics.workerJoined({ rank: admitted.rank, device: h.device, backend: h.backend, adapter: h.adapterName, adapterVendor: h.adapterVendor, adapterType: h.adapterType });
       this.args.log(`worker rank ${admitted.rank} joined: ${admitted.hello.host} pid ${admitted.hello.pid}, ${admitted.hello.backend}, ${admitted.hello.device}, data ${admitted.hello.dataEndpoint}`);
     }
     const runId = randomBytes(6).toString('hex');

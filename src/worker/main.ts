@@ -22,11 +22,13 @@ await runCli('npm run worker --', FLAGS, async (flags) => {
   if (!/^tcp:\/\/[^:/]+:\d+$/.test(coordinator)) throw new FlagError(`--coordinator must look like tcp://HOST:PORT, got '${coordinator}'`);
   const token = resolveToken(flags.token as string | undefined, flags['token-file'] as string | undefined);
   const config = trainConfigFrom(flags);
-  const backend = await selectBackend(config.backend);
+  const backend = await selectBackend(config.backend, { allowSoftwareAdapter: config.allowSoftwareAdapter });
   const rankTag = process.env.GAN_WORKER_TAG ?? `worker ${process.pid}`;
   const log = (l: string) => process.stderr.write(`[${rankTag}] ${l}\n`);
   log(`backend: ${backend.name} (${backend.reason})`);
-  const device = process.env.CUDA_VISIBLE_DEVICES !== undefined && backend.name === 'tfjs-node-gpu' ? `GPU ${process.env.CUDA_VISIBLE_DEVICES}` : `cpu (${hostname()})`;
+  const device = backend.adapter
+    ? `webgpu ${process.env.GAN_WEBGPU_ADAPTER ?? 0}: ${backend.adapter.name}`
+    : process.env.CUDA_VISIBLE_DEVICES !== undefined && backend.name === 'tfjs-node-gpu' ? `GPU ${process.env.CUDA_VISIBLE_DEVICES}` : `cpu (${hostname()})`;
   try {
     await runWorker({
       coordinator, token, config, backend, device, log,

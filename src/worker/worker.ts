@@ -23,6 +23,13 @@ import { checkpointPayload } from '../shared/run/snapshot.js';
 import { fixedNoise } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
 import { GpuSampler } from './gpu-stats.js';
+import { webGpuMemory } from '../shared/backend/webgpu.js';
+
+/** The webgpu backend's device memory from tf.memory(), as report fields (none on other backends). */
+function deviceMemory(): { deviceMemoryBytes?: number; deviceMemoryAllocatedBytes?: number } {
+  const m = webGpuMemory();
+  return m ? { deviceMemoryBytes: m.usedBytes, deviceMemoryAllocatedBytes: m.allocatedBytes } : {};
+}
 import { openRing, type Ring } from './ring-link.js';
 
 /** Everything a worker needs. */
@@ -95,6 +102,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     const fields = configFingerprintFields(config, args.compression);
     const hello = send({
       t: 'hello', protocol: PROTOCOL_VERSION, rank: args.rank, device: args.device, backend: args.backend.name, version: VERSION,
+      ...(args.backend.adapter ? { adapterName: args.backend.adapter.name, adapterVendor: args.backend.adapter.vendor, adapterType: args.backend.adapter.type } : {}),
       configHash: fingerprint(fields), config: fields, dataEndpoint: ring.endpoint, host: hostname(), pid: process.pid,
     });
     await hello.catch((err) => {
@@ -119,7 +127,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
 
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
     const local = shardSize(config.batchSize, world);
-    const replica = new Replica({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
+    const replica = await Replica.create({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
     if (rank === 0) args.log(summarize(replica.gan));
     await ring.join(rank, world, welcome.peers);
     if (welcome.restore && rank === 0) {
@@ -157,12 +165,13 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
             skipped: s.skipped, dataMs, computeMs: s.timings.discriminator + s.timings.generator, flattenMs: s.timings.flatten, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer,
             totalMs: s.timings.total, reducedBytes: ring.bytesSent - sentBefore, memoryBytes: tf.memory().numBytes, numTensors: tf.memory().numTensors, rssBytes: process.memoryUsage().rss,
             ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes } : {}),
+            ...deviceMemory(),
             ...(msg.hash ? { weightsHash: replica.weightsHash() } : {}),
           });
           break;
         }
         case 'sample': {
-          const images = replica.generate(fixedNoise(config), msg.count);
+          const images = await replica.generate(fixedNoise(config), msg.count);
           await send({ t: 'samples', epoch: msg.epoch, count: msg.count }, [new Uint8Array(images.buffer, images.byteOffset, images.byteLength)]);
           break;
         }
@@ -207,7 +216,7 @@ async function restoreFromFrames(replica: Replica, names: string[], raw: Buffer[
   const generator = await deserializeModel(text('generator/model.json'), file('generator/weights.bin'), 'checkpoint generator');
   const discriminator = await deserializeModel(text('discriminator/model.json'), file('discriminator/weights.bin'), 'checkpoint discriminator');
   try {
-    replica.restore({ generator, discriminator, optimizer: unpackOptimizer(file('optimizer.bin'), state) });
+    await replica.restore({ generator, discriminator, optimizer: unpackOptimizer(file('optimizer.bin'), state) });
   } finally {
     generator.dispose();
     discriminator.dispose();

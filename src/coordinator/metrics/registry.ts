@@ -16,6 +16,11 @@ export const ALLREDUCE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 export interface WorkerLabels {
   rank: number;
   device: string;
+  /** For gan_worker_info: the worker's backend and, on webgpu, its adapter. */
+  backend?: string;
+  adapter?: string;
+  adapterVendor?: string;
+  adapterType?: string;
 }
 
 /** Run-wide facts for `gan_info`. */
@@ -51,6 +56,8 @@ export class RunMetrics {
   private readonly memory = new Gauge({ name: 'gan_backend_memory_bytes', help: 'Backend memory in use on a worker (tf.memory().numBytes)', labelNames: ['worker', 'device'], registers: [this.registry] });
   private readonly tensors = new Gauge({ name: 'gan_backend_tensors', help: 'Live tensors on a worker (tf.memory().numTensors): flat in a healthy run', labelNames: ['worker', 'device'], registers: [this.registry] });
   private readonly rss = new Gauge({ name: 'gan_worker_resident_memory_bytes', help: 'Resident set size of a worker process', labelNames: ['worker', 'device'], registers: [this.registry] });
+  private readonly workerInfo = new Gauge({ name: 'gan_worker_info', help: "A worker's backend and WebGPU adapter (name, vendor, type gpu|software; empty off webgpu) as labels (value 1)", labelNames: ['worker', 'device', 'backend', 'adapter', 'adapter_vendor', 'adapter_type'], registers: [this.registry] });
+  private readonly deviceMemory = new Gauge({ name: 'gan_backend_device_memory_bytes', help: "GPU memory of a worker's webgpu backend: tf.memory().numBytesInGPU (state=used) and numBytesAllocatedInGPU (state=allocated, the buffer pool included); absent on other backends", labelNames: ['worker', 'device', 'state'], registers: [this.registry] });
   private readonly gpuUtil = new Gauge({ name: 'gan_gpu_utilization_ratio', help: "GPU utilisation of a worker's GPU from nvidia-smi (0..1); absent without nvidia-smi", labelNames: ['worker', 'device'], registers: [this.registry] });
   private readonly gpuMemory = new Gauge({ name: 'gan_gpu_memory_used_bytes', help: "Memory used on a worker's GPU from nvidia-smi; absent without nvidia-smi", labelNames: ['worker', 'device'], registers: [this.registry] });
 
@@ -107,6 +114,7 @@ export class RunMetrics {
   /** A (re)assembly starts: no worker is in the run until it joins again. */
   beginAssembly(): void {
     for (const l of this.labels.values()) this.workerUp.set(l, 0);
+    this.workerInfo.reset();
     this.labels.clear();
     this.workersConnected.set(0);
   }
@@ -115,6 +123,7 @@ export class RunMetrics {
     const l = { worker: String(w.rank), device: w.device };
     this.labels.set(w.rank, l);
     this.workerUp.set(l, 1);
+    this.workerInfo.set({ ...l, backend: w.backend ?? '', adapter: w.adapter ?? '', adapter_vendor: w.adapterVendor ?? '', adapter_type: w.adapterType ?? '' }, 1);
     this.workersConnected.set(this.labels.size);
   }
 
@@ -149,6 +158,8 @@ export class RunMetrics {
       this.rss.set(l, r.rssBytes);
       if (r.gpuUtilization !== undefined) this.gpuUtil.set(l, r.gpuUtilization);
       if (r.gpuMemoryBytes !== undefined) this.gpuMemory.set(l, r.gpuMemoryBytes);
+      if (r.deviceMemoryBytes !== undefined) this.deviceMemory.set({ ...l, state: 'used' }, r.deviceMemoryBytes);
+      if (r.deviceMemoryAllocatedBytes !== undefined) this.deviceMemory.set({ ...l, state: 'allocated' }, r.deviceMemoryAllocatedBytes);
     }
   }
 

@@ -42,9 +42,28 @@ export function flattenTensors(tensors: readonly tf.Tensor[], layout: FusionLayo
   return data.buffer.byteLength === data.byteLength ? data : data.slice();
 }
 
+/**
+ * `flattenTensors` with an asynchronous read: the only kind the webgpu backend can do in Node
+ * (its dataSync needs OffscreenCanvas). The step's gradients and losses are read this way.
+ */
+export async function flattenTensorsAsync(tensors: readonly tf.Tensor[], layout: FusionLayout): Promise<Float32Array> {
+  if (tensors.length !== layout.names.length) throw new RangeError(`flattenTensors: ${tensors.length} tensors for a layout of ${layout.names.length}`);
+  if (tensors.length === 0) return new Float32Array(0);
+  const flat = tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))));
+  const data = (await flat.data()) as Float32Array;
+  flat.dispose();
+  if (data.length !== layout.length) throw new RangeError(`flattenTensors: got ${data.length} floats, layout has ${layout.length}`);
+  return data.buffer.byteLength === data.byteLength ? data : data.slice();
+}
+
 /** Copies the variables' current values into one new Float32Array. */
 export function readVariables(vars: readonly tf.Variable[], layout: FusionLayout): Float32Array {
   return flattenTensors(vars, layout);
+}
+
+/** `readVariables` with an asynchronous read (works on every backend, webgpu included). */
+export function readVariablesAsync(vars: readonly tf.Variable[], layout: FusionLayout): Promise<Float32Array> {
+  return flattenTensorsAsync(vars, layout);
 }
 
 /**

@@ -1,18 +1,27 @@
 /**
  * Picks and initialises the TensorFlow.js compute backend for this process.
  *
- * `auto` tries, in order: tfjs-node-gpu (when it loads and a GPU is visible), tfjs-node (when
- * installed), wasm. Native tfjs packages are optionalDependencies: their install downloads
+ * `auto` tries, in order: tfjs-node-gpu (when it loads and a GPU is visible), webgpu (when Dawn
+ * finds a hardware adapter; never a software one), tfjs-node (when installed), wasm. Native tfjs packages are optionalDependencies: their install downloads
  * libtensorflow and fails on machines without internet, and npm then skips them, so every native
  * import here is dynamic and guarded. Native tfjs must never be loaded in a worker thread.
  */
 import { execFileSync } from 'node:child_process';
 import { isMainThread } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { activateWebGpu, probeWebGpu, WebGpuUnavailableError, type AdapterDescription } from './webgpu.js';
 
 /** A backend as named on the command line. */
-export type BackendName = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
+export type BackendName = 'auto' | 'tfjs-node-gpu' | 'webgpu' | 'tfjs-node' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tfjs-node-gpu', 'webgpu', 'tfjs-node', 'wasm', 'cpu'];
+
+/** Options of the backend choice beyond its name. */
+export interface BackendOptions {
+  /** --allow-software-adapter: let --backend webgpu use lavapipe/llvmpipe (never auto). */
+  allowSoftwareAdapter?: boolean;
+  /** Which WebGPU adapter (in Dawn's list) this process uses: worker i of --gpus N gets i. */
+  adapterIndex?: number;
+}
 
 /** What `selectBackend` settled on, and why. */
 export interface BackendChoice {
@@ -22,6 +31,8 @@ export interface BackendChoice {
   tfBackend: string;
   /** One line saying why this backend was chosen (printed and kept in the run's metadata). */
   reason: string;
+  /** The WebGPU adapter, when the backend is webgpu. */
+  adapter?: AdapterDescription;
 }
 
 /** Thrown when a backend asked for by name cannot be used. */
@@ -77,9 +88,30 @@ async function useCpu(): Promise<void> {
  * Loads and activates the requested backend. Resolves with the choice and the reason for it;
  * rejects with a `BackendUnavailableError` naming the problem when an explicit request can't be met.
  */
-export async function selectBackend(requested: BackendName): Promise<BackendChoice> {
+export async function selectBackend(requested: BackendName, opts: BackendOptions = {}): Promise<BackendChoice> {
   let choice: BackendChoice;
+  if (opts.allowSoftwareAdapter && requested !== 'webgpu') {
+    throw new BackendUnavailableError(`--allow-software-adapter only goes with --backend webgpu (got --backend ${requested})`);
+  }
+  const index = opts.adapterIndex ?? envAdapterIndex();
   switch (requested) {
+    case 'webgpu': {
+      const allow = !!opts.allowSoftwareAdapter;
+      let probe;
+      try {
+        probe = await probeWebGpu({ allowSoftware: allow, index });
+      } catch (err) {
+        if (err instanceof WebGpuUnavailableError) throw new BackendUnavailableError(`--backend webgpu: ${err.message}`);
+        throw err;
+      }
+      if (probe.adapter.type === 'software' && !allow) {
+        throw new BackendUnavailableError(`--backend webgpu: the only adapter is a software one (${probe.adapter.name}); add --allow-software-adapter to use it anyway (slow: for tests), or install your GPU's Vulkan driver`);
+      }
+      await activateWebGpu(probe);
+      if (probe.warning) process.stderr.write(`webgpu: ${probe.warning}\n`);
+      choice = { name: 'webgpu', tfBackend: 'webgpu', adapter: probe.adapter, reason: `requested with --backend webgpu; adapter ${describeAdapter(probe.adapter)}` };
+      break;
+    }
     case 'tfjs-node-gpu': {
       const why = await tryNative('@tensorflow/tfjs-node-gpu');
       if (why) throw new BackendUnavailableError(`--backend tfjs-node-gpu: ${why}`);
@@ -113,6 +145,12 @@ export async function selectBackend(requested: BackendName): Promise<BackendChoi
       } else {
         notes.push('no GPU visible to nvidia-smi');
       }
+      const whyWebGpu = await tryWebGpuAuto(index);
+      if (typeof whyWebGpu !== 'string') {
+        choice = { name: 'webgpu', tfBackend: 'webgpu', adapter: whyWebGpu, reason: `auto: ${notes.join('; ')}; webgpu adapter ${describeAdapter(whyWebGpu)}` };
+        break;
+      }
+      notes.push(whyWebGpu);
       const whyNode = await tryNative('@tensorflow/tfjs-node');
       if (!whyNode) {
         choice = { name: 'tfjs-node', tfBackend: 'tensorflow', reason: `auto: ${notes.join('; ')}; tfjs-node loaded` };
@@ -128,4 +166,29 @@ export async function selectBackend(requested: BackendName): Promise<BackendChoi
   }
   current = choice;
   return choice;
+}
+
+/** GAN_WEBGPU_ADAPTER=i, set by the cluster launcher for worker i of --gpus N. */
+function envAdapterIndex(): number | undefined {
+  const v = process.env.GAN_WEBGPU_ADAPTER;
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+/** "NAME (vendor VENDOR, TYPE)", as printed at start. */
+export function describeAdapter(a: AdapterDescription): string {
+  return `${a.name} (vendor ${a.vendor}, ${a.type})`;
+}
+
+/** auto's webgpu probe: the adapter when a hardware one works, else one line saying why not. */
+async function tryWebGpuAuto(index: number | undefined): Promise<AdapterDescription | string> {
+  try {
+    // A bounded probe: a broken driver must not stall startup.
+    const probe = await probeWebGpu({ allowSoftware: false, index, timeoutMs: 10_000 });
+    if (probe.adapter.type === 'software') return `webgpu: only a software adapter (${probe.adapter.name}), which auto never picks`;
+    await activateWebGpu(probe);
+    if (probe.warning) process.stderr.write(`webgpu: ${probe.warning}\n`);
+    return probe.adapter;
+  } catch (err) {
+    return `webgpu: ${(err as Error).message.split('\n')[0]}`;
+  }
 }

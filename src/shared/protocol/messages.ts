@@ -27,6 +27,10 @@ export interface Hello {
   dataEndpoint: string;
   host: string;
   pid: number;
+  /** The WebGPU adapter (webgpu backend only): name, vendor, 'gpu' or 'software'. */
+  adapterName?: string;
+  adapterVendor?: string;
+  adapterType?: string;
 }
 
 /** Coordinator → worker: admitted; the ring and the start position. */
@@ -99,6 +103,9 @@ export interface StepReport extends StepLosses {
   /** GPU utilisation 0..1 and memory used, from nvidia-smi; absent where there is none. */
   gpuUtilization?: number;
   gpuMemoryBytes?: number;
+  /** webgpu: bytes of GPU buffers in use by tensors and held by tfjs's buffer pool (tf.memory()). */
+  deviceMemoryBytes?: number;
+  deviceMemoryAllocatedBytes?: number;
   weightsHash?: string;
 }
 
@@ -158,7 +165,7 @@ type FieldType = 'number' | 'string' | 'boolean' | 'object' | 'string[]' | 'numb
 
 /** The fields each message must carry, with their types: anything else is malformed. */
 const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
-  hello: { protocol: 'number', rank: 'number', device: 'string', backend: 'string', version: 'string', configHash: 'string', config: 'object', dataEndpoint: 'string', host: 'string', pid: 'number' },
+  hello: { protocol: 'number', rank: 'number', device: 'string', backend: 'string', version: 'string', configHash: 'string', config: 'object', dataEndpoint: 'string', host: 'string', pid: 'number', adapterName: 'string?', adapterVendor: 'string?', adapterType: 'string?' },
   welcome: { rank: 'number', world: 'number', runId: 'string', peers: 'string[]', hashEvery: 'number', restore: 'boolean' },
   restore: { files: 'string[]' },
   refuse: { reason: 'string' },
@@ -166,7 +173,7 @@ const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
   step: { epoch: 'number', step: 'number', globalStep: 'number', hash: 'boolean' },
   report: {
     rank: 'number', epoch: 'number', step: 'number', lossD: 'number', lossG: 'number', dReal: 'number', dFake: 'number', dFakeForG: 'number',
-    skipped: 'boolean', dataMs: 'number', computeMs: 'number', flattenMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', numTensors: 'number', rssBytes: 'number', weightsHash: 'string?', gpuUtilization: 'number?', gpuMemoryBytes: 'number?',
+    skipped: 'boolean', dataMs: 'number', computeMs: 'number', flattenMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', numTensors: 'number', rssBytes: 'number', weightsHash: 'string?', gpuUtilization: 'number?', gpuMemoryBytes: 'number?', deviceMemoryBytes: 'number?', deviceMemoryAllocatedBytes: 'number?',
   },
   sample: { epoch: 'number', count: 'number' },
   samples: { epoch: 'number', count: 'number' },

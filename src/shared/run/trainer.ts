@@ -62,7 +62,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   }
   const paths = resume ? await openRunDir(config.runDir!) : await createRunDir(config.runDir ?? defaultRunDir(config.model));
 
-  const replica = new Replica({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
+  const replica = await Replica.create({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
   if (resume) await restoreReplica(replica, resume);
   log(`backend: ${backend.name} (${backend.reason})`);
   log(`data: ${describeSource(config.data)}; ${data.count} training images, ${steps} steps of ${config.batchSize} per epoch`);
@@ -126,7 +126,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       if (stopped) break;
       await out.endEpoch(epoch + 1, globalStep);
       const wants = out.wants(epoch + 1);
-      if (wants.samples) await out.writeSamples(epoch + 1, replica.generate(noise, SAMPLE_GRID_COUNT));
+      if (wants.samples) await out.writeSamples(epoch + 1, await replica.generate(noise, SAMPLE_GRID_COUNT));
       if (wants.checkpoint) await checkpoint({ epoch: epoch + 1, step: 0, globalStep });
     }
   } finally {
@@ -139,7 +139,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
 export async function restoreReplica(replica: Replica, plan: ResumePlan): Promise<void> {
   const ck = await readCheckpoint(plan.checkpointDir, { full: true });
   try {
-    replica.restore({ generator: ck.generator, discriminator: ck.discriminator!, optimizer: ck.optimizer! });
+    await replica.restore({ generator: ck.generator, discriminator: ck.discriminator!, optimizer: ck.optimizer! });
   } catch (err) {
     throw new ResumeError(`--resume ${plan.checkpointDir}: ${(err as Error).message}`);
   } finally {
