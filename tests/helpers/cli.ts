@@ -19,6 +19,9 @@ const ENTRY: Record<string, string> = {
   cluster: 'cluster/launch.ts',
   coordinator: 'src/coordinator/main.ts',
   worker: 'src/worker/main.ts',
+  eval: 'src/cli/eval.ts',
+  'train-classifier': 'src/cli/train-classifier.ts',
+  report: 'src/cli/report.ts',
 };
 
 /** Options of `runCli`. */
