@@ -77,6 +77,8 @@ export class RunMetrics {
 
   constructor(private readonly sources: { heartbeatAges: () => Map<number, number>; rejected: () => number }) {
     collectDefaultMetrics({ register: this.registry });
+    // Absent until the first evaluation (and in runs without --eval-every): a 0 would read as a perfect FID.
+    for (const g of [this.fid, this.fidFloor, this.mnistScore, this.coverageKl, this.digitsUnder, this.collapse, this.evalEpoch]) g.remove();
   }
 
   /**
