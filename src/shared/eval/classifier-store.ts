@@ -150,6 +150,11 @@ async function withLock<T>(dir: string, log: (l: string) => void, fn: () => Prom
   }
 }
 
+/** `buildClassifier` under the directory's lock (what `npm run train-classifier` runs). */
+export function buildClassifierLocked(args: BuildClassifierArgs): Promise<ClassifierMeta> {
+  return withLock(args.dir, args.log, () => buildClassifier(args));
+}
+
 /** The classifier in `args.dir`, trained first when missing or outdated. Needs a TensorFlow backend. */
 export async function ensureClassifier(args: BuildClassifierArgs): Promise<Classifier> {
   if (!(await classifierReady(args.dir))) {
