@@ -36,7 +36,6 @@ test.serial('npm run train --eval-every 1 logs an evaluation per epoch; npm run 
   const run = join(dir, 'run');
   const tr = await runCli('train', ['--model', 'mlp', '--backend', 'wasm', '--limit', '256', '--batch-size', '64', '--epochs', '2', '--eval-every', '1', '--eval-n', '300', '--run-dir', run, '--progress', 'off']);
   t.is(tr.code, 0, tr.stderr.slice(-2000));
-  t.regex(tr.stderr, /eval after epoch 1 \(300 images/);
   const lines = await evalLines(run);
   t.deepEqual(lines.map((l) => l.epoch), [1, 2]);
   for (const l of lines) {

@@ -42,12 +42,13 @@ test.serial('the report of a run renders in headless Chromium with its charts, s
     if (!req.url().startsWith('file:') && !req.url().startsWith('data:')) requests.push(req.url());
   });
   await page.goto(pathToFileURL(join(run, 'report.html')).href, { waitUntil: 'load' });
-  const facts = await page.evaluate(() => {
-    const marks = (sel: string) => Array.from(document.querySelectorAll(`${sel} svg`)).map((s) => s.querySelectorAll('path, line, rect, symbol').length);
+  // A string, not a function: tsx would wrap a function's inner helpers in its __name(), which the page lacks.
+  const facts = (await page.evaluate(`(() => {
+    const marks = (sel) => Array.from(document.querySelectorAll(sel + ' svg')).map((s) => s.querySelectorAll('path, line, rect, symbol').length);
     const imgs = Array.from(document.images).map((i) => ({ alt: i.alt, w: i.naturalWidth, h: i.naturalHeight, done: i.complete }));
     const box = document.querySelector('#eval-charts svg')?.getBoundingClientRect();
-    return { training: marks('#training-charts'), evaluation: marks('#eval-charts'), imgs, evalWidth: box?.width ?? 0, text: document.body.innerText };
-  });
+    return { training: marks('#training-charts'), evaluation: marks('#eval-charts'), imgs, evalWidth: box ? box.width : 0, text: document.body.innerText };
+  })()`)) as { training: number[]; evaluation: number[]; imgs: { alt: string; w: number; h: number; done: boolean }[]; evalWidth: number; text: string };
   t.log(`training chart marks ${facts.training}, evaluation chart marks ${facts.evaluation}, images ${facts.imgs.map((i) => `${i.alt} ${i.w}×${i.h}`).join('; ')}`);
   t.is(facts.training.length, 1);
   t.true(facts.training[0] > 10, 'the training charts have marks');
