@@ -10,6 +10,8 @@ import { runCli } from '../src/cli/main.js';
 import { visibleGpuCount } from '../src/shared/backend/select.js';
 import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, FlagError, flagsFromTrainConfig, givenFlags, LAUNCHER_FLAGS, TRAIN_FLAGS, trainConfigFrom, type FlagValues } from '../src/shared/config.js';
 import { planResume } from '../src/shared/run/resume.js';
+import { classifierReady, ClassifierError, DEFAULT_CLASSIFIER_DIR } from '../src/shared/eval/classifier-files.js';
+import { resolve } from 'node:path';
 import { newToken, TOKEN_ENV } from '../src/shared/protocol/auth.js';
 import type { Coordinator } from '../src/coordinator/coordinator.js';
 import { coordinatorArgsFrom, runCoordinator } from '../src/coordinator/run.js';
@@ -67,6 +69,11 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
   const config = resume ? resume.config : given;
   if (config.batchSize % world !== 0) {
     throw new FlagError(`--batch-size ${config.batchSize} (the global batch) is not divisible by the ${world} workers; pick a multiple of ${world}`);
+  }
+  if (config.evalEvery !== undefined) {
+    // Workers load the classifier but never train it (that would stall the run for minutes).
+    const dir = resolve(config.classifier ?? DEFAULT_CLASSIFIER_DIR);
+    if (!(await classifierReady(dir))) throw new ClassifierError(`--eval-every: no usable classifier in ${dir}; build it first with npm run train-classifier${config.classifier ? ` -- --out ${config.classifier}` : ''}`);
   }
   let backend = config.backend;
   let gpuMode = false;

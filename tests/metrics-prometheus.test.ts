@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { ensureTestClassifier } from './helpers/classifier.js';
 import { ROOT, runCli, tempDir } from './helpers/cli.js';
 
 interface Target {
@@ -57,6 +58,9 @@ function allPanels(panels: Panel[]): Panel[] {
 }
 
 test('every dashboard expression returns data from a real Prometheus scraping a 2-worker run', async (t) => {
+  t.timeout(20 * 60_000);
+  // The run evaluates (--eval-every) so the quality panels have data too.
+  await ensureTestClassifier((l) => t.log(l));
   const dir = await tempDir(t);
   const dashboard = JSON.parse(await readFile(join(ROOT, 'dashboards', 'gan-training.json'), 'utf8')) as { panels: Panel[] };
   const exprs = allPanels(dashboard.panels).flatMap((p) => (p.targets ?? []).map((tg) => ({ panel: p.title, expr: tg.expr })));
@@ -66,7 +70,7 @@ test('every dashboard expression returns data from a real Prometheus scraping a 
   let stopRun: (() => void) | undefined;
   const run = runCli(
     'cluster',
-    ['--workers', '2', '--model', 'mlp', '--backend', 'wasm', '--epochs', '1000', '--limit', '512', '--batch-size', '64', '--checkpoint-every', '1', '--sample-every', '50',
+    ['--workers', '2', '--model', 'mlp', '--backend', 'wasm', '--epochs', '1000', '--limit', '512', '--batch-size', '64', '--checkpoint-every', '1', '--sample-every', '50', '--eval-every', '2', '--eval-n', '200',
       '--run-dir', join(dir, 'run'), '--metrics-port', String(metricsPort), '--progress', 'off'],
     { timeoutMs: 300_000, onStderr: (_chunk, child) => (stopRun ??= () => child.kill('SIGINT')) },
   );
@@ -85,8 +89,8 @@ test('every dashboard expression returns data from a real Prometheus scraping a 
   try {
     // Scraped, with workers reporting and at least one checkpoint written.
     await waitFor('the target to be up', 90_000, async () => ((await query(promUrl, 'up{job="gan"} == 1')).length ? true : undefined));
-    await waitFor('a checkpoint and 20 s of history', 180_000, async () =>
-      (await query(promUrl, 'gan_last_checkpoint_timestamp_seconds > 0 and on() count_over_time(gan_steps_total[1m]) > 20')).length ? true : undefined,
+    await waitFor('a checkpoint, an evaluation and 20 s of history', 180_000, async () =>
+      (await query(promUrl, 'gan_last_checkpoint_timestamp_seconds > 0 and on() gan_eval_epoch > 0 and on() count_over_time(gan_steps_total[1m]) > 20')).length ? true : undefined,
     );
     const empty: string[] = [];
     const withData: string[] = [];

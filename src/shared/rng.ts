@@ -8,7 +8,7 @@
  */
 
 /** Purposes of random streams; each gets its own salt so streams never collide. */
-export type StreamPurpose = 'shuffle' | 'z' | 'dropout' | 'init' | 'sample' | 'fixed-noise' | 'test';
+export type StreamPurpose = 'shuffle' | 'z' | 'dropout' | 'init' | 'sample' | 'fixed-noise' | 'test' | 'eval';
 
 const SALT: Record<StreamPurpose, number> = {
   shuffle: 0x9e3779b9,
@@ -18,6 +18,7 @@ const SALT: Record<StreamPurpose, number> = {
   sample: 0x165667b1,
   'fixed-noise': 0xd3a2646c,
   test: 0xfd7046c5,
+  eval: 0x7a3c19e5,
 };
 
 /** murmur3's 32-bit finaliser: a cheap bijective mixer. */

@@ -21,6 +21,9 @@ import { summarize } from '../shared/models/index.js';
 import { Replica } from '../shared/replica.js';
 import { checkpointPayload } from '../shared/run/snapshot.js';
 import { fixedNoise } from '../shared/run/trainer.js';
+import { DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../shared/eval/classifier-store.js';
+import { evaluateGenerator, type GeneratorEvaluatorArgs } from '../shared/eval/evaluate.js';
+import { resolve } from 'node:path';
 import { VERSION } from '../shared/version.js';
 import { GpuSampler } from './gpu-stats.js';
 import { webGpuMemory } from '../shared/backend/webgpu.js';
@@ -129,6 +132,14 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     const local = shardSize(config.batchSize, world);
     const replica = await Replica.create({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
     if (rank === 0) args.log(summarize(replica.gan));
+    // Only rank 0 evaluates (--eval-every); it loads the classifier now, not at the first evaluation.
+    let evaluator: GeneratorEvaluatorArgs | undefined;
+    if (rank === 0 && config.evalEvery !== undefined) {
+      const classifier = await loadClassifier(resolve(config.classifier ?? DEFAULT_CLASSIFIER_DIR)).catch((err) => {
+        throw new WorkerExit((err as Error).message, 2);
+      });
+      evaluator = { classifier, n: config.evalN, latent: config.latent, seed: config.seed };
+    }
     await ring.join(rank, world, welcome.peers);
     if (welcome.restore && rank === 0) {
       const m = await inbox.next(120_000, 'the checkpoint to resume from').catch((err) => {
@@ -173,6 +184,12 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
         case 'sample': {
           const images = await replica.generate(fixedNoise(config), msg.count);
           await send({ t: 'samples', epoch: msg.epoch, count: msg.count }, [new Uint8Array(images.buffer, images.byteOffset, images.byteLength)]);
+          break;
+        }
+        case 'eval': {
+          if (!evaluator) throw new WorkerExit('asked to evaluate, but this worker has no classifier (is it rank 0, started with --eval-every?)', 3);
+          const { result, seconds } = await evaluateGenerator({ ...evaluator, n: msg.count }, replica.gan.generator);
+          await send({ t: 'eval-done', epoch: msg.epoch, result, seconds });
           break;
         }
         case 'checkpoint': {

@@ -20,6 +20,9 @@ const ENTRY: Record<string, string> = {
   coordinator: 'src/coordinator/main.ts',
   worker: 'src/worker/main.ts',
   bench: 'src/bench/main.ts',
+  eval: 'src/cli/eval.ts',
+  'train-classifier': 'src/cli/train-classifier.ts',
+  report: 'src/cli/report.ts',
 };
 
 /** Options of `runCli`. */

@@ -6,6 +6,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { StepReport } from '../../shared/protocol/messages.js';
+import type { EvalResult } from '../../shared/eval/summary.js';
 
 /** Step-duration buckets spanning a ~3 ms GPU step to a ~10 s wasm DCGAN step. */
 export const STEP_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -70,11 +71,21 @@ export class RunMetrics {
   private readonly checkpointDuration = new Gauge({ name: 'gan_last_checkpoint_duration_seconds', help: 'How long the last checkpoint took (serialise, send, hash, write)', registers: [this.registry] });
   private readonly nonFinite = new Counter({ name: 'gan_nonfinite_steps_skipped_total', help: 'Steps whose update was skipped for a non-finite loss or gradient', registers: [this.registry] });
 
+  private readonly fid = new Gauge({ name: 'gan_fid', help: 'FID of the last evaluation (--eval-every) in the MNIST classifier\'s features, against the test images; lower is better', registers: [this.registry] });
+  private readonly fidFloor = new Gauge({ name: 'gan_fid_floor', help: 'FID of the real train images against the test images: the best a generator can expect', registers: [this.registry] });
+  private readonly mnistScore = new Gauge({ name: 'gan_mnist_score', help: 'MNIST score (Inception Score with the MNIST classifier) of the last evaluation; higher is better, up to the test images\' score', registers: [this.registry] });
+  private readonly coverageKl = new Gauge({ name: 'gan_digit_coverage_kl', help: 'KL divergence (nats) of the generated digit shares from the test set\'s, last evaluation', registers: [this.registry] });
+  private readonly digitsUnder = new Gauge({ name: 'gan_digits_underrepresented', help: 'Digits with under a quarter of their expected share among generated images, last evaluation', registers: [this.registry] });
+  private readonly collapse = new Gauge({ name: 'gan_mode_collapse', help: '1 when the last evaluation found a digit under a quarter of its share (mode collapse), else 0', registers: [this.registry] });
+  private readonly evalEpoch = new Gauge({ name: 'gan_eval_epoch', help: 'Epoch of the last evaluation', registers: [this.registry] });
+
   private readonly labels = new Map<number, { worker: string; device: string }>();
   private rejectedSeen = 0;
 
   constructor(private readonly sources: { heartbeatAges: () => Map<number, number>; rejected: () => number }) {
     collectDefaultMetrics({ register: this.registry });
+    // Absent until the first evaluation (and in runs without --eval-every): a 0 would read as a perfect FID.
+    for (const g of [this.fid, this.fidFloor, this.mnistScore, this.coverageKl, this.digitsUnder, this.collapse, this.evalEpoch]) g.remove();
   }
 
   /**
@@ -131,6 +142,17 @@ export class RunMetrics {
     const l = this.labels.get(rank);
     if (l) this.workerUp.set(l, 0);
     this.workersConnected.dec();
+  }
+
+  /** An in-training evaluation's numbers (after epoch `epoch`, 1-based). */
+  recordEval(r: EvalResult, epoch: number): void {
+    this.fid.set(r.fid);
+    this.fidFloor.set(r.fidFloor);
+    this.mnistScore.set(r.score);
+    this.coverageKl.set(r.coverage.kl);
+    this.digitsUnder.set(r.coverage.underQuarter.length);
+    this.collapse.set(r.coverage.collapsed ? 1 : 0);
+    this.evalEpoch.set(epoch);
   }
 
   /** One completed step: the reports of every worker and the coordinator's wall time. */

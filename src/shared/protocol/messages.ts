@@ -123,6 +123,21 @@ export interface Samples {
   count: number;
 }
 
+/** Coordinator → rank 0: evaluate the generator on `count` images (--eval-every). Reply: EvalDone. */
+export interface EvalRequest {
+  t: 'eval';
+  epoch: number;
+  count: number;
+}
+
+/** Rank 0 → coordinator: the evaluation's numbers (an EvalResult) and how long it took. */
+export interface EvalDone {
+  t: 'eval-done';
+  epoch: number;
+  result: object;
+  seconds: number;
+}
+
 /** Coordinator → rank 0: serialise a checkpoint. Reply: CheckpointData + one frame per file. */
 export interface CheckpointRequest {
   t: 'checkpoint';
@@ -157,8 +172,8 @@ export interface WorkerError {
   message: string;
 }
 
-export type ToCoordinator = Hello | Ready | StepReport | Samples | CheckpointData | Heartbeat | WorkerError;
-export type ToWorker = Welcome | Restore | Refuse | StepCommand | SampleRequest | CheckpointRequest | Heartbeat | Stop;
+export type ToCoordinator = Hello | Ready | StepReport | Samples | EvalDone | CheckpointData | Heartbeat | WorkerError;
+export type ToWorker = Welcome | Restore | Refuse | StepCommand | SampleRequest | EvalRequest | CheckpointRequest | Heartbeat | Stop;
 export type Message = ToCoordinator | ToWorker;
 
 type FieldType = 'number' | 'string' | 'boolean' | 'object' | 'string[]' | 'number?' | 'string?';
@@ -177,6 +192,8 @@ const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
   },
   sample: { epoch: 'number', count: 'number' },
   samples: { epoch: 'number', count: 'number' },
+  eval: { epoch: 'number', count: 'number' },
+  'eval-done': { epoch: 'number', result: 'object', seconds: 'number' },
   checkpoint: { epoch: 'number', step: 'number', globalStep: 'number' },
   'checkpoint-data': { files: 'string[]', epoch: 'number', globalStep: 'number' },
   hb: {},

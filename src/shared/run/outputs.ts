@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { writeCheckpointFiles } from '../checkpoint/store.js';
 import type { CheckpointFiles } from '../checkpoint/format.js';
 import type { TrainConfig } from '../config.js';
+import type { EvalResult } from '../eval/summary.js';
+import { summaryLine } from '../eval/summary.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { SidePool } from '../pool/side-pool.js';
 import { MetricsLog, type RunPaths } from './run-dir.js';
@@ -183,10 +185,21 @@ export class RunOutputs {
     await this.metrics.append({ type: 'rollback', globalStep, reason, time: new Date().toISOString() });
   }
 
-  /** Whether epoch `epoch` (1-based, just completed) gets a sample grid / a checkpoint. */
-  wants(epoch: number): { samples: boolean; checkpoint: boolean } {
-    const last = epoch === this.args.config.epochs;
-    return { samples: epoch % this.args.config.sampleEvery === 0 || last, checkpoint: epoch % this.args.config.checkpointEvery === 0 || last };
+  /** Whether epoch `epoch` (1-based, just completed) gets a sample grid / an evaluation / a checkpoint. */
+  wants(epoch: number): { samples: boolean; eval: boolean; checkpoint: boolean } {
+    const c = this.args.config;
+    const last = epoch === c.epochs;
+    return { samples: epoch % c.sampleEvery === 0 || last, eval: c.evalEvery !== undefined && (epoch % c.evalEvery === 0 || last), checkpoint: epoch % c.checkpointEvery === 0 || last };
+  }
+
+  /** Appends an `eval` line (epoch 1-based, just completed) to metrics.jsonl and logs its summary. */
+  async recordEval(epoch: number, globalStep: number, r: EvalResult, seconds: number): Promise<void> {
+    await this.metrics.append({
+      type: 'eval', epoch, globalStep, images: r.images, fid: r.fid, fidFloor: r.fidFloor, score: r.score, scoreCeiling: r.scoreCeiling,
+      coverageKl: r.coverage.kl, shares: r.coverage.shares, underQuarter: r.coverage.underQuarter, collapsed: r.coverage.collapsed,
+      confidence: r.confidence.generated, realConfidence: r.confidence.real, seconds, time: new Date().toISOString(),
+    });
+    this.progress.log(`eval after epoch ${epoch} (${r.images} images, ${seconds.toFixed(1)} s): ${summaryLine(r)}`);
   }
 
   /** Encodes the fixed-noise images (SAMPLE_GRID_COUNT × 28 × 28 in [-1, 1]) and writes samples/epoch-NNNN.png. */

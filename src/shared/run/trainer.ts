@@ -14,6 +14,9 @@ import { Rng } from '../rng.js';
 import { VERSION } from '../version.js';
 import { RunOutputs, SAMPLE_GRID_COUNT } from './outputs.js';
 import { readCheckpoint } from '../checkpoint/load.js';
+import { CLASSIFIER_DEFAULTS, DEFAULT_CLASSIFIER_DIR, ensureClassifier } from '../eval/classifier-store.js';
+import { evaluateGenerator, type GeneratorEvaluatorArgs } from '../eval/evaluate.js';
+import { resolve } from 'node:path';
 import { createRunDir, defaultRunDir, openRunDir, writeRunConfig } from './run-dir.js';
 import { rewindMetrics, ResumeError, type ResumePlan } from './resume.js';
 import { checkpointPayload, type RunPosition } from './snapshot.js';
@@ -80,6 +83,11 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     startedAt: new Date().toISOString(),
   });
 
+  // Loaded (or trained, once) before the first step, so an evaluation only costs its own images.
+  const evaluator: GeneratorEvaluatorArgs | undefined = config.evalEvery === undefined ? undefined : {
+    classifier: await ensureClassifier({ dir: resolve(config.classifier ?? DEFAULT_CLASSIFIER_DIR), ...CLASSIFIER_DEFAULTS, data: config.data, backend: backend.name, log }),
+    n: config.evalN, latent: config.latent, seed: config.seed,
+  };
   const resumed = resume ? { globalStep: resume.state.globalStep, history: await rewindMetrics(paths.metrics, resume) } : undefined;
   const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, resumed });
   await out.init();
@@ -127,6 +135,10 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       await out.endEpoch(epoch + 1, globalStep);
       const wants = out.wants(epoch + 1);
       if (wants.samples) await out.writeSamples(epoch + 1, await replica.generate(noise, SAMPLE_GRID_COUNT));
+      if (wants.eval && evaluator) {
+        const { result, seconds } = await evaluateGenerator(evaluator, replica.gan.generator);
+        await out.recordEval(epoch + 1, globalStep, result, seconds);
+      }
       if (wants.checkpoint) await checkpoint({ epoch: epoch + 1, step: 0, globalStep });
     }
   } finally {

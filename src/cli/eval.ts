@@ -1,0 +1,45 @@
+/** `npm run eval`: FID, MNIST score and digit coverage of a checkpoint's generator. */
+import { resolve } from 'node:path';
+import { selectBackend, type BackendName } from '../shared/backend/select.js';
+import { readCheckpoint } from '../shared/checkpoint/load.js';
+import { resolveCheckpoint } from '../shared/checkpoint/store.js';
+import { EVAL_FLAGS } from '../shared/config.js';
+import { CLASSIFIER_DEFAULTS, DEFAULT_CLASSIFIER_DIR, ensureClassifier } from '../shared/eval/classifier-store.js';
+import { evalNoise, evaluateImages, generateImages, summaryLine } from '../shared/eval/evaluate.js';
+import { writeFileAtomic } from '../shared/fsutil.js';
+import { runCli } from './main.js';
+
+await runCli('npm run eval --', EVAL_FLAGS, async (flags) => {
+  const log = (l: string) => process.stderr.write(l + '\n');
+  const backend = await selectBackend(flags.backend as BackendName);
+  const dir = await resolveCheckpoint(flags.ckpt as string, flags['run-dir'] as string | undefined);
+  const ckpt = await readCheckpoint(dir);
+  const classifierDir = resolve((flags.classifier as string | undefined) ?? DEFAULT_CLASSIFIER_DIR);
+  const classifier = await ensureClassifier({ dir: classifierDir, ...CLASSIFIER_DEFAULTS, data: flags.data as string | undefined, backend: backend.name, log });
+  const n = flags.n as number;
+  const seed = flags.seed as number;
+  const latent = ckpt.state.latent;
+  log(`eval: generating ${n} images from ${dir} (epoch ${ckpt.state.epoch}, step ${ckpt.state.globalStep}), seed ${seed}, backend ${backend.name}`);
+  const t0 = performance.now();
+  const images = await generateImages(ckpt.generator, evalNoise(seed, n, latent), n, latent);
+  log(`eval: classifying ${n} images against the ${classifier.reference.test.count} test images`);
+  const result = await evaluateImages(classifier, images, n);
+  const seconds = (performance.now() - t0) / 1000;
+  const report = { checkpoint: dir, epoch: ckpt.state.epoch, globalStep: ckpt.state.globalStep, model: (ckpt.state.config as { model?: string }).model, seed, ...result, seconds };
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  process.stdout.write(
+    [
+      `checkpoint      ${dir} (epoch ${ckpt.state.epoch})`,
+      `images          ${n} generated (seed ${seed}) vs ${classifier.reference.test.count} test`,
+      `FID             ${result.fid.toFixed(3)}   (real-data floor: train vs test ${result.fidFloor.toFixed(3)})`,
+      `MNIST score     ${result.score.toFixed(3)}   (ceiling: test images ${result.scoreCeiling.toFixed(3)})`,
+      `digit shares    ${result.coverage.shares.map((s, k) => `${k}:${pct(s)}`).join(' ')}`,
+      `coverage        KL to test shares ${result.coverage.kl.toFixed(4)}; digits under a quarter of their share: ${result.coverage.underQuarter.length ? result.coverage.underQuarter.join(', ') + ' (MODE COLLAPSE)' : 'none'}`,
+      `confidence      ${result.confidence.generated.toFixed(3)} generated, ${result.confidence.real.toFixed(3)} test`,
+      `classifier      ${classifierDir} (test accuracy ${pct(result.classifier.testAccuracy)}, sha256 ${result.classifier.sha256.slice(0, 12)})`,
+      '',
+    ].join('\n'),
+  );
+  if (flags.json) await writeFileAtomic(flags.json as string, JSON.stringify(report, null, 2) + '\n');
+  log(`eval: done in ${seconds.toFixed(1)} s: ${summaryLine(result)}`);
+});

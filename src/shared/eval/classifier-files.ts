@@ -1,0 +1,39 @@
+/**
+ * The evaluation classifier's place on disk and the checks that need no TensorFlow (the cluster
+ * launcher runs them before starting workers).
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+/** Bumped whenever the architecture or training recipe changes: a cached classifier with another version is rebuilt. */
+export const CLASSIFIER_VERSION = 1;
+
+/** Thrown for a classifier directory that can't be used; one line. */
+export class ClassifierError extends Error {}
+
+/** The repository's default classifier directory (independent of the working directory). */
+export const DEFAULT_CLASSIFIER_DIR = resolve(import.meta.dirname, '..', '..', '..', '.cache', 'classifier');
+
+/** meta.json of a saved classifier. */
+export interface ClassifierMeta {
+  version: number;
+  /** sha256 of weights.bin: names the exact classifier numbers were measured with. */
+  sha256: string;
+  testAccuracy: number;
+  epochs: number;
+  trainSeconds: number;
+  backend: string;
+  createdAt: string;
+}
+
+/** Whether `dir` holds a complete classifier of the current version (no TensorFlow needed). */
+export async function classifierReady(dir: string): Promise<boolean> {
+  try {
+    const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as ClassifierMeta;
+    return meta.version === CLASSIFIER_VERSION && ['model.json', 'weights.bin', 'reference.json'].every((f) => existsSync(join(dir, f)));
+  } catch {
+    return false;
+  }
+}
+
