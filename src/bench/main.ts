@@ -186,6 +186,7 @@ async function main(): Promise<void> {
           `${fmt(r.split.computeMs)} / ${fmt(r.split.flattenMs)} / ${fmt(r.split.optimizerMs)}`, `${r.tensors.before}→${r.tensors.after}`]),
       ),
     );
+    if (c.unavailable.length + c.skipped.length > 0) process.stdout.write('\n');
     for (const u of c.unavailable) process.stdout.write(`- ${u.backend}: not available here (${u.reason})\n`);
     for (const u of c.skipped) process.stdout.write(`- ${u.backend} ${u.model}: ${u.reason}\n`);
   }
