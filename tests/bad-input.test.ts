@@ -28,7 +28,7 @@ const cases: [string, string, string[], number, RegExp][] = [
   ['zero workers', 'cluster', ['--workers', '0'], 2, /--workers must be ≥ 1, got 0/],
   ['zero GPUs', 'cluster', ['--gpus', '0'], 2, /--gpus must be ≥ 1, got 0/],
   ['both --gpus and --workers', 'cluster', ['--gpus', '2', '--workers', '2'], 2, /give exactly one of --gpus N .* or --workers N/],
-  ['an unknown backend', 'cluster', ['--workers', '2', '--backend', 'tpu'], 2, /--backend must be one of auto, tfjs-node-gpu, tfjs-node, wasm, cpu, got 'tpu'/],
+  ['an unknown backend', 'cluster', ['--workers', '2', '--backend', 'tpu'], 2, /--backend must be one of auto, tfjs-node-gpu, webgpu, tfjs-node, wasm, cpu, got 'tpu'/],
   ['a worker without --coordinator', 'worker', ['--token', 'x'.repeat(20)], 2, /--coordinator tcp:\/\/HOST:PORT is required/],
   ['a malformed --coordinator', 'worker', ['--coordinator', 'localhost:5555', '--token', 'x'.repeat(20)], 2, /--coordinator must look like tcp:\/\/HOST:PORT, got 'localhost:5555'/],
   ['a short token', 'worker', ['--coordinator', 'tcp://127.0.0.1:9', '--token', 'short'], 1, /the token must be at least 16 characters/],
