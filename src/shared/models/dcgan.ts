@@ -6,14 +6,13 @@
  * LeakyReLU keeps Keras' default slope (0.3), as the report does.
  */
 import * as tfl from '@tensorflow/tfjs-layers';
-import { dense } from './dense.js';
 import { seededInit } from './init.js';
 import type { Gan, GanBuildArgs } from './types.js';
 
 export function buildDcgan(args: GanBuildArgs): Gan {
   const gInit = seededInit(args.seed, 'G');
   const generator = tfl.sequential({ name: 'generator' });
-  generator.add(dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent], kernelInitializer: gInit() }));
+  generator.add(tfl.layers.dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent], kernelInitializer: gInit() }));
   generator.add(tfl.layers.batchNormalization());
   generator.add(tfl.layers.leakyReLU());
   generator.add(tfl.layers.reshape({ targetShape: [7, 7, 256] }));
@@ -34,6 +33,6 @@ export function buildDcgan(args: GanBuildArgs): Gan {
     discriminator.add(tfl.layers.dropout({ rate: 0.3 }));
   }
   discriminator.add(tfl.layers.flatten());
-  discriminator.add(dense({ units: 1, kernelInitializer: dInit() }));
+  discriminator.add(tfl.layers.dense({ units: 1, kernelInitializer: dInit() }));
   return { name: 'dcgan', latent: args.latent, generator, discriminator, imageShape: [28, 28, 1] };
 }
