@@ -27,7 +27,9 @@ test('--quick all-reduce and scaling: headline ratios, breakdown, leak watch', a
   t.true(Math.abs(b.totalMs - Object.values(b.parts).reduce((s, x) => s + x, 0)) < 1e-6);
   for (const run of out.scaling.runs as { numTensors: [number, number] }[]) t.is(run.numTensors[0], run.numTensors[1], 'live tensors grew during a cluster run');
   t.true(run2.stepMs.median > 0);
-  t.true(out.cost_model.fit.loopbackBandwidthGBs > 0);
+  // Two noisy payloads may not determine a bandwidth; then the bench says why instead of failing.
+  if (out.cost_model.error) t.regex(out.cost_model.error, /no positive bandwidth|at least two/);
+  else t.true(out.cost_model.fit.loopbackBandwidthGBs > 0);
 });
 
 test('a bad flag is named in one line', async (t) => {

@@ -238,8 +238,18 @@ async function main(): Promise<void> {
     );
   }
 
+  let cm: Awaited<ReturnType<typeof costModel>> | undefined;
   if (ar) {
-    const cm = await costModel(v, ar.rows, scaling);
+    try {
+      cm = await costModel(v, ar.rows, scaling);
+    } catch (err) {
+      // Few, noisy all-reduce points (--quick on a busy machine) may not determine a bandwidth:
+      // say so and keep the other figures.
+      out.cost_model = { error: (err as Error).message };
+      process.stdout.write(`\n## Cost model\n\n- not fitted: ${(err as Error).message}\n`);
+    }
+  }
+  if (cm) {
     out.cost_model = cm;
     process.stdout.write(
       `\n## Cost model (fitted here: α = ${fmt(cm.fit.alphaUs)} µs per ring step, loopback B = ${fmt(cm.fit.loopbackBandwidthGBs, 2)} GB/s, fixed = ${fmt(cm.fit.fixedMs)} ms/step ${cm.check ? `from the 2-worker ${cm.model} run` : '(no cluster run measured: 0)'})\n\n`,
