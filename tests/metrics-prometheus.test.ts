@@ -22,8 +22,8 @@ interface Panel {
   panels?: Panel[];
 }
 
-/** Expressions that must be empty on CPU-only workers (absent, not zero). */
-const GPU_ONLY = /gan_gpu_/;
+/** Expressions that must be empty on CPU-only workers (absent, not zero): nvidia-smi's figures and webgpu's device memory. */
+const GPU_ONLY = /gan_gpu_|gan_backend_device_memory_bytes/;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
