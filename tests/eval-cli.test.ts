@@ -7,20 +7,11 @@ import test from 'ava';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureTestClassifier } from './helpers/classifier.js';
+import type { EvalLine as RunEvalLine } from '../src/shared/report/run-data.js';
 import { runCli, tempDir } from './helpers/cli.js';
 
-interface EvalLine {
-  type: string;
-  epoch: number;
-  fid: number;
-  fidFloor: number;
-  score: number;
-  scoreCeiling: number;
-  coverageKl: number;
-  shares: number[];
-  collapsed: boolean;
-  images: number;
-}
+/** An eval line of metrics.jsonl, as the report reads it. */
+type EvalLine = RunEvalLine & { type: string };
 
 const evalLines = async (run: string) =>
   (await readFile(join(run, 'metrics.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as EvalLine).filter((l) => l.type === 'eval');

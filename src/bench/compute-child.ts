@@ -101,6 +101,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.stdout.write(`result ${JSON.stringify(result)}\n`);
   } catch (err) {
     process.stderr.write(`${(err as Error).message.split('\n')[0]}\n`);
-    process.exitCode = err instanceof BackendUnavailableError || /not installed|failed to load/.test((err as Error).message) ? 2 : 1;
+    process.exitCode = err instanceof BackendUnavailableError ? 2 : 1;
   }
 }

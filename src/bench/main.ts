@@ -7,6 +7,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
+import { BACKEND_NAMES } from '../shared/backend/select.js';
 import { BENCH_FLAGS, FlagError, parseFlags, type FlagValues } from '../shared/config.js';
 import { allReduceBench, type AllReduceRow, type LoopbackRow } from './allreduce.js';
 import { ChildError, startChild } from './child.js';
@@ -77,7 +78,8 @@ async function computeSection(v: FlagValues, quick: boolean, repeats: number, lo
       const slow = backend === 'cpu';
       if (slow && (quick || model === 'dcgan')) {
         const mlpRow = rows.find((r) => r.backend === backend && r.model === 'mlp');
-        const est = mlpRow ? `; about ${fmt((73.7e9 / (mlpRow.achievedGflops.median * 1e9)), 0)} s per step at its MLP rate` : '';
+        const flops = rows.find((r) => r.model === model)?.stepGflop; // counted where another backend ran it
+        const est = mlpRow && flops ? `; about ${fmt(flops / mlpRow.achievedGflops.median, 0)} s per step at its MLP rate` : '';
         skipped.push({ backend, model, reason: quick ? 'skipped in --quick (seconds per step)' : `skipped: the pure-JS backend would take minutes per step${est}` });
         continue;
       }
@@ -167,7 +169,7 @@ async function main(): Promise<void> {
   // Every list flag is checked before minutes of measuring, not when its section comes.
   list(v, 'links-gbit', Number);
   list(v, 'project-gpus', Number);
-  for (const b of list(v, 'backends') as string[]) if (!['tfjs-node-gpu', 'tfjs-node', 'webgpu', 'wasm', 'cpu'].includes(b)) throw new FlagError(`--backends: unknown backend '${b}'`);
+  for (const b of list(v, 'backends') as string[]) if (b === 'auto' || !(BACKEND_NAMES as readonly string[]).includes(b)) throw new FlagError(`--backends: unknown backend '${b}'`);
   const repeats = quick ? 3 : (v.repeats as number);
   const started = performance.now();
   const log = (line: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);

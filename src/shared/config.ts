@@ -100,10 +100,15 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   f({ name: 'coordinator-timeout', type: 'float', default: 15, min: 1, help: 'seconds of silence from the coordinator after which the worker exits' }),
 ];
 
-/** Flags of `npm run sample`. */
-export const SAMPLE_FLAGS: readonly FlagSpec[] = [
+/** Which checkpoint a command reads: shared by sample and eval. */
+const CHECKPOINT_CHOICE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'ckpt', type: 'string', default: 'latest', help: "checkpoint directory, or 'latest' (newest complete checkpoint of --run-dir, or of the newest run under runs/)" }),
   f({ name: 'run-dir', type: 'string', help: "run whose checkpoints 'latest' refers to" }),
+];
+
+/** Flags of `npm run sample`. */
+export const SAMPLE_FLAGS: readonly FlagSpec[] = [
+  ...CHECKPOINT_CHOICE_FLAGS,
   f({ name: 'n', type: 'int', default: 64, min: 1, max: 4096, help: 'images to draw (laid out as a near-square grid)' }),
   f({ name: 'seed', type: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'noise seed; same checkpoint + seed + backend = same PNG bytes' }),
   f({ name: 'out', type: 'string', help: 'output PNG path; default samples.png beside the checkpoint' }),
@@ -126,8 +131,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
 
 /** Flags of `npm run eval`. */
 export const EVAL_FLAGS: readonly FlagSpec[] = [
-  f({ name: 'ckpt', type: 'string', default: 'latest', help: "checkpoint directory, or 'latest' (newest complete checkpoint of --run-dir, or of the newest run under runs/)" }),
-  f({ name: 'run-dir', type: 'string', help: "run whose checkpoints 'latest' refers to" }),
+  ...CHECKPOINT_CHOICE_FLAGS,
   f({ name: 'n', type: 'int', default: 10000, min: 2, max: 100000, help: 'generated images to score against the 10,000 test images' }),
   f({ name: 'seed', type: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'noise seed; same checkpoint + seed + n = same numbers' }),
   f({ name: 'json', type: 'string', help: 'also write the results as JSON to this file' }),

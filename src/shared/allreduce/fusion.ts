@@ -30,16 +30,26 @@ export function fusionLayout(vars: readonly tf.Variable[]): FusionLayout {
   return { names, shapes, offsets, sizes, length };
 }
 
+/** The tensors (in layout order) concatenated as one 1-D tensor; undefined for an empty layout. */
+function concatFlat(tensors: readonly tf.Tensor[], layout: FusionLayout): tf.Tensor | undefined {
+  if (tensors.length !== layout.names.length) throw new RangeError(`flattenTensors: ${tensors.length} tensors for a layout of ${layout.names.length}`);
+  if (tensors.length === 0) return undefined;
+  return tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))));
+}
+
+/** Checks a read of `concatFlat` and owns its bytes (a read may be a view of backend memory). */
+function ownedRead(data: Float32Array, layout: FusionLayout): Float32Array {
+  if (data.length !== layout.length) throw new RangeError(`flattenTensors: got ${data.length} floats, layout has ${layout.length}`);
+  return data.buffer.byteLength === data.byteLength ? data : data.slice();
+}
+
 /** Flattens tensors (in layout order) into one new Float32Array with a single device read. */
 export function flattenTensors(tensors: readonly tf.Tensor[], layout: FusionLayout): Float32Array {
-  if (tensors.length !== layout.names.length) throw new RangeError(`flattenTensors: ${tensors.length} tensors for a layout of ${layout.names.length}`);
-  if (tensors.length === 0) return new Float32Array(0);
-  const flat = tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))));
+  const flat = concatFlat(tensors, layout);
+  if (!flat) return new Float32Array(0);
   const data = flat.dataSync() as Float32Array;
   flat.dispose();
-  if (data.length !== layout.length) throw new RangeError(`flattenTensors: got ${data.length} floats, layout has ${layout.length}`);
-  // dataSync may hand back a view of backend memory on some backends; own the bytes.
-  return data.buffer.byteLength === data.byteLength ? data : data.slice();
+  return ownedRead(data, layout);
 }
 
 /**
@@ -47,13 +57,11 @@ export function flattenTensors(tensors: readonly tf.Tensor[], layout: FusionLayo
  * (its dataSync needs OffscreenCanvas). The step's gradients and losses are read this way.
  */
 export async function flattenTensorsAsync(tensors: readonly tf.Tensor[], layout: FusionLayout): Promise<Float32Array> {
-  if (tensors.length !== layout.names.length) throw new RangeError(`flattenTensors: ${tensors.length} tensors for a layout of ${layout.names.length}`);
-  if (tensors.length === 0) return new Float32Array(0);
-  const flat = tf.tidy(() => tf.concat(tensors.map((t) => tf.reshape(t, [-1]))));
+  const flat = concatFlat(tensors, layout);
+  if (!flat) return new Float32Array(0);
   const data = (await flat.data()) as Float32Array;
   flat.dispose();
-  if (data.length !== layout.length) throw new RangeError(`flattenTensors: got ${data.length} floats, layout has ${layout.length}`);
-  return data.buffer.byteLength === data.byteLength ? data : data.slice();
+  return ownedRead(data, layout);
 }
 
 /** Copies the variables' current values into one new Float32Array. */
