@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 /** Bumped whenever the architecture or training recipe changes: a cached classifier with another version is rebuilt. */
-export const CLASSIFIER_VERSION = 1;
+export const CLASSIFIER_VERSION = 2;
 
 /** Thrown for a classifier directory that can't be used; one line. */
 export class ClassifierError extends Error {}

@@ -38,7 +38,7 @@ export interface BuildClassifierArgs {
   log: (line: string) => void;
 }
 
-export const CLASSIFIER_DEFAULTS = { epochs: 2, batchSize: 64, seed: 1 };
+export const CLASSIFIER_DEFAULTS = { epochs: 4, batchSize: 64, seed: 1 };
 
 /** Loads the classifier in `dir`; throws a ClassifierError naming the problem. */
 export async function loadClassifier(dir: string): Promise<Classifier> {
