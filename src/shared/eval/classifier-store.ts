@@ -15,7 +15,7 @@ import { fsyncDir } from '../fsutil.js';
 import { trainClassifier } from './classifier.js';
 import { CLASSIFIER_VERSION, classifierReady, ClassifierError, type ClassifierMeta } from './classifier-files.js';
 
-export { classifierReady, ClassifierError, DEFAULT_CLASSIFIER_DIR, type ClassifierMeta } from './classifier-files.js';
+export { CLASSIFIER_DEFAULTS, classifierReady, ClassifierError, DEFAULT_CLASSIFIER_DIR, type ClassifierMeta } from './classifier-files.js';
 import { computeReference, referenceFromJson, referenceToJson, type ReferenceStats } from './reference.js';
 
 /** A loaded classifier with its real-data statistics. */
@@ -37,8 +37,6 @@ export interface BuildClassifierArgs {
   backend: string;
   log: (line: string) => void;
 }
-
-export const CLASSIFIER_DEFAULTS = { epochs: 4, batchSize: 64, seed: 1 };
 
 /** Loads the classifier in `dir`; throws a ClassifierError naming the problem. */
 export async function loadClassifier(dir: string): Promise<Classifier> {
