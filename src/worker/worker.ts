@@ -14,7 +14,7 @@ import { loadMnist } from '../shared/data/mnist.js';
 import { batchIndices, epochPermutation, gatherImages, shardSize } from '../shared/data/schedule.js';
 import { curveClient, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
-import { Inbox, receiveLoop, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
+import { Inbox, receiveLoop, ReceiveTimeoutError, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
 import { encodeMessage } from '../shared/protocol/codec.js';
 import { PROTOCOL_VERSION, type ToWorker, type Welcome } from '../shared/protocol/messages.js';
 import { summarize } from '../shared/models/index.js';
@@ -123,9 +123,15 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     args.log(`joined as rank ${rank} of ${world} (run ${welcome.runId})`);
 
     heartbeat = setInterval(() => void send({ t: 'hb' }).catch(() => undefined), HEARTBEAT_MS);
+    let lastTick = Date.now();
     watchdog = setInterval(() => {
-      const silent = Date.now() - lastHeard;
-      if (silent > args.coordinatorTimeoutMs) inbox.fail(new WorkerExit(`the coordinator has been silent for ${(silent / 1000).toFixed(1)} s; exiting`, 3));
+      const now = Date.now();
+      // A late tick means a long synchronous step blocked the event loop: heartbeats that arrived
+      // meanwhile are still queued, so judge at the next tick, after they have been read.
+      const blocked = now - lastTick > 1000;
+      lastTick = now;
+      const silent = now - lastHeard;
+      if (!blocked && silent > args.coordinatorTimeoutMs) inbox.fail(new WorkerExit(`the coordinator has been silent for ${(silent / 1000).toFixed(1)} s; exiting`, 3));
     }, 500);
 
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
@@ -155,12 +161,24 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     if (rank !== 0) replica.importState(state);
     await send({ t: 'ready', rank, weightsHash: replica.weightsHash() });
 
+    // Between commands the wait is bounded by the coordinator's heartbeats (the watchdog), not by a
+    // fixed time: while rank 0 evaluates or serialises a checkpoint (a DCGAN eval on wasm takes
+    // longer than --coordinator-timeout), the others have nothing to do but must not give up.
+    const nextCommand = async () => {
+      for (;;) {
+        try {
+          return await inbox.next(args.coordinatorTimeoutMs, 'command from the coordinator');
+        } catch (err) {
+          if (!(err instanceof ReceiveTimeoutError) || Date.now() - lastHeard > args.coordinatorTimeoutMs) throw err;
+        }
+      }
+    };
     const batch = new Float32Array(local * 28 * 28);
     // CUDA_VISIBLE_DEVICES=i leaves this process one GPU, index 0 from its point of view.
     if (args.backend.name === 'tfjs-node-gpu') gpu.start(0);
     const reducer = (buf: Float32Array) => ring!.allReduceMean(buf);
     for (;;) {
-      const { msg } = await inbox.next(args.coordinatorTimeoutMs, 'command from the coordinator').catch((err) => {
+      const { msg } = await nextCommand().catch((err) => {
         throw err instanceof WorkerExit ? err : new WorkerExit((err as Error).message, 3);
       });
       switch (msg.t) {
