@@ -79,3 +79,35 @@ test('workers exit on their own when the coordinator is killed (SIGKILL)', async
   t.log(`workers gone ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
   t.deepEqual(pids.filter(alive), []);
 });
+
+test('workers exit on their own when the coordinator stalls (SIGSTOP): the heartbeats stop, the connection stays', async (t) => {
+  const dir = await tempDir(t);
+  const token = 'test-token-stalled-coordinator-0123';
+  let coordinatorPid: number | undefined;
+  t.teardown(() => {
+    if (coordinatorPid && alive(coordinatorPid)) {
+      process.kill(coordinatorPid, 'SIGCONT');
+      process.kill(coordinatorPid, 'SIGKILL');
+    }
+  });
+  let endpoint: (v: string) => void;
+  const listening = new Promise<string>((r) => (endpoint = r));
+  const coordinator = runCli('coordinator', ['--workers', '2', '--token', token, ...LONG_RUN, '--run-dir', join(dir, 'run'), '--join-timeout', '120'], {
+    timeoutMs: 120_000,
+    onStderr: (chunk, child) => {
+      coordinatorPid = child.pid;
+      const m = /listening on (tcp:\/\/[\d.]+:\d+)/.exec(chunk);
+      if (m) endpoint(m[1]);
+      if (/run directory:/.test(chunk)) setTimeout(() => process.kill(child.pid!, 'SIGSTOP'), 1500);
+    },
+  }).catch(() => undefined);
+  const ep = await listening;
+  const workers = await Promise.all([0, 1].map(() => runCli('worker', ['--coordinator', ep, '--token', token, ...LONG_RUN, '--coordinator-timeout', '3'], { timeoutMs: 60_000 })));
+  for (const w of workers) {
+    t.is(w.code, 3, w.stderr);
+    t.regex(w.stderr, /the coordinator has been silent for \d+\.\d s; exiting/);
+  }
+  process.kill(coordinatorPid!, 'SIGCONT');
+  process.kill(coordinatorPid!, 'SIGKILL');
+  await coordinator;
+});

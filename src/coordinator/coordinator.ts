@@ -102,8 +102,6 @@ export class Coordinator {
   generation = 0;
   /** Connections of workers from earlier generations: their late messages are ignored, not counted. */
   private readonly retired = new Set<string>();
-  /** globalStep of the newest checkpoint on disk (-1: none), to know whether a snapshot is newer. */
-  private checkpointedStep = -1;
 
   constructor(private readonly args: CoordinatorArgs) {
     this.world = args.world;
@@ -265,7 +263,6 @@ export class Coordinator {
     let snapshot: Snapshot | undefined = resume
       ? { files: await Promise.all(CHECKPOINT_FILES.map(async (f) => new Uint8Array(await readFile(join(resume.checkpointDir, f))))), pos: resume.state }
       : undefined;
-    if (resume) this.checkpointedStep = resume.state.globalStep;
     await this.assemble(configFields, snapshot?.files);
     const members = this.membership!.members();
     if (resume) this.args.log(`resumed from ${resume.checkpointDir}: epoch ${resume.state.epoch + 1}, step ${resume.state.step} (${resume.state.globalStep} steps done)`);
@@ -473,11 +470,9 @@ export class Coordinator {
    * last one on disk, so that `--resume latest` loses at most --snapshot-interval of training.
    */
   private async saveSnapshot(out: RunOutputs, snapshot: Snapshot | undefined): Promise<void> {
-    if (!snapshot || snapshot.pos.globalStep <= this.checkpointedStep) return;
-    const files = Object.fromEntries(CHECKPOINT_FILES.map((f, i) => [f, snapshot.files[i]])) as CheckpointFiles;
+    if (!snapshot || snapshot.pos.globalStep <= out.lastCheckpointStep) return;
     try {
-      const path = await out.writeCheckpoint(files, snapshot.pos);
-      this.checkpointedStep = snapshot.pos.globalStep;
+      const path = await writeSnapshot(out, snapshot);
       this.args.log(`saved the last snapshot (epoch ${snapshot.pos.epoch + 1}, step ${snapshot.pos.step}, ${snapshot.pos.globalStep} steps done) as ${path}: continue with --resume latest`);
     } catch (err) {
       this.args.log(`could not save the last snapshot: ${(err as Error).message.split('\n')[0]}`);
@@ -487,12 +482,10 @@ export class Coordinator {
   /** Writes a checkpoint of rank 0's state at `pos`; it is also the new rollback snapshot. */
   private async checkpoint(out: RunOutputs, pos: { epoch: number; step: number; globalStep: number }): Promise<Snapshot> {
     const t0 = performance.now();
-    const raw = await this.requestCheckpointFiles(pos);
-    const files = Object.fromEntries(CHECKPOINT_FILES.map((f, i) => [f, raw[i]])) as CheckpointFiles;
-    await out.writeCheckpoint(files, pos);
-    this.checkpointedStep = pos.globalStep;
+    const snapshot = { files: await this.requestCheckpointFiles(pos), pos: { ...pos } };
+    await writeSnapshot(out, snapshot);
     this.metrics.checkpointWritten((performance.now() - t0) / 1000);
-    return { files: raw, pos: { ...pos } };
+    return snapshot;
   }
 
   /** Tells every worker to stop (best effort) and closes the socket. */
@@ -503,4 +496,10 @@ export class Coordinator {
     if (this.membership) await Promise.race([this.broadcast({ t: 'stop', reason }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
     this.router.close();
   }
+}
+
+/** Writes a snapshot (checkpoint bytes in CHECKPOINT_FILES order) as a checkpoint; resolves with its path. */
+function writeSnapshot(out: RunOutputs, snapshot: Snapshot): Promise<string> {
+  const files = Object.fromEntries(CHECKPOINT_FILES.map((f, i) => [f, snapshot.files[i]])) as CheckpointFiles;
+  return out.writeCheckpoint(files, snapshot.pos);
 }

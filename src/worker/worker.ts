@@ -14,7 +14,7 @@ import { loadMnist } from '../shared/data/mnist.js';
 import { batchIndices, epochPermutation, gatherImages, shardSize } from '../shared/data/schedule.js';
 import { curveClient, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
-import { Inbox, receiveLoop, ReceiveTimeoutError, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
+import { Inbox, receiveLoop, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
 import { encodeMessage } from '../shared/protocol/codec.js';
 import { PROTOCOL_VERSION, type ToWorker, type Welcome } from '../shared/protocol/messages.js';
 import { summarize } from '../shared/models/index.js';
@@ -65,6 +65,7 @@ export class WorkerExit extends Error {
 }
 
 const HEARTBEAT_MS = 1000;
+const WATCHDOG_MS = 500;
 
 /** Runs the worker until the coordinator says stop (resolves) or something fails (rejects with WorkerExit). */
 export async function runWorker(args: WorkerArgs): Promise<void> {
@@ -128,11 +129,11 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
       const now = Date.now();
       // A late tick means a long synchronous step blocked the event loop: heartbeats that arrived
       // meanwhile are still queued, so judge at the next tick, after they have been read.
-      const blocked = now - lastTick > 1000;
+      const blocked = now - lastTick > 2 * WATCHDOG_MS;
       lastTick = now;
       const silent = now - lastHeard;
       if (!blocked && silent > args.coordinatorTimeoutMs) inbox.fail(new WorkerExit(`the coordinator has been silent for ${(silent / 1000).toFixed(1)} s; exiting`, 3));
-    }, 500);
+    }, WATCHDOG_MS);
 
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
     const local = shardSize(config.batchSize, world);
@@ -161,24 +162,15 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     if (rank !== 0) replica.importState(state);
     await send({ t: 'ready', rank, weightsHash: replica.weightsHash() });
 
-    // Between commands the wait is bounded by the coordinator's heartbeats (the watchdog), not by a
-    // fixed time: while rank 0 evaluates or serialises a checkpoint (a DCGAN eval on wasm takes
-    // longer than --coordinator-timeout), the others have nothing to do but must not give up.
-    const nextCommand = async () => {
-      for (;;) {
-        try {
-          return await inbox.next(args.coordinatorTimeoutMs, 'command from the coordinator');
-        } catch (err) {
-          if (!(err instanceof ReceiveTimeoutError) || Date.now() - lastHeard > args.coordinatorTimeoutMs) throw err;
-        }
-      }
-    };
     const batch = new Float32Array(local * 28 * 28);
     // CUDA_VISIBLE_DEVICES=i leaves this process one GPU, index 0 from its point of view.
     if (args.backend.name === 'tfjs-node-gpu') gpu.start(0);
     const reducer = (buf: Float32Array) => ring!.allReduceMean(buf);
     for (;;) {
-      const { msg } = await nextCommand().catch((err) => {
+      // No timer of its own: the watchdog ends this wait when the heartbeats stop. While rank 0
+      // evaluates or serialises a checkpoint (a DCGAN eval on wasm outlasts --coordinator-timeout),
+      // the others have nothing to do but must not give up.
+      const { msg } = await inbox.next(Infinity, 'command from the coordinator').catch((err) => {
         throw err instanceof WorkerExit ? err : new WorkerExit((err as Error).message, 3);
       });
       switch (msg.t) {

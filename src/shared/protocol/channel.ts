@@ -97,15 +97,18 @@ export class Inbox<T> {
     }
   }
 
-  /** The next item, or a ReceiveTimeoutError naming `what` after `timeoutMs`. */
+  /**
+   * The next item, or a ReceiveTimeoutError naming `what` after `timeoutMs`. `Infinity` sets no
+   * timer: the wait ends on an item or on `fail` (for waits a watchdog bounds).
+   */
   next(timeoutMs: number, what: string): Promise<T> {
     if (this.items.length) return Promise.resolve(this.items.shift()!);
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(() => {
         this.waiter = this.failWaiter = undefined;
         reject(new ReceiveTimeoutError(`no ${what} within ${(timeoutMs / 1000).toFixed(1)} s`));
-      }, timeoutMs);
+      }, timeoutMs) : undefined;
       this.waiter = (v) => {
         clearTimeout(timer);
         resolve(v);

@@ -124,9 +124,12 @@ export class RunOutputs {
   private epochWindow = new Window();
   private epochStart = performance.now();
   lastCheckpoint: string | undefined;
+  /** globalStep of the newest checkpoint on disk: the one resumed from, or -1 for none. */
+  lastCheckpointStep: number;
 
   constructor(private readonly args: RunOutputsArgs) {
     this.metrics = new MetricsLog(args.paths.metrics);
+    this.lastCheckpointStep = args.resumed?.globalStep ?? -1;
     this.progress = new Progress({ mode: args.config.progress, epochs: args.config.epochs, stepsPerEpoch: args.stepsPerEpoch }, args.resumed?.globalStep ?? 0);
     for (const h of args.resumed?.history ?? []) {
       this.history.step.push(h.globalStep);
@@ -223,6 +226,7 @@ export class RunOutputs {
     const path = await writeCheckpointFiles(files, state, { dir: this.args.paths.checkpoints, keep: this.args.config.keep, hash: (p) => this.pool.sha256File(p) });
     const seconds = (performance.now() - t0) / 1000;
     this.lastCheckpoint = path;
+    this.lastCheckpointStep = state.globalStep;
     await this.metrics.append({ type: 'checkpoint', epoch: state.epoch, step: state.step, globalStep: state.globalStep, path, seconds, time: new Date().toISOString() });
     this.progress.log(`checkpoint: ${path} (${seconds.toFixed(2)} s)`);
     return path;
