@@ -386,7 +386,8 @@ export class Coordinator {
         nonFinite = reports.some((r) => r.skipped) ? nonFinite + 1 : 0;
         if (nonFinite >= config.maxNonFinite) throw new NonFiniteError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep})`);
         const here = lastOfEpoch ? { epoch: epoch + 1, step: 0, globalStep } : { epoch, step: step + 1, globalStep };
-        if (this.args.shouldStop?.()) {
+        // Mid-epoch the stop happens here; after an epoch's last step, once the epoch's records are written.
+        if (!lastOfEpoch && this.args.shouldStop?.()) {
           out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
           keep(await this.checkpoint(out, here));
           return true;
@@ -406,9 +407,12 @@ export class Coordinator {
         await out.recordEval(epoch + 1, pos.globalStep, result, seconds);
         this.metrics.recordEval(result, epoch + 1);
       }
-      if (wants.checkpoint) {
+      const stopped = pos.epoch < config.epochs && this.args.shouldStop?.() === true;
+      if (stopped) out.progress.log(`stop requested: saving a checkpoint at the end of epoch ${epoch + 1}`);
+      if (wants.checkpoint || stopped) {
         keep(await this.checkpoint(out, { ...pos }));
         lastSnapshot = performance.now();
+        if (stopped) return true;
       } else if ((performance.now() - lastSnapshot) / 1000 >= this.args.snapshotIntervalSec) {
         keep({ files: await this.requestCheckpointFiles({ ...pos }), pos: { ...pos } });
         lastSnapshot = performance.now();

@@ -2,6 +2,7 @@
 import type { FlagValues, TrainConfig } from '../shared/config.js';
 import { loadCurveKeys } from '../shared/protocol/curve.js';
 import type { ResumePlan } from '../shared/run/resume.js';
+import { StopSignals, stopNotice } from '../shared/run/stop-signals.js';
 import type { TrainResult } from '../shared/run/trainer.js';
 import { ClusterError, Coordinator, type CoordinatorArgs } from './coordinator.js';
 
@@ -36,26 +37,22 @@ export interface CoordinatorOutcome {
 
 /**
  * Binds, calls `onListening` (where the launcher spawns its workers), runs the training, and
- * turns failures into one line. First SIGINT/SIGTERM: checkpoint at the next step boundary and
- * stop; a second: stop at once.
+ * turns failures into one line. A stop request (stop-signals.ts): checkpoint at the next step
+ * boundary and stop; a second one, clearly later: stop at once.
  */
 export async function runCoordinator(
   args: Omit<CoordinatorArgs, 'shouldStop' | 'onRecover'> & { onRecover?: (coordinator: Coordinator, world: number) => Promise<void> },
   onListening: (endpoint: string, coordinator: Coordinator) => void | Promise<void>,
 ): Promise<CoordinatorOutcome> {
-  let stops = 0;
+  const stops: StopSignals = new StopSignals({
+    onStop: (sig) => process.stderr.write(`\n${stopNotice(sig)}\n`),
+    onStopNow: (sig) => coordinator.fail(`${sig} again: stopping at once`),
+  });
   const coordinator: Coordinator = new Coordinator({
     ...args,
-    shouldStop: () => stops > 0,
+    shouldStop: () => stops.requested,
     onRecover: args.onRecover && ((world: number) => args.onRecover!(coordinator, world)),
   });
-  const onSignal = (sig: NodeJS.Signals) => {
-    stops++;
-    if (stops === 1) process.stderr.write(`\n${sig}: finishing the current step and writing a checkpoint (again to stop at once)\n`);
-    else coordinator.fail(`${sig} again: stopping at once`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   try {
     const endpoint = await coordinator.bind();
     await onListening(endpoint, coordinator);
@@ -68,8 +65,7 @@ export async function runCoordinator(
     process.stderr.write(`cluster: error: ${err.message}\n`);
     return { failed: true };
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stops.dispose();
     await coordinator.close();
   }
 }

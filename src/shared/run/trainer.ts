@@ -123,10 +123,10 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         if (nonFinite >= config.maxNonFinite) {
           throw new DivergedError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep}): stopping; the last checkpoint is ${out.lastCheckpoint ?? 'none'} (a lower --lr may help)`);
         }
-        if (shouldStop()) {
+        // Mid-epoch the stop happens here; after an epoch's last step, once the epoch's records are written.
+        if (shouldStop() && step + 1 < steps) {
           out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
-          const done = step + 1 === steps;
-          await checkpoint({ epoch: done ? epoch + 1 : epoch, step: done ? 0 : step + 1, globalStep });
+          await checkpoint({ epoch, step: step + 1, globalStep });
           stopped = true;
           break;
         }
@@ -139,7 +139,9 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         const { result, seconds } = await evaluateGenerator(evaluator, replica.gan.generator);
         await out.recordEval(epoch + 1, globalStep, result, seconds);
       }
-      if (wants.checkpoint) await checkpoint({ epoch: epoch + 1, step: 0, globalStep });
+      stopped = shouldStop() && epoch + 1 < config.epochs;
+      if (stopped) out.progress.log(`stop requested: saving a checkpoint at the end of epoch ${epoch + 1}`);
+      if (wants.checkpoint || stopped) await checkpoint({ epoch: epoch + 1, step: 0, globalStep });
     }
   } finally {
     await out.close();
