@@ -1,41 +1,43 @@
 /**
- * Exact resume: a run interrupted by SIGTERM (checkpoint at the next step boundary, mid-epoch) and
- * resumed with --resume latest ends bit-identical to the same run uninterrupted: weights, BatchNorm
+ * Exact resume: a run started with `npm run`, interrupted by Ctrl-C (SIGINT to the process group,
+ * which npm relays once more; checkpoint at the next step boundary, mid-epoch) and resumed with
+ * --resume latest ends bit-identical to the same run uninterrupted: weights, BatchNorm
  * statistics and both Adam states. For one process and for a 2-worker cluster.
  */
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, tempDir } from './helpers/cli.js';
-import { finalState } from './helpers/run.js';
+import { runCli, runNpm, signalGroup, tempDir } from './helpers/cli.js';
+import { finalState, SEND_AFTER_MS, STOPPED_AROUND_EPOCH_2 } from './helpers/run.js';
 
 const RUN = ['--model', 'mlp', '--backend', 'wasm', '--limit', '384', '--batch-size', '64', '--epochs', '3', '--progress', 'lines'];
 
 
 for (const mode of ['train', 'cluster'] as const) {
-  test(`${mode}: SIGTERM after epoch 1, then --resume latest, ends bit-identical to an uninterrupted run`, async (t) => {
+  test(`${mode}: Ctrl-C through npm after epoch 1, then --resume latest, ends bit-identical to an uninterrupted run`, async (t) => {
     const dir = await tempDir(t);
     const extra = mode === 'cluster' ? ['--workers', '2'] : [];
     const full = await runCli(mode, [...extra, ...RUN, '--run-dir', join(dir, 'full')]);
     t.is(full.code, 0, full.stderr);
 
     let signalled = false;
-    const part = await runCli(mode, [...extra, ...RUN, '--run-dir', join(dir, 'part')], {
-      onStderr: (chunk, child) => {
+    const part = await runNpm(mode, [...extra, ...RUN, '--run-dir', join(dir, 'part')], {
+      onStderr: (chunk, npm) => {
         if (!signalled && /epoch 1\/3 done/.test(chunk)) {
           signalled = true;
-          child.kill('SIGTERM');
+          setTimeout(() => signalGroup(npm, 'SIGINT'), SEND_AFTER_MS);
         }
       },
     });
     t.is(part.code, 0, part.stderr);
-    t.regex(part.stderr, /stop requested: saving a checkpoint at epoch 2, step \d/);
+    t.is(part.leftInGroup, '', 'processes of the run outlived npm');
+    t.regex(part.stderr, STOPPED_AROUND_EPOCH_2);
     const latest = (await readFile(join(dir, 'part', 'checkpoints', 'latest'), 'utf8')).trim();
     t.log(`interrupted at ${latest}`);
 
     const resumed = await runCli(mode, [...extra, '--resume', 'latest', '--run-dir', join(dir, 'part'), '--progress', 'lines']);
     t.is(resumed.code, 0, resumed.stderr);
-    t.regex(resumed.stderr, /resum(ing|ed) from .*: epoch 2, step \d+/);
+    t.regex(resumed.stderr, /resum(ing|ed) from .*: epoch [23], step \d+/);
     t.true((await finalState(join(dir, 'part'))).equals(await finalState(join(dir, 'full'))), 'resumed run differs from the uninterrupted one');
     const lines = (await readFile(join(dir, 'part', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     t.is(lines.filter((l) => l.type === 'epoch').length, 3);

@@ -1,5 +1,5 @@
 /** Runs the project's CLIs as real child processes. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +10,8 @@ export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** `runNpm` only: the processes of npm's group still there when npm exited (orphans), as `ps` lists them; '' for none. */
+  leftInGroup?: string;
 }
 
 /** Entry files of the npm scripts, relative to the repository root. */
@@ -36,24 +38,61 @@ export interface RunCliOptions {
 
 /** Runs an npm script's entry (train, sample, cluster, coordinator, worker) with tsx; resolves when it exits (rejects after `timeoutMs`). */
 export function runCli(name: string, args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
-  // Tests run side by side: a coordinator's metrics endpoint takes a free port unless a test picks one.
-  if ((name === 'cluster' || name === 'coordinator') && !args.includes('--metrics-port')) args = [...args, '--metrics-port', '0'];
+  args = withFreeMetricsPort(name, args);
+  const child = spawn(process.execPath, ['--import=tsx', join(ROOT, ENTRY[name] ?? `src/cli/${name}.ts`), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, FORCE_COLOR: '0', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return collect(child, `${name} ${args.join(' ')}`, opts, () => child.kill('SIGKILL'));
+}
+
+/**
+ * Runs `npm run NAME -- ARGS` as a user does in a terminal: npm leads a process group of its own
+ * (the terminal's foreground group), so a test can signal the whole group as Ctrl-C does, or npm
+ * alone as a supervisor does. `child.pid` is npm's PID and the group's ID.
+ */
+export async function runNpm(name: string, args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
+  args = withFreeMetricsPort(name, args);
+  const child = spawn('npm', ['run', '--silent', name, '--', ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, FORCE_COLOR: '0', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const leftAtExit = new Promise<string>((r) => child.once('exit', () => r(signalGroup(child, 0) ? execSync(`ps -o pid,ppid,stat,cmd -g ${child.pid}`, { encoding: 'utf8' }) : '')));
+  const result = await collect(child, `npm run ${name} -- ${args.join(' ')}`, opts, () => signalGroup(child, 'SIGKILL'));
+  return { ...result, leftInGroup: await leftAtExit };
+}
+
+/** Sends `signal` to every process in `child`'s process group (a `runNpm` child leads one); false when none is left. */
+export function signalGroup(child: ChildProcess, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-child.pid!, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw err;
+  }
+}
+
+// Tests run side by side: a coordinator's metrics endpoint takes a free port unless a test picks one.
+function withFreeMetricsPort(name: string, args: string[]): string[] {
+  return (name === 'cluster' || name === 'coordinator') && !args.includes('--metrics-port') ? [...args, '--metrics-port', '0'] : args;
+}
+
+function collect(child: ChildProcess, what: string, opts: RunCliOptions, kill: () => void): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import=tsx', join(ROOT, ENTRY[name] ?? `src/cli/${name}.ts`), ...args], {
-      cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, FORCE_COLOR: '0', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => {
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => {
       stderr += d;
       opts.onStderr?.(String(d), child);
     });
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${name} ${args.join(' ')} timed out after ${opts.timeoutMs} ms\n${stderr.slice(-2000)}`));
+      kill();
+      reject(new Error(`${what} timed out after ${opts.timeoutMs} ms\n${stderr.slice(-2000)}`));
     }, opts.timeoutMs ?? 300_000);
     child.on('close', (code) => {
       clearTimeout(timer);

@@ -8,3 +8,8 @@ export async function finalState(run: string): Promise<Buffer> {
   const dir = join(run, 'checkpoints', latest);
   return Buffer.concat(await Promise.all(['generator/weights.bin', 'discriminator/weights.bin', 'optimizer.bin'].map((f) => readFile(join(dir, f)))));
 }
+
+/** How long after epoch 1's summary line the stop tests signal a 6-step-per-epoch run: most often during epoch 2. */
+export const SEND_AFTER_MS = 1000;
+/** A stop mid-epoch 2, or at an epoch's end when the signal came during the end-of-epoch work or the last step. */
+export const STOPPED_AROUND_EPOCH_2 = /stop requested: saving a checkpoint (at epoch 2, step [1-5]|at the end of epoch [12])$/m;

@@ -1,0 +1,88 @@
+/**
+ * Stopping a run the ways users, schedulers and supervisors do (src/shared/run/stop-signals.ts):
+ * every delivery of one request within the relay window is that one request; a clearly later one
+ * stops at once. Through `npm run`, a SIGTERM to the process group, to npm alone or to the node
+ * process ends with a checkpoint, exit 0 and nothing left running. (Ctrl-C through npm with an exact
+ * resume is in resume.test.ts.)
+ */
+import test from 'ava';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RELAY_WINDOW_MS, StopSignals } from '../src/shared/run/stop-signals.js';
+import { runNpm, signalGroup, tempDir } from './helpers/cli.js';
+import { SEND_AFTER_MS, STOPPED_AROUND_EPOCH_2 } from './helpers/run.js';
+
+function recorder(t: { teardown: (fn: () => void) => void }) {
+  const seen: string[] = [];
+  const stops = new StopSignals({ onStop: (sig) => seen.push(`stop ${sig}`), onStopNow: (sig) => seen.push(`now ${sig}`) });
+  t.teardown(() => stops.dispose());
+  return { seen, stops };
+}
+
+test('deliveries within the relay window are one stop request', (t) => {
+  const { seen, stops } = recorder(t);
+  t.false(stops.requested);
+  stops.deliver('SIGINT', 5_000);
+  stops.deliver('SIGINT', 5_006); // npm's relay of the terminal's Ctrl-C
+  stops.deliver('SIGTERM', 5_000 + RELAY_WINDOW_MS);
+  t.true(stops.requested);
+  t.deepEqual(seen, ['stop SIGINT']);
+});
+
+test('a delivery clearly later than the first stops at once, and only once', (t) => {
+  const { seen, stops } = recorder(t);
+  stops.deliver('SIGTERM', 5_000);
+  stops.deliver('SIGINT', 5_000 + RELAY_WINDOW_MS + 1);
+  stops.deliver('SIGINT', 5_000 + 3 * RELAY_WINDOW_MS);
+  t.deepEqual(seen, ['stop SIGTERM', 'now SIGINT']);
+});
+
+test('two real SIGTERMs back to back (a group signal and its relay) are one request', async (t) => {
+  const { seen } = recorder(t);
+  process.kill(process.pid, 'SIGTERM');
+  process.kill(process.pid, 'SIGTERM');
+  for (let i = 0; i < 100 && seen.length === 0; i++) await sleep(10);
+  await sleep(50);
+  t.deepEqual(seen, ['stop SIGTERM']);
+});
+
+/** The node process npm runs (`exec node …` replaces npm's shell, so it is npm's only child). */
+function nodeChild(npm: ChildProcess): number {
+  const pids = execFileSync('pgrep', ['-P', String(npm.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  if (pids.length !== 1) throw new Error(`npm has ${pids.length} children, expected 1`);
+  return pids[0];
+}
+
+const DELIVERIES: { name: string; send: (npm: ChildProcess) => void }[] = [
+  { name: 'SIGTERM to the process group (scancel, systemd, docker stop)', send: (npm) => signalGroup(npm, 'SIGTERM') },
+  { name: 'SIGTERM to npm alone (a supervisor tracking the top PID)', send: (npm) => npm.kill('SIGTERM') },
+  { name: 'SIGINT to the node process', send: (npm) => process.kill(nodeChild(npm), 'SIGINT') },
+];
+
+const RUN = ['--model', 'mlp', '--backend', 'wasm', '--limit', '384', '--batch-size', '64', '--epochs', '3', '--progress', 'lines'];
+
+for (const mode of ['train', 'cluster'] as const) {
+  for (const delivery of DELIVERIES) {
+    // One run at a time: six runs side by side on two cores would stretch every step.
+    test.serial(`${mode} through npm: ${delivery.name} checkpoints, exits 0, leaves nothing running`, async (t) => {
+      const run = join(await tempDir(t), 'run');
+      let sentAt = 0;
+      const r = await runNpm(mode, [...(mode === 'cluster' ? ['--workers', '2'] : []), ...RUN, '--run-dir', run], {
+        onStderr: (chunk, npm) => {
+          if (!sentAt && /epoch 1\/3 done/.test(chunk)) {
+            sentAt = performance.now();
+            setTimeout(() => delivery.send(npm), SEND_AFTER_MS);
+          }
+        },
+      });
+      t.log(`signal to exit: ${((performance.now() - sentAt - SEND_AFTER_MS) / 1000).toFixed(2)} s`);
+      t.is(r.code, 0, r.stderr);
+      t.notRegex(r.stderr, /again|stopping at once/);
+      t.regex(r.stderr, STOPPED_AROUND_EPOCH_2);
+      t.is(r.leftInGroup, '', 'processes of the run outlived npm');
+      t.regex((await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim(), /^ckpt-\d{9}-e000[12]$/);
+    });
+  }
+}
