@@ -6,7 +6,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureTestClassifier } from './helpers/classifier.js';
+import { pinnedClassifier } from './helpers/classifier.js';
 import { runCli, tempDir } from './helpers/cli.js';
 
 const TOKEN = 'test-token-eval-wait-0123456789';
@@ -14,7 +14,7 @@ const TOKEN = 'test-token-eval-wait-0123456789';
 const TRAIN = ['--model', 'mlp', '--backend', 'wasm', '--epochs', '2', '--limit', '256', '--batch-size', '64', '--eval-every', '1', '--eval-n', '8000', '--progress', 'off'];
 
 test.before(async (t) => {
-  await ensureTestClassifier((l) => t.log(l));
+  await pinnedClassifier();
 });
 
 test('workers outwait an evaluation longer than --coordinator-timeout', async (t) => {

@@ -6,7 +6,7 @@
 import test from 'ava';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureTestClassifier } from './helpers/classifier.js';
+import { pinnedClassifier } from './helpers/classifier.js';
 import type { EvalLine as RunEvalLine } from '../src/shared/report/run-data.js';
 import { runCli, tempDir } from './helpers/cli.js';
 
@@ -19,7 +19,7 @@ const evalLines = async (run: string) =>
 let classifierDir: string;
 test.before(async (t) => {
   t.timeout(20 * 60_000);
-  classifierDir = await ensureTestClassifier((l) => t.log(l));
+  classifierDir = await pinnedClassifier();
 });
 
 test.serial('npm run train --eval-every 1 logs an evaluation per epoch; npm run eval is deterministic and writes JSON', async (t) => {

@@ -8,16 +8,17 @@ import { selectBackend } from '../src/shared/backend/select.js';
 import { loadMnist, type MnistSplit } from '../src/shared/data/mnist.js';
 import { loadClassifier, type Classifier } from '../src/shared/eval/classifier-store.js';
 import { evaluateImages, type EvalResult } from '../src/shared/eval/evaluate.js';
+import { accuracy, classify, FEATURE_SIZE } from '../src/shared/eval/classifier.js';
+import { gaussianOf } from '../src/shared/eval/frechet.js';
 import { Rng } from '../src/shared/rng.js';
-import { ensureTestClassifier } from './helpers/classifier.js';
+import { pinnedClassifier } from './helpers/classifier.js';
 
 let classifier: Classifier;
 let train: MnistSplit;
 const N = 2000;
 
-test.before(async (t) => {
-  t.timeout(20 * 60_000);
-  const dir = await ensureTestClassifier((l) => t.log(l));
+test.before(async () => {
+  const dir = await pinnedClassifier();
   await selectBackend('wasm');
   classifier = await loadClassifier(dir);
   train = await loadMnist({ split: 'train' });
@@ -28,11 +29,18 @@ const show = (name: string, r: EvalResult) =>
 
 let realFid = NaN;
 
-test.serial('the classifier is accurate and its reference is sane', (t) => {
+test.serial('the pinned network measures on the MNIST test set what its stored reference says, and is accurate', async (t) => {
   const m = classifier.meta;
   const ref = classifier.reference;
-  t.log(`test accuracy ${(100 * m.testAccuracy).toFixed(2)}% after ${m.epochs} epochs (${m.trainSeconds.toFixed(0)} s on ${m.backend}); floor ${ref.fidFloor.toFixed(4)}, ceiling ${ref.test.score.toFixed(3)}`);
-  t.true(m.testAccuracy >= 0.99, `test accuracy ${m.testAccuracy}`);
+  const testSet = await loadMnist({ split: 'test' });
+  const out = await classify(classifier.model, testSet.images, testSet.count);
+  const acc = accuracy(out.probs, testSet.labels, testSet.count);
+  t.log(`test accuracy ${(100 * acc).toFixed(2)}% measured now, ${(100 * m.testAccuracy).toFixed(2)}% stored (${m.epochs} epochs, ${m.trainSeconds.toFixed(0)} s on ${m.backend}); floor ${ref.fidFloor.toFixed(4)}, ceiling ${ref.test.score.toFixed(3)}`);
+  t.true(acc >= 0.99, `test accuracy ${acc}`);
+  t.true(Math.abs(acc - ref.test.accuracy) <= 5 / testSet.count, `measured ${acc}, stored ${ref.test.accuracy}`);
+  const mean = gaussianOf(out.features, out.count, FEATURE_SIZE).mean;
+  const rel = Math.hypot(...mean.map((x, i) => x - ref.test.gaussian.mean[i])) / Math.hypot(...ref.test.gaussian.mean);
+  t.true(rel < 1e-4, `test features' mean differs from the stored one by ${rel} (relative)`);
   t.true(ref.fidFloor > 0 && ref.fidFloor < 5, `floor ${ref.fidFloor}`);
   t.true(ref.test.score > 9 && ref.test.score <= 10, `ceiling ${ref.test.score}`);
   t.true(Math.abs(ref.test.shares.reduce((s, x) => s + x, 0) - 1) < 1e-9);

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ensureTestClassifier } from './helpers/classifier.js';
+import { pinnedClassifier } from './helpers/classifier.js';
 import { ROOT, runCli, tempDir } from './helpers/cli.js';
 
 interface Target {
@@ -60,7 +60,7 @@ function allPanels(panels: Panel[]): Panel[] {
 test('every dashboard expression returns data from a real Prometheus scraping a 2-worker run', async (t) => {
   t.timeout(20 * 60_000);
   // The run evaluates (--eval-every) so the quality panels have data too.
-  await ensureTestClassifier((l) => t.log(l));
+  await pinnedClassifier();
   const dir = await tempDir(t);
   const dashboard = JSON.parse(await readFile(join(ROOT, 'dashboards', 'gan-training.json'), 'utf8')) as { panels: Panel[] };
   const exprs = allPanels(dashboard.panels).flatMap((p) => (p.targets ?? []).map((tg) => ({ panel: p.title, expr: tg.expr })));

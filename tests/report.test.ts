@@ -9,14 +9,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { ensureTestClassifier } from './helpers/classifier.js';
+import { pinnedClassifier } from './helpers/classifier.js';
 import { runCli, tempDir } from './helpers/cli.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
 test.before(async (t) => {
   t.timeout(20 * 60_000);
-  await ensureTestClassifier((l) => t.log(l));
+  await pinnedClassifier();
 });
 
 test.serial('the report of a run renders in headless Chromium with its charts, sample grids and final grid', async (t) => {

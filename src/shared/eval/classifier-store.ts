@@ -1,21 +1,22 @@
 /**
- * Where the evaluation classifier lives and how it gets there: `<repo>/.cache/classifier/` by
- * default (or `--classifier DIR`), holding model.json + weights.bin (TF.js layers format),
- * reference.json (real-data statistics) and meta.json (version, accuracy, weights' sha256). A
- * missing or outdated classifier is trained and written atomically (temp dir, rename) under a lock
- * directory, so concurrent evaluations train it once.
+ * Where the evaluation classifier lives and how it gets there: the pinned network in
+ * `<repo>/assets/classifier/` by default (its sha256 is checked at every load and it is never
+ * retrained in place), or `--classifier DIR`. A directory holds model.json + weights.bin (TF.js
+ * layers format), reference.json (real-data statistics) and meta.json (version, accuracy, weights'
+ * sha256). A missing or outdated classifier in another directory is trained and written atomically
+ * (temp dir, rename) under a lock directory, so concurrent evaluations train it once.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { deserializeModel, serializeModel } from '../checkpoint/serialize.js';
 import { loadMnist } from '../data/mnist.js';
 import { fsyncDir } from '../fsutil.js';
 import { trainClassifier } from './classifier.js';
-import { CLASSIFIER_VERSION, classifierReady, ClassifierError, type ClassifierMeta } from './classifier-files.js';
+import { CLASSIFIER_VERSION, classifierReady, ClassifierError, isPinnedClassifierDir, PINNED_CLASSIFIER_SHA256, type ClassifierMeta } from './classifier-files.js';
 
-export { CLASSIFIER_DEFAULTS, classifierReady, ClassifierError, DEFAULT_CLASSIFIER_DIR, type ClassifierMeta } from './classifier-files.js';
+export { CLASSIFIER_DEFAULTS, classifierReady, ClassifierError, DEFAULT_CLASSIFIER_DIR, PINNED_CLASSIFIER_DIR, RETRAINED_CLASSIFIER_DIR, type ClassifierMeta } from './classifier-files.js';
 import { computeReference, referenceFromJson, referenceToJson, type ReferenceStats } from './reference.js';
 
 /** A loaded classifier with its real-data statistics. */
@@ -38,13 +39,18 @@ export interface BuildClassifierArgs {
   log: (line: string) => void;
 }
 
-/** Loads the classifier in `dir`; throws a ClassifierError naming the problem. */
-export async function loadClassifier(dir: string): Promise<Classifier> {
+/**
+ * Loads the classifier in `dir`; throws a ClassifierError naming the problem. `expectedSha256`
+ * (default: the pinned value for the pinned directory) names the exact weights required.
+ */
+export async function loadClassifier(dir: string, expectedSha256 = isPinnedClassifierDir(dir) ? PINNED_CLASSIFIER_SHA256 : undefined): Promise<Classifier> {
+  const pinned = isPinnedClassifierDir(dir);
+  const fix = pinned ? `restore the pinned network: git checkout -- ${relative(process.cwd(), dir) || '.'}` : `rebuild it: npm run train-classifier -- --out ${dir}`;
   const read = async (f: string) => {
     try {
       return await readFile(join(dir, f));
     } catch {
-      throw new ClassifierError(`classifier ${dir}: ${f} is missing (rebuild it: npm run train-classifier -- --out ${dir})`);
+      throw new ClassifierError(`classifier ${dir}: ${f} is missing (${fix})`);
     }
   };
   let meta: ClassifierMeta;
@@ -54,10 +60,11 @@ export async function loadClassifier(dir: string): Promise<Classifier> {
     if (err instanceof ClassifierError) throw err;
     throw new ClassifierError(`classifier ${dir}: meta.json is not valid JSON`);
   }
-  if (meta.version !== CLASSIFIER_VERSION) throw new ClassifierError(`classifier ${dir}: version ${meta.version}, this code needs ${CLASSIFIER_VERSION} (rebuild it: npm run train-classifier -- --out ${dir})`);
+  if (meta.version !== CLASSIFIER_VERSION) throw new ClassifierError(`classifier ${dir}: version ${meta.version}, this code needs ${CLASSIFIER_VERSION} (${fix})`);
   const weights = await read('weights.bin');
   const sha = createHash('sha256').update(weights).digest('hex');
-  if (sha !== meta.sha256) throw new ClassifierError(`classifier ${dir}: weights.bin does not match the sha256 in meta.json (corrupt; rebuild it)`);
+  if (sha !== meta.sha256) throw new ClassifierError(`classifier ${dir}: weights.bin does not match the sha256 in meta.json (corrupt; ${fix})`);
+  if (expectedSha256 !== undefined && sha !== expectedSha256) throw new ClassifierError(`classifier ${dir}: weights.bin has sha256 ${sha.slice(0, 12)}…, expected ${expectedSha256.slice(0, 12)}…${pinned ? ", the pinned network's" : ''} (${fix})`);
   let model: tfl.LayersModel;
   let reference: ReferenceStats;
   try {
@@ -72,6 +79,7 @@ export async function loadClassifier(dir: string): Promise<Classifier> {
 
 /** Trains a classifier on the MNIST train images, measures it on the test images and writes it to `args.dir` atomically. */
 export async function buildClassifier(args: BuildClassifierArgs): Promise<ClassifierMeta> {
+  if (isPinnedClassifierDir(args.dir)) throw new ClassifierError(`${args.dir} holds the pinned network, which is never retrained in place; write to another directory (--out)`);
   const [train, test] = [await loadMnist({ dir: args.data, split: 'train' }), await loadMnist({ dir: args.data, split: 'test' })];
   args.log(`classifier: training on ${train.count} images, ${args.epochs} epoch(s) of batch ${args.batchSize} (backend ${args.backend})`);
   const t0 = performance.now();
@@ -153,9 +161,9 @@ export function buildClassifierLocked(args: BuildClassifierArgs): Promise<Classi
   return withLock(args.dir, args.log, () => buildClassifier(args));
 }
 
-/** The classifier in `args.dir`, trained first when missing or outdated. Needs a TensorFlow backend. */
+/** The classifier in `args.dir`, trained first when missing or outdated (never the pinned one). Needs a TensorFlow backend. */
 export async function ensureClassifier(args: BuildClassifierArgs): Promise<Classifier> {
-  if (!(await classifierReady(args.dir))) {
+  if (!isPinnedClassifierDir(args.dir) && !(await classifierReady(args.dir))) {
     await withLock(args.dir, args.log, async () => {
       if (!(await classifierReady(args.dir))) {
         args.log(`classifier: none usable in ${args.dir}; training one (npm run train-classifier does this explicitly)`);
