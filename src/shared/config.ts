@@ -133,6 +133,8 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
 /** Flags of `npm run eval`. */
 export const EVAL_FLAGS: readonly FlagSpec[] = [
   ...CHECKPOINT_CHOICE_FLAGS,
+  f({ name: 'images', type: 'string', help: 'score these images instead of a checkpoint: a .npy array (N×784, N×28×28, uint8 or float), a directory of 28×28 PNGs, or a PNG grid' }),
+  f({ name: 'grid-padding', type: 'int', default: 2, min: 0, max: 64, help: 'with --images GRID.png: pixels between and around the tiles' }),
   f({ name: 'n', type: 'int', default: 10000, min: 2, max: 100000, help: 'generated images to score against the 10,000 test images' }),
   f({ name: 'seed', type: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'noise seed; same checkpoint + seed + n = same numbers' }),
   f({ name: 'json', type: 'string', help: 'also write the results as JSON to this file' }),
