@@ -30,7 +30,7 @@ test('a 2-worker wasm cluster trains, checkpoints, and can be sampled', async (t
   t.is(lines.filter((l) => l.type === 'epoch').length, 2);
   t.is(lines.filter((l) => l.type === 'checkpoint').length, 1);
 
-  t.is(decodePng(await readFile(join(run, 'samples', 'epoch-0002.png'))).width, 122);
+  t.is(decodePng(await readFile(join(run, 'samples', 'epoch-0002.png'))).width, 8 * 58 + 2);
   const s = await runCli('sample', ['--ckpt', 'latest', '--run-dir', run, '--backend', 'wasm', '--n', '16', '--out', join(dir, 's.png')]);
   t.is(s.code, 0, s.stderr);
 });

@@ -38,6 +38,19 @@ test('tileGrid geometry: near-square grid, padding between tiles and around the 
   t.deepEqual([wide.width, wide.height], [8 * 28, 2 * 28]);
 });
 
+test('tileGrid at scale 2 draws each pixel as a 2×2 block at the scaled position', (t) => {
+  // 2 images of 2×3 with distinct values, one row, padding 1.
+  const imgs = Float32Array.from({ length: 12 }, (_, i) => -1 + (2 * i) / 11);
+  const g = tileGrid(imgs, 2, 2, 3, { gridCols: 2, padding: 1, scale: 2 });
+  t.deepEqual([g.width, g.height], [2 * (6 + 1) + 1, 4 + 2]);
+  for (let i = 0; i < 2; i++) {
+    for (let y = 0; y < 4; y++) {
+      for (let x = 0; x < 6; x++) t.is(g.gray[(1 + y) * g.width + 1 + i * 7 + x], toByte(imgs[i * 6 + Math.floor(y / 2) * 3 + Math.floor(x / 2)]));
+    }
+  }
+  t.throws(() => tileGrid(imgs, 2, 2, 3, { scale: 0 }), { instanceOf: RangeError, message: /scale must be an integer in 1\.\.16/ });
+});
+
 test('tileGrid places each pixel at the documented position', (t) => {
   const rows = 2;
   const cols = 3;

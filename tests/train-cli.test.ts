@@ -30,7 +30,7 @@ for (const model of ['mlp', 'dcgan'] as const) {
     t.true(lines.some((l) => l.type === 'checkpoint'));
 
     const png = decodePng(await readFile(join(run, 'samples', 'epoch-0001.png')));
-    t.is(png.width, 4 * 30 + 2); // 4×4 grid of 28 px tiles with 2 px padding
+    t.is(png.width, 8 * 58 + 2); // 8×8 grid of 56 px tiles (28 px at 2×) with 2 px padding
     t.regex(await readFile(join(run, 'loss.svg'), 'utf8'), /<svg[\s\S]*D loss[\s\S]*<\/svg>/);
 
     const latest = (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim();
@@ -40,7 +40,7 @@ for (const model of ['mlp', 'dcgan'] as const) {
     const out = join(dir, 'samples.png');
     const s = await runCli('sample', ['--ckpt', 'latest', '--run-dir', run, '--backend', 'wasm', '--n', '16', '--out', out]);
     t.is(s.code, 0, s.stderr);
-    t.is(decodePng(await readFile(out)).width, 4 * 30 + 2);
+    t.is(decodePng(await readFile(out)).width, 4 * 58 + 2); // 16 images, 2× by default
   });
 }
 

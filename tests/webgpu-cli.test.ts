@@ -30,7 +30,7 @@ test.serial('a 2-worker webgpu cluster on lavapipe trains and checkpoints; the c
   t.is(lines.filter((l) => l.type === 'checkpoint').length, 1);
   const s = await runCli('sample', ['--ckpt', 'latest', '--run-dir', run, '--backend', 'cpu', '--n', '16', '--out', join(dir, 's.png')]);
   t.is(s.code, 0, s.stderr);
-  t.is(decodePng(await readFile(join(dir, 's.png'))).width, 4 * 28 + 5 * 2);
+  t.is(decodePng(await readFile(join(dir, 's.png'))).width, 4 * 56 + 5 * 2);
 });
 
 test.serial('--gpus 2 --backend webgpu with one adapter: worker 1 says adapter 1 does not exist, naming the one Dawn lists', async (t) => {

@@ -21,7 +21,7 @@ await runCli('npm run sample --', SAMPLE_FLAGS, async (flags) => {
   const out_ = tf.tidy(() => ckpt.generator.predict(tf.tensor(z, [n, latent])) as tf.Tensor);
   const images = ((await out_.data()) as Float32Array).slice();
   out_.dispose();
-  const png = encodeGridPng({ images, count: n, rows: 28, cols: 28 });
+  const png = encodeGridPng({ images, count: n, rows: 28, cols: 28, scale: flags.scale as number });
   const out = (flags.out as string | undefined) ?? join(dirname(dir), 'samples.png');
   await writeFileAtomic(out, png);
   process.stderr.write(`wrote ${n} samples from ${dir} (epoch ${ckpt.state.epoch}, step ${ckpt.state.globalStep}) to ${out}\n`);

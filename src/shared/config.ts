@@ -112,6 +112,7 @@ export const SAMPLE_FLAGS: readonly FlagSpec[] = [
   ...CHECKPOINT_CHOICE_FLAGS,
   f({ name: 'n', type: 'int', default: 64, min: 1, max: 4096, help: 'images to draw (laid out as a near-square grid)' }),
   f({ name: 'seed', type: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'noise seed; same checkpoint + seed + backend = same PNG bytes' }),
+  f({ name: 'scale', type: 'int', default: 2, min: 1, max: 16, help: 'pixels per image pixel in the grid (2: 56 px digits)' }),
   f({ name: 'out', type: 'string', help: 'output PNG path; default samples.png beside the checkpoint' }),
   f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend, as for training' }),
   f({ name: 'allow-software-adapter', type: 'bool', default: false, help: 'as for training: --backend webgpu may use a software adapter' }),

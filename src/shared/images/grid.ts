@@ -11,6 +11,8 @@ export interface TileGridArgs {
   gridCols?: number;
   /** Gray level (0..255) of the padding (default 0, black, like torchvision's make_grid). */
   background?: number;
+  /** Each image pixel drawn as `scale`×`scale` pixels (default 1; 28 px digits are hard to judge on a screen). */
+  scale?: number;
 }
 
 /** An 8-bit grayscale image, row-major, `gray.length === width * height`. */
@@ -35,9 +37,9 @@ export function toByte(v: number): number {
  * `gridCols` columns and `ceil(count / gridCols)` rows, left to right then top to bottom.
  *
  * Geometry (as torchvision's make_grid): `padding` pixels separate neighbouring tiles and surround
- * the grid, so `width = gridCols * (cols + padding) + padding` and
- * `height = gridRows * (rows + padding) + padding`; tile `i` has its top-left pixel at
- * `x = padding + (i % gridCols) * (cols + padding)`, `y = padding + floor(i / gridCols) * (rows + padding)`.
+ * the grid; a tile is `rows·scale` × `cols·scale` pixels (nearest-neighbour), so
+ * `width = gridCols * (cols·scale + padding) + padding` and likewise the height; tile `i` has its
+ * top-left pixel at `x = padding + (i % gridCols) * (cols·scale + padding)`, and likewise y.
  * Unused cells of the last row keep the background. Deterministic; never mutates `images`.
  *
  * @throws RangeError on non-positive sizes/count or when `images` holds fewer than `count` images.
@@ -52,12 +54,14 @@ export function tileGrid(
   const padding = args.padding ?? 2;
   const gridCols = args.gridCols ?? Math.ceil(Math.sqrt(count));
   const background = args.background ?? 0;
+  const scale = args.scale ?? 1;
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`tileGrid: count must be a positive integer, got ${count}`);
   if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(cols) || cols < 1) {
     throw new RangeError(`tileGrid: rows/cols must be positive integers, got ${rows}x${cols}`);
   }
   if (!Number.isInteger(padding) || padding < 0) throw new RangeError(`tileGrid: padding must be a non-negative integer, got ${padding}`);
   if (!Number.isInteger(gridCols) || gridCols < 1) throw new RangeError(`tileGrid: gridCols must be a positive integer, got ${gridCols}`);
+  if (!Number.isInteger(scale) || scale < 1 || scale > 16) throw new RangeError(`tileGrid: scale must be an integer in 1..16, got ${scale}`);
   if (!Number.isInteger(background) || background < 0 || background > 255) {
     throw new RangeError(`tileGrid: background must be an integer in 0..255, got ${background}`);
   }
@@ -67,19 +71,20 @@ export function tileGrid(
   }
 
   const gridRows = Math.ceil(count / gridCols);
-  const width = gridCols * (cols + padding) + padding;
-  const height = gridRows * (rows + padding) + padding;
+  const [th, tw] = [rows * scale, cols * scale];
+  const width = gridCols * (tw + padding) + padding;
+  const height = gridRows * (th + padding) + padding;
   const gray = new Uint8Array(width * height);
   if (background !== 0) gray.fill(background);
 
   for (let i = 0; i < count; i++) {
-    const x0 = padding + (i % gridCols) * (cols + padding);
-    const y0 = padding + Math.floor(i / gridCols) * (rows + padding);
+    const x0 = padding + (i % gridCols) * (tw + padding);
+    const y0 = padding + Math.floor(i / gridCols) * (th + padding);
     const src = i * pix;
-    for (let r = 0; r < rows; r++) {
+    for (let r = 0; r < th; r++) {
       let o = (y0 + r) * width + x0;
-      let s = src + r * cols;
-      for (let c = 0; c < cols; c++) gray[o++] = toByte(images[s++]!);
+      const s = src + Math.floor(r / scale) * cols;
+      for (let c = 0; c < tw; c++) gray[o++] = toByte(images[s + Math.floor(c / scale)]!);
     }
   }
   return { width, height, gray };

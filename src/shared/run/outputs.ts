@@ -14,8 +14,11 @@ import { SidePool } from '../pool/side-pool.js';
 import { MetricsLog, type RunPaths } from './run-dir.js';
 import { Progress } from './progress.js';
 
-/** Images in the fixed-noise sample grid written during training (4×4). */
-export const SAMPLE_GRID_COUNT = 16;
+/** Images in the fixed-noise sample grid written during training (8×8, as `npm run sample` draws). */
+export const SAMPLE_GRID_COUNT = 64;
+
+/** Pixel scale of the sample grids (a 28 px digit drawn 56 px wide is readable on a screen). */
+export const SAMPLE_GRID_SCALE = 2;
 
 /** What one step measured, averaged over replicas where there are several. */
 export interface StepMetrics {
@@ -207,7 +210,7 @@ export class RunOutputs {
 
   /** Encodes the fixed-noise images (SAMPLE_GRID_COUNT × 28 × 28 in [-1, 1]) and writes samples/epoch-NNNN.png. */
   async writeSamples(epoch: number, images: Float32Array): Promise<void> {
-    const png = await this.pool.gridPng(images, SAMPLE_GRID_COUNT, 28, 28);
+    const png = await this.pool.gridPng(images, SAMPLE_GRID_COUNT, 28, 28, { scale: SAMPLE_GRID_SCALE });
     await writeFileAtomic(join(this.args.paths.samples, `epoch-${String(epoch).padStart(4, '0')}.png`), png);
   }
 
