@@ -1,5 +1,5 @@
 /** `npm run flags`: print the flag tables README carries (generated from src/shared/config.ts). */
-import { BENCH_FLAGS, CLASSIFIER_FLAGS, COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, EVAL_FLAGS, LAUNCHER_FLAGS, markdownTable, REPORT_FLAGS, SAMPLE_FLAGS, TRAIN_FLAGS, WORKER_FLAGS } from '../shared/config.js';
+import { BENCH_FLAGS, CLASSIFIER_FLAGS, COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, DEMO_FLAGS, EVAL_FLAGS, LAUNCHER_FLAGS, markdownTable, REPORT_FLAGS, SAMPLE_FLAGS, TRAIN_FLAGS, WORKER_FLAGS } from '../shared/config.js';
 
 /** The tables README shows, by heading. */
 export const FLAG_TABLES: [string, string][] = [
@@ -11,6 +11,7 @@ export const FLAG_TABLES: [string, string][] = [
   ['npm run eval', markdownTable(EVAL_FLAGS)],
   ['npm run train-classifier', markdownTable(CLASSIFIER_FLAGS)],
   ['npm run report', markdownTable(REPORT_FLAGS)],
+  ['npm run demo', markdownTable(DEMO_FLAGS)],
   ['npm run bench', markdownTable(BENCH_FLAGS)],
 ];
 

@@ -118,6 +118,13 @@ export const SAMPLE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'allow-software-adapter', type: 'bool', default: false, help: 'as for training: --backend webgpu may use a software adapter' }),
 ];
 
+/** Flags of `npm run demo`. */
+export const DEMO_FLAGS: readonly FlagSpec[] = [
+  ...CHECKPOINT_CHOICE_FLAGS,
+  f({ name: 'bind', type: 'string', default: '127.0.0.1', help: 'address the page is served on' }),
+  f({ name: 'port', type: 'int', default: 8080, min: 0, max: 65535, help: 'port of the page (0 = a free port, printed at start)' }),
+];
+
 /** Flags of `npm run bench`. */
 export const BENCH_FLAGS: readonly FlagSpec[] = [
   f({ name: 'quick', type: 'bool', default: false, help: 'a small version for CI (about 2 minutes): MLP only, fewer repeats, N = 2 and 3, two payloads' }),

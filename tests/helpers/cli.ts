@@ -25,6 +25,7 @@ const ENTRY: Record<string, string> = {
   eval: 'src/cli/eval.ts',
   'train-classifier': 'src/cli/train-classifier.ts',
   report: 'src/cli/report.ts',
+  demo: 'src/cli/demo.ts',
 };
 
 /** Options of `runCli`. */

@@ -1,0 +1,79 @@
+/**
+ * `npm run demo`: the checkpoint's generator draws digits in headless Chromium (Debian's, as the
+ * report test uses): the model loads, the page asks for nothing beyond its own server, and a seed's
+ * digits are `npm run sample --seed`'s within float tolerance (one gray level).
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { tileGrid } from '../src/shared/images/grid.js';
+import { decodePng } from '../src/shared/images/png.js';
+import { ROOT, runCli, tempDir } from './helpers/cli.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+test('the demo page draws the checkpoint\'s digits, offline, the same as npm run sample', async (t) => {
+  t.true(existsSync(CHROMIUM), `${CHROMIUM} is missing (Debian's chromium; .ci/run installs it)`);
+  const dir = await tempDir(t);
+  const run = join(dir, 'run');
+  const tr = await runCli('train', ['--model', 'mlp', '--backend', 'wasm', '--limit', '128', '--batch-size', '64', '--epochs', '1', '--run-dir', run, '--progress', 'off']);
+  t.is(tr.code, 0, tr.stderr.slice(-2000));
+  const png = join(dir, 's.png');
+  const s = await runCli('sample', ['--ckpt', 'latest', '--run-dir', run, '--backend', 'wasm', '--seed', '7', '--n', '16', '--scale', '1', '--out', png]);
+  t.is(s.code, 0, s.stderr);
+
+  const server = spawn(process.execPath, ['--import=tsx', join(ROOT, 'src/cli/demo.ts'), '--ckpt', 'latest', '--run-dir', run, '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => server.kill('SIGKILL'));
+  const url = await new Promise<string>((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`no URL from npm run demo within 60 s: ${err}`)), 60_000);
+    server.stderr!.on('data', (d) => {
+      err += d;
+      const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    server.once('exit', (code) => reject(new Error(`npm run demo exited with ${code}: ${err}`)));
+  });
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  const requests: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  const drawn = await page.evaluate(async () => {
+    const api = await (window as unknown as { ganDemo: Promise<{ generate(seed: number, n: number): Promise<number[]> }> }).ganDemo;
+    const floats = await api.generate(7, 16);
+    // Something was drawn on the grid canvas: not all pixels black.
+    const c = document.getElementById('grid') as HTMLCanvasElement;
+    const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    let lit = 0;
+    for (let i = 0; i < px.length; i += 4) if (px[i] > 0) lit++;
+    return { floats, lit, status: document.getElementById('status')!.textContent };
+  });
+  t.deepEqual(errors, []);
+  t.true(drawn.lit > 1000, `grid canvas: ${drawn.lit} lit pixels`);
+  t.regex(drawn.status ?? '', /epoch 1, step 2/);
+  const foreign = requests.filter((r) => !r.startsWith(url));
+  t.deepEqual(foreign, [], 'the page asks only its own server');
+  t.true(requests.some((r) => r.endsWith('/model/weights.bin')));
+
+  const expected = decodePng(await readFile(png)).gray;
+  const mine = tileGrid(Float32Array.from(drawn.floats), 16, 28, 28).gray;
+  t.is(mine.length, expected.length);
+  let worst = 0;
+  for (let i = 0; i < mine.length; i++) worst = Math.max(worst, Math.abs(mine[i] - expected[i]));
+  t.log(`largest gray-level difference from npm run sample: ${worst}`);
+  t.true(worst <= 1, `largest gray-level difference from npm run sample: ${worst}`);
+});
