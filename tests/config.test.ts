@@ -21,6 +21,15 @@ const bad: [string[], RegExp][] = [
   [['--backend', 'tpu'], /^--backend must be one of auto, tfjs-node-gpu, webgpu, tfjs-node, wasm, cpu, got 'tpu'$/],
   [['--epoch', '3'], /unknown flag '--epoch'/],
   [['stray'], /stray/],
+  [['--lr', '0x10'], /^--lr must be a number, got '0x10'$/],
+  [['--epochs', '0x10'], /^--epochs must be an integer, got '0x10'$/],
+  [['--seed', '0b11'], /^--seed must be an integer, got '0b11'$/],
+  [['--latent', '0o17'], /^--latent must be an integer, got '0o17'$/],
+  [['--lr', 'Infinity'], /^--lr must be a number, got 'Infinity'$/],
+  [['--lr', '1_000'], /^--lr must be a number, got '1_000'$/],
+  [['--lr', '1e-3', '--lr', '2e-3'], /^--lr is given 2 times \('1e-3', '2e-3'\); give it once$/],
+  [['--epochs=3', '--model', 'mlp', '--epochs', '3'], /^--epochs is given 2 times \('3', '3'\); give it once$/],
+  [['--allow-software-adapter', '--allow-software-adapter'], /^--allow-software-adapter is given 2 times/],
 ];
 for (const [argv, message] of bad) {
   test(`refuses ${argv.join(' ')} with one line naming the flag`, (t) => {
@@ -28,3 +37,9 @@ for (const [argv, message] of bad) {
     t.false(err!.message.includes('\n'));
   });
 }
+
+test('numbers in decimal notation parse', (t) => {
+  const c = trainConfigFrom(parseFlags(['--lr', '.5e-3', '--beta1', '0.', '--epochs', '+2', '--latent', '1e2'], TRAIN_FLAGS));
+  t.like(c, { lr: 0.0005, beta1: 0, epochs: 2, latent: 100 });
+});
+

@@ -31,6 +31,7 @@ export class FlagError extends Error {}
 
 const f = (spec: FlagSpec): FlagSpec => spec;
 
+
 /** Flags of training (`npm run train`; the cluster commands accept them too). */
 export const TRAIN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'model', type: 'enum', choices: MODEL_NAMES, default: 'mlp', help: 'GAN architecture: mlp (dense) or dcgan (convolutional)' }),
@@ -161,6 +162,9 @@ export const REPORT_FLAGS: readonly FlagSpec[] = [
 /** Parsed flag values keyed by flag name. */
 export type FlagValues = Record<string, number | string | boolean | undefined>;
 
+/** A decimal number: optional sign, digits with an optional fraction, optional exponent. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 function convert(spec: FlagSpec, raw: string | boolean): number | string | boolean {
   const flag = `--${spec.name}`;
   switch (spec.type) {
@@ -179,7 +183,8 @@ function convert(spec: FlagSpec, raw: string | boolean): number | string | boole
       const text = String(raw).trim();
       const value = Number(text);
       const kind = spec.type === 'int' ? 'an integer' : 'a number';
-      if (text === '' || !Number.isFinite(value) || (spec.type === 'int' && !Number.isSafeInteger(value))) {
+      // Number() also reads hex, octal, binary and 'Infinity' ('0x10' is 16): accept decimal only.
+      if (!DECIMAL.test(text) || !Number.isFinite(value) || (spec.type === 'int' && !Number.isSafeInteger(value))) {
         throw new FlagError(`${flag} must be ${kind}, got '${text}'`);
       }
       if (spec.min !== undefined && (spec.minExclusive ? value <= spec.min : value < spec.min)) {
@@ -196,8 +201,9 @@ function convert(spec: FlagSpec, raw: string | boolean): number | string | boole
  * throw a `FlagError` whose message is one line naming the flag.
  */
 export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): FlagValues {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
-  for (const s of specs) options[s.name] = { type: s.type === 'bool' ? 'boolean' : 'string' };
+  // `multiple` so that a repeated flag can be refused rather than silently take the last value.
+  const options: Record<string, { type: 'string' | 'boolean'; multiple: true }> = { help: { type: 'boolean', multiple: true } };
+  for (const s of specs) options[s.name] = { type: s.type === 'bool' ? 'boolean' : 'string', multiple: true };
   // `--epochs -3` would read as two flags to node:util; glue a negative number to its flag so the
   // range check can name the real problem.
   const args: string[] = [];
@@ -215,10 +221,15 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
     // node:util's messages are multi-line and mention internals; keep the first line.
     throw new FlagError((err as Error).message.split('\n')[0].replace(/^Unknown option/, 'unknown flag'));
   }
-  const out: FlagValues = { help: parsed.values.help === true };
+  const values = parsed.values as Record<string, (string | boolean)[] | undefined>;
+  const out: FlagValues = { help: values.help?.includes(true) === true };
   const given = new Set<string>();
   for (const s of specs) {
-    const raw = (parsed.values as Record<string, string | boolean | undefined>)[s.name];
+    const all = values[s.name];
+    if (all !== undefined && all.length > 1) {
+      throw new FlagError(`--${s.name} is given ${all.length} times (${all.map((v) => (v === true ? `--${s.name}` : `'${String(v)}'`)).join(', ')}); give it once`);
+    }
+    const raw = all?.[0];
     out[s.name] = raw === undefined ? s.default : convert(s, raw);
     if (raw !== undefined) given.add(s.name);
   }
