@@ -1,5 +1,6 @@
 import test from 'ava';
-import { FlagError, parseFlags, TRAIN_FLAGS, trainConfigFrom } from '../src/shared/config.js';
+import * as config from '../src/shared/config.js';
+import { FlagError, MAX_TIMER_SECONDS, parseFlags, TRAIN_FLAGS, trainConfigFrom, type FlagSpec } from '../src/shared/config.js';
 
 test('defaults match the reference setup', (t) => {
   const c = trainConfigFrom(parseFlags([], TRAIN_FLAGS));
@@ -43,3 +44,19 @@ test('numbers in decimal notation parse', (t) => {
   t.like(c, { lr: 0.0005, beta1: 0, epochs: 2, latent: 100 });
 });
 
+/** Every flag table config.ts exports. */
+const ALL_SPECS: FlagSpec[] = Object.entries(config)
+  .filter(([name, v]) => name.endsWith('_FLAGS') && Array.isArray(v))
+  .flatMap(([, v]) => v as FlagSpec[]);
+
+test('every duration flag is bounded so that it fits a Node timer, and refuses more in one line', (t) => {
+  const durations = ALL_SPECS.filter((s) => /\bseconds?\b/.test(s.help) && s.type !== 'enum' && s.type !== 'string' && s.type !== 'bool');
+  t.true(durations.length >= 5, `found ${durations.map((s) => s.name).join(', ')}`);
+  for (const spec of durations) {
+    t.is(spec.unit, 'seconds', `--${spec.name} is a duration`);
+    t.true(spec.max !== undefined && spec.max * 1000 <= 2 ** 31 - 1, `--${spec.name} max ${spec.max}`);
+    t.is(parseFlags([`--${spec.name}`, String(MAX_TIMER_SECONDS)], [spec])[spec.name], MAX_TIMER_SECONDS);
+    const err = t.throws(() => parseFlags([`--${spec.name}`, '3000000'], [spec]), { instanceOf: FlagError });
+    t.is(err!.message, `--${spec.name} must be ≤ ${MAX_TIMER_SECONDS}, got 3000000`);
+  }
+});

@@ -23,6 +23,8 @@ export interface FlagSpec {
   max?: number;
   /** For numbers: the lower bound is exclusive. */
   minExclusive?: boolean;
+  /** `seconds`: a duration that sets a timer (its `max` keeps it within Node's timer range). */
+  unit?: 'seconds';
   help: string;
 }
 
@@ -31,6 +33,14 @@ export class FlagError extends Error {}
 
 const f = (spec: FlagSpec): FlagSpec => spec;
 
+/**
+ * The largest duration, in seconds, a seconds flag accepts: Node's timers hold at most 2^31 − 1 ms
+ * (about 24.8 days) and turn anything longer into 1 ms with only a warning.
+ */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** A flag given in seconds that ends up in a timer: bounded so that it fits one. */
+const seconds = (spec: Omit<FlagSpec, 'type' | 'max' | 'unit'>): FlagSpec => ({ ...spec, type: 'float', max: MAX_TIMER_SECONDS, unit: 'seconds' });
 
 /** Flags of training (`npm run train`; the cluster commands accept them too). */
 export const TRAIN_FLAGS: readonly FlagSpec[] = [
@@ -64,13 +74,13 @@ export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   f({ name: 'workers', type: 'int', min: 1, max: 1024, help: 'number of workers (CPU workers with npm run cluster; the world size with npm run coordinator)' }),
   f({ name: 'bind', type: 'string', default: '127.0.0.1', help: 'address the sockets bind to; set a reachable address for workers on other hosts' }),
   f({ name: 'port', type: 'int', default: 0, min: 0, max: 65535, help: "coordinator's control port (0 = a free port, printed at start)" }),
-  f({ name: 'worker-timeout', type: 'float', default: 15, min: 1, help: 'seconds of silence after which a worker is reported dead (must exceed the longest compute phase)' }),
-  f({ name: 'join-timeout', type: 'float', default: 120, min: 1, help: 'seconds to wait for all workers to join' }),
+  seconds({ name: 'worker-timeout', default: 15, min: 1, help: 'seconds of silence after which a worker is reported dead (must exceed the longest compute phase)' }),
+  seconds({ name: 'join-timeout', default: 120, min: 1, help: 'seconds to wait for all workers to join' }),
   f({ name: 'metrics-port', type: 'int', default: 9464, min: 0, max: 65535, help: "port of the run's Prometheus endpoint (/metrics, /healthz); 0 = a free port, printed at start" }),
   f({ name: 'metrics-bind', type: 'string', default: '127.0.0.1', help: 'address the metrics endpoint binds to (0.0.0.0 to let a Prometheus on another host scrape it)' }),
   f({ name: 'max-restarts', type: 'int', default: 3, min: 0, help: 'times the run recovers from a lost worker (restart, roll back to the last snapshot) before it stops' }),
   f({ name: 'elastic', type: 'bool', default: false, help: 'when a lost worker cannot be restarted (restarts used up), go on with one worker fewer, global batch kept' }),
-  f({ name: 'snapshot-interval', type: 'float', default: 60, min: 1, help: 'seconds between in-memory snapshots of rank 0\'s state (the rollback point after a failure; checkpoints count too)' }),
+  seconds({ name: 'snapshot-interval', default: 60, min: 1, help: 'seconds between in-memory snapshots of rank 0\'s state (the rollback point after a failure; checkpoints count too)' }),
   f({ name: 'hash-every', type: 'int', default: 50, min: 1, help: 'compare a hash of every replica\'s weights every N steps (and at each checkpoint)' }),
 ];
 
@@ -83,7 +93,7 @@ export const COORDINATOR_TOKEN_FLAGS: readonly FlagSpec[] = [
 /** Flags shared by both sides of the data plane; part of the config fingerprint where they matter. */
 export const COLLECTIVE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'grad-compression', type: 'enum', choices: ['none', 'fp16'], default: 'none', help: 'gradient bytes on the wire: none (float32) or fp16 (half the bytes)' }),
-  f({ name: 'collective-timeout', type: 'float', default: 60, min: 1, help: 'seconds an all-reduce waits for a peer before failing' }),
+  seconds({ name: 'collective-timeout', default: 60, min: 1, help: 'seconds an all-reduce waits for a peer before failing' }),
   f({ name: 'curve-keys', type: 'string', help: 'encrypt and authenticate every socket with CurveZMQ using the cluster keypair in this file (the coordinator creates it if missing; copy it to worker hosts)' }),
 ];
 
@@ -99,7 +109,7 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   f({ name: 'token-file', type: 'string', help: 'file holding the shared secret' }),
   f({ name: 'rank', type: 'int', default: -1, min: -1, max: 1023, help: 'rank to ask for (-1 = any free rank)' }),
   f({ name: 'bind', type: 'string', default: '127.0.0.1', help: "address this worker's data socket binds to (peers connect there)" }),
-  f({ name: 'coordinator-timeout', type: 'float', default: 15, min: 1, help: 'seconds of silence from the coordinator after which the worker exits' }),
+  seconds({ name: 'coordinator-timeout', default: 15, min: 1, help: 'seconds of silence from the coordinator after which the worker exits' }),
 ];
 
 /** Which checkpoint a command reads: shared by sample and eval. */
