@@ -78,3 +78,14 @@ test('a metrics port in use: one line, and no run directory is left behind half-
   t.regex(r.stderr, new RegExp(`metrics endpoint 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
   t.deepEqual(await readdir(dir), []);
 });
+
+test('a coordinator --token-file holding a short token is refused in one line and left as it was', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'cluster.token');
+  await writeFile(file, 'short-token\n');
+  const r = await runCli('coordinator', ['--workers', '1', '--token-file', file, '--join-timeout', '5', '--run-dir', join(dir, 'run'), '--backend', 'wasm'], { timeoutMs: 60_000 });
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`--token-file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds a token of 11 characters; it must be at least 16`));
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.is(await readFile(file, 'utf8'), 'short-token\n');
+});

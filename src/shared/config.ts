@@ -87,7 +87,7 @@ export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
 /** Token flags of `npm run coordinator` (the launcher makes a per-run secret itself). */
 export const COORDINATOR_TOKEN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'token', type: 'string', help: 'shared secret workers must present (default: a fresh random one, written to --token-file)' }),
-  f({ name: 'token-file', type: 'string', help: 'read the secret from this file, or write a fresh one there (default ./cluster.token)' }),
+  f({ name: 'token-file', type: 'string', help: 'read the secret from this file; only when it does not exist, write a fresh one there (an unusable file is refused, never replaced; default ./cluster.token)' }),
 ];
 
 /** Flags shared by both sides of the data plane; part of the config fingerprint where they matter. */
