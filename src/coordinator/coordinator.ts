@@ -17,6 +17,7 @@ import { curveServer, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
 import type { Hello, StepReport, ToCoordinator, ToWorker } from '../shared/protocol/messages.js';
 import { RunOutputs, SAMPLE_GRID_COUNT } from '../shared/run/outputs.js';
+import { maxControlFrameBytes } from '../shared/models/sizes.js';
 import { createRunDir, defaultRunDir, openRunDir, writeRunConfig } from '../shared/run/run-dir.js';
 import { rewindMetrics, type ResumePlan } from '../shared/run/resume.js';
 import type { TrainResult } from '../shared/run/trainer.js';
@@ -83,8 +84,8 @@ const HEARTBEAT_MS = 1000;
 type Incoming = { msg: ToCoordinator; raw: Buffer[]; identity?: Buffer };
 
 export class Coordinator {
-  private readonly router = new zmq.Router({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, mandatory: false });
-  private readonly sendQ = new SendQueue(this.router);
+  private readonly router: zmq.Router;
+  private readonly sendQ: SendQueue;
   private readonly inbox = new Inbox<Incoming>();
   readonly stats: ReceiveStats = { received: 0, rejected: 0 };
   private membership: Membership | undefined;
@@ -105,6 +106,17 @@ export class Coordinator {
 
   constructor(private readonly args: CoordinatorArgs) {
     this.world = args.world;
+    this.router = new zmq.Router({
+      linger: 1000,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: 0,
+      mandatory: false,
+      // ZMQ_MAXMSGSIZE (default -1: no limit): a peer sending a larger frame is disconnected before
+      // its bytes are buffered. Anyone who can reach the port can send, token or not; the largest
+      // legitimate frame is a checkpoint file of this run's model, which this bound covers.
+      maxMessageSize: maxControlFrameBytes(args.config.model, args.config.latent),
+    });
+    this.sendQ = new SendQueue(this.router);
   }
 
   /** Binds the control socket; resolves with the endpoint workers connect to. */
