@@ -9,6 +9,7 @@ import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { defaultMnistDir } from '../src/shared/data/mnist.js';
 import { runCli, tempDir } from './helpers/cli.js';
+import { editFloats } from './helpers/tamper.js';
 
 /** A trained run to point bad resumes at, and a fingerprint of its files. */
 async function existingRun(t: Parameters<typeof tempDir>[0]): Promise<{ run: string; snapshot: () => Promise<string> }> {
@@ -88,4 +89,31 @@ test('a coordinator --token-file holding a short token is refused in one line an
   t.regex(r.stderr, new RegExp(`--token-file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds a token of 11 characters; it must be at least 16`));
   t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
   t.is(await readFile(file, 'utf8'), 'short-token\n');
+});
+
+/** The newest checkpoint directory of a run. */
+async function latestCheckpoint(run: string): Promise<string> {
+  return join(run, 'checkpoints', (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim());
+}
+
+test('resuming a checkpoint with NaN weights is refused in one line naming it, and the run is left as it was', async (t) => {
+  const { run, snapshot } = await existingRun(t);
+  const ckpt = await latestCheckpoint(run);
+  await editFloats(ckpt, 'discriminator/weights.bin', (v) => (v[0] = NaN));
+  const before = await snapshot();
+  const r = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--epochs', '2']);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`checkpoint ${ckpt}: discriminator/weights\\.bin holds 1 non-finite value, the first \\(NaN\\) in \\S+ at index 0; it cannot be sampled, evaluated or resumed from`));
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.is(await snapshot(), before);
+});
+
+test('a resumed run that diverges before its next checkpoint names the checkpoint it resumed from as the last one', async (t) => {
+  const { run } = await existingRun(t);
+  const ckpt = await latestCheckpoint(run);
+  // Finite, but far too large: the first forward pass overflows, so every step is skipped.
+  await editFloats(ckpt, 'discriminator/weights.bin', (v) => v.fill(1e30));
+  const r = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--epochs', '2', '--max-nonfinite', '1', '--progress', 'off']);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`1 consecutive steps with a non-finite loss or gradient \\(up to step 3\\): stopping; the last checkpoint is ${ckpt} `));
 });

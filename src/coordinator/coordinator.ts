@@ -292,7 +292,7 @@ export class Coordinator {
     });
     this.args.log(`run directory: ${paths.root}; ${world} workers × ${local} images per step, ${steps} steps per epoch`);
 
-    const resumed = resume ? { globalStep: resume.state.globalStep, history: await rewindMetrics(paths.metrics, resume) } : undefined;
+    const resumed = resume ? { globalStep: resume.state.globalStep, checkpoint: resume.checkpointDir, history: await rewindMetrics(paths.metrics, resume) } : undefined;
     const extra = { world };
     const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, extra, resumed });
     await out.init();
