@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import { createServer } from 'node:net';
+import { readFileSync, readdirSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultMnistDir } from '../src/shared/data/mnist.js';
@@ -116,4 +117,42 @@ test('a resumed run that diverges before its next checkpoint names the checkpoin
   const r = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--epochs', '2', '--max-nonfinite', '1', '--progress', 'off']);
   t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, new RegExp(`1 consecutive steps with a non-finite loss or gradient \\(up to step 3\\): stopping; the last checkpoint is ${ckpt} `));
+});
+
+/** Pids of the live child processes of `pid` (from /proc). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return out;
+}
+
+test('a busy metrics port fails the cluster in one line before any worker process is started', async (t) => {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const dir = await tempDir(t);
+  // Checked when the error line arrives: in the old order the workers were spawned by then and were
+  // still alive (the launcher gives them seconds to exit).
+  let children: number[] | undefined;
+  const r = await runCli('cluster', ['--workers', '2', '--metrics-port', String(port), '--run-dir', join(dir, 'run'), '--limit', '128', '--batch-size', '64', '--backend', 'wasm'], {
+    timeoutMs: 120_000,
+    onStderr: (chunk, child) => {
+      if (children === undefined && /metrics endpoint/.test(chunk)) children = childrenOf(child.pid!);
+    },
+  });
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`metrics endpoint 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.deepEqual(children, []);
+  t.notRegex(r.stderr, /\[w\d+\]/);
 });

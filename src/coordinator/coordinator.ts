@@ -119,8 +119,17 @@ export class Coordinator {
     this.sendQ = new SendQueue(this.router);
   }
 
-  /** Binds the control socket; resolves with the endpoint workers connect to. */
+  /**
+   * Binds the metrics endpoint, then the control socket; resolves with the endpoint workers connect
+   * to. Both ports are taken here, before the launcher spawns any worker, so a busy port fails fast.
+   */
   async bind(): Promise<string> {
+    try {
+      this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health);
+    } catch (err) {
+      throw new ClusterError(`metrics endpoint ${this.args.metricsBind}:${this.args.metricsPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (choose another --metrics-port, or 0 for a free one)`);
+    }
+    this.args.log(`metrics: ${this.metricsServer.url}/metrics`);
     if (this.args.curve) curveServer(this.router, this.args.curve);
     const address = `tcp://${this.args.bindHost}:${this.args.port === 0 ? '*' : this.args.port}`;
     try {
@@ -260,12 +269,6 @@ export class Coordinator {
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
     const steps = stepsPerEpoch(data.count, config.batchSize);
     if (steps === 0) throw new ClusterError(`--batch-size ${config.batchSize} is larger than the ${data.count} training images: no full batch to train on`);
-    try {
-      this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health);
-    } catch (err) {
-      throw new ClusterError(`metrics endpoint ${this.args.metricsBind}:${this.args.metricsPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (choose another --metrics-port, or 0 for a free one)`);
-    }
-    this.args.log(`metrics: ${this.metricsServer.url}/metrics`);
     const resume = this.args.resume;
     const paths = resume ? await openRunDir(config.runDir!) : await createRunDir(config.runDir ?? defaultRunDir(config.model));
     const configFields = configFingerprintFields(config, this.args.compression);
