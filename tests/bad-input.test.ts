@@ -10,6 +10,7 @@ import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { defaultMnistDir } from '../src/shared/data/mnist.js';
 import { runCli, tempDir } from './helpers/cli.js';
+import { readOnlyDir } from './helpers/readonly.js';
 import { editFloats } from './helpers/tamper.js';
 
 /** A trained run to point bad resumes at, and a fingerprint of its files. */
@@ -155,4 +156,14 @@ test('a busy metrics port fails the cluster in one line before any worker proces
   t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
   t.deepEqual(children, []);
   t.notRegex(r.stderr, /\[w\d+\]/);
+});
+
+test('a --run-dir under a read-only directory: one line with the real cause, not ENOENT', async (t) => {
+  const { dir, codes } = await readOnlyDir(t);
+  const run = join(dir, 'runs', 'first');
+  const r = await runCli('train', ['--backend', 'wasm', '--run-dir', run, '--limit', '128', '--batch-size', '64', '--epochs', '1']);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`--run-dir ${run}: cannot create \\(${codes.source}`));
+  t.notRegex(r.stderr, /ENOENT/);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
 });

@@ -9,6 +9,7 @@ import { parseFlags, TRAIN_FLAGS, trainConfigFrom } from '../src/shared/config.j
 import { Replica } from '../src/shared/replica.js';
 import { checkpointPayload } from '../src/shared/run/snapshot.js';
 import { tempDir } from './helpers/cli.js';
+import { readOnlyDir } from './helpers/readonly.js';
 import { editFloats } from './helpers/tamper.js';
 import { snapshotWeights } from './helpers/tf.js';
 
@@ -130,4 +131,11 @@ test.serial('state that is no longer finite is never written as a checkpoint; th
   await t.throwsAsync(writeCheckpoint(bad, { dir }), { instanceOf: CheckpointError, message: /^not writing checkpoint \S+ckpt-000000003-e0000: optimizer\.bin holds 1 non-finite value, the first \(Infinity\) in G\.v at index 7/ });
   t.deepEqual(await readdir(dir), ['ckpt-000000002-e0000', 'latest']);
   t.is((await readFile(join(dir, 'latest'), 'utf8')).trim(), basename(good));
+});
+
+test.serial('a checkpoint directory that cannot be created fails with the real cause, not ENOENT', async (t) => {
+  const { dir, codes } = await readOnlyDir(t);
+  const err = await t.throwsAsync(writeCheckpoint(payload(await trainedReplica(), 2), { dir: join(dir, 'run', 'checkpoints') }), { instanceOf: CheckpointError });
+  t.regex(err!.message, new RegExp(`^writing checkpoint \\S+ failed: ${codes.source}`));
+  t.notRegex(err!.message, /ENOENT/);
 });

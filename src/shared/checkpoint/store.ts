@@ -7,9 +7,9 @@
  * the previous checkpoint complete and `latest` pointing at a complete one.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fsyncDir, sha256File, writeFileAtomic, writeFileSynced } from '../fsutil.js';
+import { fsyncDir, makeDirs, sha256File, writeFileAtomic, writeFileSynced } from '../fsutil.js';
 import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, describeNonFinite, type CheckpointFile, type CheckpointFiles, type CheckpointManifest, type CheckpointState } from './format.js';
 
 /** Computes a file's sha256 as hex; the trainer passes the side pool's, so hashing runs off the event loop. */
@@ -34,7 +34,7 @@ export function checkpointName(globalStep: number, epoch: number): string {
 }
 
 async function writeSynced(path: string, bytes: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirs(dirname(path));
   await writeFileSynced(path, bytes);
 }
 
@@ -51,9 +51,9 @@ export async function writeCheckpointFiles(contents: CheckpointFiles, state: Pic
   // into NaN images or resumed into skipped steps, so it is never written.
   const nonFinite = describeNonFinite((f) => contents[f]);
   if (nonFinite) throw new CheckpointError(`not writing checkpoint ${final}: ${nonFinite} (the run's state is no longer finite)`);
-  await mkdir(args.dir, { recursive: true });
-  await rm(tmp, { recursive: true, force: true });
   try {
+    await makeDirs(args.dir);
+    await rm(tmp, { recursive: true, force: true });
     for (const f of CHECKPOINT_FILES) await writeSynced(join(tmp, f), contents[f]);
     const files = await Promise.all(
       CHECKPOINT_FILES.map(async (f) => ({ path: f, bytes: (await stat(join(tmp, f))).size, sha256: await hash(join(tmp, f)) })),
