@@ -94,6 +94,7 @@ test('an oversize frame on the control socket drops its sender before it is buff
   await dropped;
   rogue.close();
   const grown = peakRss(pid) - before;
+  t.log(`coordinator peak RSS ${(before / 2 ** 20).toFixed(0)} MiB before the frame, +${(grown / 2 ** 20).toFixed(0)} MiB after`);
   t.true(grown < frameBytes / 4, `peak RSS grew by ${(grown / 2 ** 20).toFixed(0)} MiB`);
 
   const worker = runCli('worker', ['--coordinator', ep, '--token', TOKEN, ...TRAIN]);
