@@ -5,10 +5,13 @@
  */
 import test from 'ava';
 import { createServer } from 'node:net';
+import { readFileSync, readdirSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultMnistDir } from '../src/shared/data/mnist.js';
 import { runCli, tempDir } from './helpers/cli.js';
+import { readOnlyDir } from './helpers/readonly.js';
+import { editFloats } from './helpers/tamper.js';
 
 /** A trained run to point bad resumes at, and a fingerprint of its files. */
 async function existingRun(t: Parameters<typeof tempDir>[0]): Promise<{ run: string; snapshot: () => Promise<string> }> {
@@ -77,4 +80,90 @@ test('a metrics port in use: one line, and no run directory is left behind half-
   t.is(r.code, 1);
   t.regex(r.stderr, new RegExp(`metrics endpoint 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
   t.deepEqual(await readdir(dir), []);
+});
+
+test('a coordinator --token-file holding a short token is refused in one line and left as it was', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'cluster.token');
+  await writeFile(file, 'short-token\n');
+  const r = await runCli('coordinator', ['--workers', '1', '--token-file', file, '--join-timeout', '5', '--run-dir', join(dir, 'run'), '--backend', 'wasm'], { timeoutMs: 60_000 });
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`--token-file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds a token of 11 characters; it must be at least 16`));
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.is(await readFile(file, 'utf8'), 'short-token\n');
+});
+
+/** The newest checkpoint directory of a run. */
+async function latestCheckpoint(run: string): Promise<string> {
+  return join(run, 'checkpoints', (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim());
+}
+
+test('resuming a checkpoint with NaN weights is refused in one line naming it, and the run is left as it was', async (t) => {
+  const { run, snapshot } = await existingRun(t);
+  const ckpt = await latestCheckpoint(run);
+  await editFloats(ckpt, 'discriminator/weights.bin', (v) => (v[0] = NaN));
+  const before = await snapshot();
+  const r = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--epochs', '2']);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`checkpoint ${ckpt}: discriminator/weights\\.bin holds 1 non-finite value, the first \\(NaN\\) in \\S+ at index 0; it cannot be sampled, evaluated or resumed from`));
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.is(await snapshot(), before);
+});
+
+test('a resumed run that diverges before its next checkpoint names the checkpoint it resumed from as the last one', async (t) => {
+  const { run } = await existingRun(t);
+  const ckpt = await latestCheckpoint(run);
+  // Finite, but far too large: the first forward pass overflows, so every step is skipped.
+  await editFloats(ckpt, 'discriminator/weights.bin', (v) => v.fill(1e30));
+  const r = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--epochs', '2', '--max-nonfinite', '1', '--progress', 'off']);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`1 consecutive steps with a non-finite loss or gradient \\(up to step 3\\): stopping; the last checkpoint is ${ckpt} `));
+});
+
+/** Pids of the live child processes of `pid` (from /proc). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return out;
+}
+
+test('a busy metrics port fails the cluster in one line before any worker process is started', async (t) => {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const dir = await tempDir(t);
+  // Checked when the error line arrives: in the old order the workers were spawned by then and were
+  // still alive (the launcher gives them seconds to exit).
+  let children: number[] | undefined;
+  const r = await runCli('cluster', ['--workers', '2', '--metrics-port', String(port), '--run-dir', join(dir, 'run'), '--limit', '128', '--batch-size', '64', '--backend', 'wasm'], {
+    timeoutMs: 120_000,
+    onStderr: (chunk, child) => {
+      if (children === undefined && /metrics endpoint/.test(chunk)) children = childrenOf(child.pid!);
+    },
+  });
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`metrics endpoint 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.deepEqual(children, []);
+  t.notRegex(r.stderr, /\[w\d+\]/);
+});
+
+test('a --run-dir under a read-only directory: one line with the real cause, not ENOENT', async (t) => {
+  const { dir, codes } = await readOnlyDir(t);
+  const run = join(dir, 'runs', 'first');
+  const r = await runCli('train', ['--backend', 'wasm', '--run-dir', run, '--limit', '128', '--batch-size', '64', '--epochs', '1']);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`--run-dir ${run}: cannot create \\(${codes.source}`));
+  t.notRegex(r.stderr, /ENOENT/);
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
 });

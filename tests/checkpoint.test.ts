@@ -1,14 +1,16 @@
 import test from 'ava';
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { selectBackend } from '../src/shared/backend/select.js';
 import { readCheckpoint, writeCheckpoint } from '../src/shared/checkpoint/load.js';
 import type { CheckpointPayload } from '../src/shared/checkpoint/serialize.js';
-import { resolveCheckpoint, verifyCheckpoint } from '../src/shared/checkpoint/store.js';
+import { CheckpointError, resolveCheckpoint, verifyCheckpoint } from '../src/shared/checkpoint/store.js';
 import { parseFlags, TRAIN_FLAGS, trainConfigFrom } from '../src/shared/config.js';
 import { Replica } from '../src/shared/replica.js';
 import { checkpointPayload } from '../src/shared/run/snapshot.js';
 import { tempDir } from './helpers/cli.js';
+import { readOnlyDir } from './helpers/readonly.js';
+import { editFloats } from './helpers/tamper.js';
 import { snapshotWeights } from './helpers/tf.js';
 
 const adam = { lr: 2e-4, beta1: 0.5, beta2: 0.999 };
@@ -98,4 +100,42 @@ test.serial('paths that are not checkpoints fail with one clear line', async (t)
   await t.throwsAsync(resolveCheckpoint(join(dir, 'nope')), { message: /nope: no such checkpoint directory/ });
   await t.throwsAsync(resolveCheckpoint(dir), { message: /not a checkpoint \(no manifest\.json\)/ });
   await t.throwsAsync(resolveCheckpoint('latest', undefined, join(dir, 'runs')), { message: /no run with a checkpoint/ });
+});
+
+test.serial('a checkpoint with a NaN weight and a consistent manifest is refused on load, naming the checkpoint and the tensor', async (t) => {
+  const dir = await tempDir(t);
+  const path = await writeCheckpoint(payload(await trainedReplica(), 2), { dir });
+  await editFloats(path, 'generator/weights.bin', (v) => {
+    v[5] = NaN;
+    v[9] = Infinity;
+  });
+  const err = await t.throwsAsync(readCheckpoint(path), { instanceOf: CheckpointError });
+  t.regex(err!.message, new RegExp(`^checkpoint ${path}: generator/weights\\.bin holds 2 non-finite values, the first \\(NaN\\) in \\S+/kernel at index 5; it cannot be sampled, evaluated or resumed from$`));
+});
+
+test.serial('an infinite Adam moment is refused on load too, naming D.v', async (t) => {
+  const dir = await tempDir(t);
+  const r = await trainedReplica();
+  const path = await writeCheckpoint(payload(r, 2), { dir });
+  const d = r.optimizerStates().D.m.length;
+  await editFloats(path, 'optimizer.bin', (v) => (v[d + 3] = -Infinity));
+  await t.throwsAsync(readCheckpoint(path, { full: true }), { instanceOf: CheckpointError, message: /optimizer\.bin holds 1 non-finite value, the first \(-Infinity\) in D\.v at index 3;/ });
+});
+
+test.serial('state that is no longer finite is never written as a checkpoint; the previous one stays latest', async (t) => {
+  const dir = await tempDir(t);
+  const r = await trainedReplica();
+  const good = await writeCheckpoint(payload(r, 2), { dir });
+  const bad = payload(r, 3);
+  bad.optimizer.G.v[7] = Infinity;
+  await t.throwsAsync(writeCheckpoint(bad, { dir }), { instanceOf: CheckpointError, message: /^not writing checkpoint \S+ckpt-000000003-e0000: optimizer\.bin holds 1 non-finite value, the first \(Infinity\) in G\.v at index 7/ });
+  t.deepEqual(await readdir(dir), ['ckpt-000000002-e0000', 'latest']);
+  t.is((await readFile(join(dir, 'latest'), 'utf8')).trim(), basename(good));
+});
+
+test.serial('a checkpoint directory that cannot be created fails with the real cause, not ENOENT', async (t) => {
+  const { dir, codes } = await readOnlyDir(t);
+  const err = await t.throwsAsync(writeCheckpoint(payload(await trainedReplica(), 2), { dir: join(dir, 'run', 'checkpoints') }), { instanceOf: CheckpointError });
+  t.regex(err!.message, new RegExp(`^writing checkpoint \\S+ failed: ${codes.source}`));
+  t.notRegex(err!.message, /ENOENT/);
 });

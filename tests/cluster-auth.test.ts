@@ -4,10 +4,12 @@
  * counted, and the run goes on. Real processes and sockets throughout.
  */
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { encodeMessage } from '../src/shared/protocol/codec.js';
 import { PROTOCOL_VERSION } from '../src/shared/protocol/messages.js';
+import { maxControlFrameBytes } from '../src/shared/models/sizes.js';
 import { runCli, tempDir, type CliResult } from './helpers/cli.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -54,6 +56,51 @@ test('wrong token, mismatched config and garbage are refused or dropped; the run
   const dropped = Number(/dropped (\d+) control message/.exec(c)?.[1] ?? 0);
   t.true(dropped >= 4, `dropped ${dropped}`);
   t.regex(c, /done: 4 steps/);
+});
+
+/** Peak resident memory of a process (VmHWM), bytes. */
+function peakRss(pid: number): number {
+  return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+}
+
+test('an oversize frame on the control socket drops its sender before it is buffered; the run completes', async (t) => {
+  const dir = await tempDir(t);
+  let endpoint: (v: string) => void;
+  const listening = new Promise<string>((r) => (endpoint = r));
+  let pid = 0;
+  const coordinator = runCli('coordinator', ['--workers', '1', '--token', TOKEN, ...TRAIN, '--run-dir', join(dir, 'run'), '--join-timeout', '120'], {
+    onStderr: (chunk, child) => {
+      pid = child.pid!;
+      const m = /listening on (tcp:\/\/[\d.]+:\d+)/.exec(chunk);
+      if (m) endpoint(m[1]);
+    },
+  });
+  const ep = await listening;
+  const before = peakRss(pid);
+
+  const frameBytes = 200 * 2 ** 20;
+  t.true(frameBytes > 4 * maxControlFrameBytes('mlp', 100), 'the frame is far over the limit');
+  const rogue = new zmq.Dealer({ linger: 0 });
+  t.teardown(() => rogue.close());
+  const dropped = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the coordinator did not drop the sender of an oversize frame within 60 s')), 60_000);
+    rogue.events.on('disconnect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  rogue.connect(ep);
+  await rogue.send([Buffer.alloc(frameBytes, 7), Buffer.alloc(16)]);
+  await dropped;
+  rogue.close();
+  const grown = peakRss(pid) - before;
+  t.log(`coordinator peak RSS ${(before / 2 ** 20).toFixed(0)} MiB before the frame, +${(grown / 2 ** 20).toFixed(0)} MiB after`);
+  t.true(grown < frameBytes / 4, `peak RSS grew by ${(grown / 2 ** 20).toFixed(0)} MiB`);
+
+  const worker = runCli('worker', ['--coordinator', ep, '--token', TOKEN, ...TRAIN]);
+  const results: CliResult[] = await Promise.all([coordinator, worker]);
+  for (const r of results) t.is(r.code, 0, r.stderr);
+  t.regex(results[0].stderr, /done: 4 steps/);
 });
 
 test('a worker pointed at no coordinator exits within its timeout with one line', async (t) => {

@@ -2,6 +2,7 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/shared/backend/select.js';
 import { buildGan, paramCounts, summarize } from '../src/shared/models/index.js';
+import { ganParamCount, maxControlFrameBytes } from '../src/shared/models/sizes.js';
 
 test.before(async () => {
   await selectBackend('wasm');
@@ -45,4 +46,20 @@ test('the summary names both networks with their counts', (t) => {
   const s = summarize(buildGan('dcgan', { latent: 100, seed: 1 }));
   t.regex(s, /Generator \(dcgan\): 2,330,944 parameters \(2,305,472 trainable/);
   t.regex(s, /Discriminator \(dcgan\): 212,865 parameters/);
+});
+
+test('the tf-free parameter counts (control-socket frame limit) equal the built models, and the limit covers their largest checkpoint file', (t) => {
+  for (const name of ['mlp', 'mlp-plain', 'dcgan'] as const) {
+    for (const latent of [1, 100, 257]) {
+      const gan = buildGan(name, { latent, seed: 1 });
+      const g = paramCounts(gan.generator);
+      const d = paramCounts(gan.discriminator);
+      t.is(ganParamCount(name, latent), g.total + d.total, `${name} latent ${latent}`);
+      // optimizer.bin: Adam m and v of every trainable weight; weights.bin: every weight of one network.
+      const largestFile = Math.max(8 * (g.trainable + d.trainable), 4 * g.total, 4 * d.total);
+      t.true(maxControlFrameBytes(name, latent) > largestFile, `${name} latent ${latent}`);
+      gan.generator.dispose();
+      gan.discriminator.dispose();
+    }
+  }
 });

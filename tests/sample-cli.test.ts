@@ -3,6 +3,7 @@ import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tempDir } from './helpers/cli.js';
+import { editFloats } from './helpers/tamper.js';
 
 let run = '';
 let base = '';
@@ -52,4 +53,31 @@ test.serial('a missing checkpoint path fails with one line', async (t) => {
   const r = await runCli('sample', ['--ckpt', '/nonexistent/ckpt', '--backend', 'wasm']);
   t.is(r.code, 1);
   t.regex(r.stderr, /\/nonexistent\/ckpt: no such checkpoint directory/);
+});
+
+test.serial('a checkpoint with NaN weights and a consistent manifest is refused with one line naming it, and no PNG is written', async (t) => {
+  const dir = await tempDir(t);
+  const { cp, readdir } = await import('node:fs/promises');
+  const latest = (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim();
+  const copy = join(dir, 'ckpt');
+  await cp(join(run, 'checkpoints', latest), copy, { recursive: true });
+  await editFloats(copy, 'generator/weights.bin', (v) => v.fill(NaN, 100, 110));
+  const r = await runCli('sample', ['--ckpt', copy, '--backend', 'wasm', '--out', join(dir, 'x.png')]);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`checkpoint ${copy}: generator/weights\\.bin holds 10 non-finite values, the first \\(NaN\\) in \\S+ at index \\d+; it cannot be sampled`));
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  t.deepEqual(await readdir(dir), ['ckpt']);
+});
+
+test.serial('eval refuses a checkpoint with infinite weights in one line naming it', async (t) => {
+  const dir = await tempDir(t);
+  const { cp } = await import('node:fs/promises');
+  const latest = (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim();
+  const copy = join(dir, 'ckpt');
+  await cp(join(run, 'checkpoints', latest), copy, { recursive: true });
+  await editFloats(copy, 'generator/weights.bin', (v) => (v[3] = -Infinity));
+  const r = await runCli('eval', ['--ckpt', copy, '--backend', 'wasm', '--classifier', join(dir, 'no-classifier')]);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`checkpoint ${copy}: generator/weights\\.bin holds 1 non-finite value, the first \\(-Infinity\\) in \\S+ at index 3; it cannot be sampled, evaluated or resumed from`));
+  t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
 });

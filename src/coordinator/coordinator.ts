@@ -17,6 +17,7 @@ import { curveServer, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
 import type { Hello, StepReport, ToCoordinator, ToWorker } from '../shared/protocol/messages.js';
 import { RunOutputs, SAMPLE_GRID_COUNT } from '../shared/run/outputs.js';
+import { maxControlFrameBytes } from '../shared/models/sizes.js';
 import { createRunDir, defaultRunDir, openRunDir, writeRunConfig } from '../shared/run/run-dir.js';
 import { rewindMetrics, type ResumePlan } from '../shared/run/resume.js';
 import type { TrainResult } from '../shared/run/trainer.js';
@@ -83,8 +84,8 @@ const HEARTBEAT_MS = 1000;
 type Incoming = { msg: ToCoordinator; raw: Buffer[]; identity?: Buffer };
 
 export class Coordinator {
-  private readonly router = new zmq.Router({ linger: 1000, sendHighWaterMark: 0, receiveHighWaterMark: 0, mandatory: false });
-  private readonly sendQ = new SendQueue(this.router);
+  private readonly router: zmq.Router;
+  private readonly sendQ: SendQueue;
   private readonly inbox = new Inbox<Incoming>();
   readonly stats: ReceiveStats = { received: 0, rejected: 0 };
   private membership: Membership | undefined;
@@ -105,10 +106,30 @@ export class Coordinator {
 
   constructor(private readonly args: CoordinatorArgs) {
     this.world = args.world;
+    this.router = new zmq.Router({
+      linger: 1000,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: 0,
+      mandatory: false,
+      // ZMQ_MAXMSGSIZE (default -1: no limit): a peer sending a larger frame is disconnected before
+      // its bytes are buffered. Anyone who can reach the port can send, token or not; the largest
+      // legitimate frame is a checkpoint file of this run's model, which this bound covers.
+      maxMessageSize: maxControlFrameBytes(args.config.model, args.config.latent),
+    });
+    this.sendQ = new SendQueue(this.router);
   }
 
-  /** Binds the control socket; resolves with the endpoint workers connect to. */
+  /**
+   * Binds the metrics endpoint, then the control socket; resolves with the endpoint workers connect
+   * to. Both ports are taken here, before the launcher spawns any worker, so a busy port fails fast.
+   */
   async bind(): Promise<string> {
+    try {
+      this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health);
+    } catch (err) {
+      throw new ClusterError(`metrics endpoint ${this.args.metricsBind}:${this.args.metricsPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (choose another --metrics-port, or 0 for a free one)`);
+    }
+    this.args.log(`metrics: ${this.metricsServer.url}/metrics`);
     if (this.args.curve) curveServer(this.router, this.args.curve);
     const address = `tcp://${this.args.bindHost}:${this.args.port === 0 ? '*' : this.args.port}`;
     try {
@@ -248,12 +269,6 @@ export class Coordinator {
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
     const steps = stepsPerEpoch(data.count, config.batchSize);
     if (steps === 0) throw new ClusterError(`--batch-size ${config.batchSize} is larger than the ${data.count} training images: no full batch to train on`);
-    try {
-      this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health);
-    } catch (err) {
-      throw new ClusterError(`metrics endpoint ${this.args.metricsBind}:${this.args.metricsPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (choose another --metrics-port, or 0 for a free one)`);
-    }
-    this.args.log(`metrics: ${this.metricsServer.url}/metrics`);
     const resume = this.args.resume;
     const paths = resume ? await openRunDir(config.runDir!) : await createRunDir(config.runDir ?? defaultRunDir(config.model));
     const configFields = configFingerprintFields(config, this.args.compression);
@@ -280,7 +295,7 @@ export class Coordinator {
     });
     this.args.log(`run directory: ${paths.root}; ${world} workers × ${local} images per step, ${steps} steps per epoch`);
 
-    const resumed = resume ? { globalStep: resume.state.globalStep, history: await rewindMetrics(paths.metrics, resume) } : undefined;
+    const resumed = resume ? { globalStep: resume.state.globalStep, checkpoint: resume.checkpointDir, history: await rewindMetrics(paths.metrics, resume) } : undefined;
     const extra = { world };
     const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, extra, resumed });
     await out.init();

@@ -2,12 +2,11 @@
  * `npm run coordinator -- --workers N [--bind ADDR] [--port P] [--token-file F] [training flags]`:
  * the coordinator alone, for workers that join from other hosts with `npm run worker`.
  */
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runCli } from '../cli/main.js';
 import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, FlagError, givenFlags, TRAIN_FLAGS, trainConfigFrom } from '../shared/config.js';
 import { planResume } from '../shared/run/resume.js';
-import { newToken, resolveToken, TOKEN_ENV } from '../shared/protocol/auth.js';
+import { resolveToken, tokenFromFileOrCreate, TOKEN_ENV } from '../shared/protocol/auth.js';
 import { coordinatorArgsFrom, runCoordinator } from './run.js';
 
 
@@ -17,13 +16,9 @@ await runCli('npm run coordinator --', [...COORDINATOR_FLAGS, ...COLLECTIVE_FLAG
   if (flags.token !== undefined || process.env[TOKEN_ENV]) token = resolveToken(flags.token as string | undefined);
   else {
     const file = resolve((flags['token-file'] as string | undefined) ?? 'cluster.token');
-    try {
-      token = resolveToken(undefined, file);
-    } catch {
-      token = Buffer.from(newToken());
-      writeFileSync(file, token.toString() + '\n', { mode: 0o600 });
-    }
-    process.stderr.write(`token: ${file} (workers: --token-file ${file})\n`);
+    const read = tokenFromFileOrCreate(file);
+    token = read.token;
+    process.stderr.write(`token: ${file}${read.created ? ' (written now)' : ''} (workers: --token-file ${file})\n`);
   }
   const config = trainConfigFrom(flags);
   const resume = config.resume ? await planResume(config, givenFlags(flags)) : undefined;

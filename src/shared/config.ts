@@ -23,6 +23,8 @@ export interface FlagSpec {
   max?: number;
   /** For numbers: the lower bound is exclusive. */
   minExclusive?: boolean;
+  /** `seconds`: a duration that sets a timer (its `max` keeps it within Node's timer range). */
+  unit?: 'seconds';
   help: string;
 }
 
@@ -30,6 +32,15 @@ export interface FlagSpec {
 export class FlagError extends Error {}
 
 const f = (spec: FlagSpec): FlagSpec => spec;
+
+/**
+ * The largest duration, in seconds, a seconds flag accepts: Node's timers hold at most 2^31 − 1 ms
+ * (about 24.8 days) and turn anything longer into 1 ms with only a warning.
+ */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** A flag given in seconds that ends up in a timer: bounded so that it fits one. */
+const seconds = (spec: Omit<FlagSpec, 'type' | 'max' | 'unit'>): FlagSpec => ({ ...spec, type: 'float', max: MAX_TIMER_SECONDS, unit: 'seconds' });
 
 /** Flags of training (`npm run train`; the cluster commands accept them too). */
 export const TRAIN_FLAGS: readonly FlagSpec[] = [
@@ -63,26 +74,26 @@ export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   f({ name: 'workers', type: 'int', min: 1, max: 1024, help: 'number of workers (CPU workers with npm run cluster; the world size with npm run coordinator)' }),
   f({ name: 'bind', type: 'string', default: '127.0.0.1', help: 'address the sockets bind to; set a reachable address for workers on other hosts' }),
   f({ name: 'port', type: 'int', default: 0, min: 0, max: 65535, help: "coordinator's control port (0 = a free port, printed at start)" }),
-  f({ name: 'worker-timeout', type: 'float', default: 15, min: 1, help: 'seconds of silence after which a worker is reported dead (must exceed the longest compute phase)' }),
-  f({ name: 'join-timeout', type: 'float', default: 120, min: 1, help: 'seconds to wait for all workers to join' }),
+  seconds({ name: 'worker-timeout', default: 15, min: 1, help: 'seconds of silence after which a worker is reported dead (must exceed the longest compute phase)' }),
+  seconds({ name: 'join-timeout', default: 120, min: 1, help: 'seconds to wait for all workers to join' }),
   f({ name: 'metrics-port', type: 'int', default: 9464, min: 0, max: 65535, help: "port of the run's Prometheus endpoint (/metrics, /healthz); 0 = a free port, printed at start" }),
   f({ name: 'metrics-bind', type: 'string', default: '127.0.0.1', help: 'address the metrics endpoint binds to (0.0.0.0 to let a Prometheus on another host scrape it)' }),
   f({ name: 'max-restarts', type: 'int', default: 3, min: 0, help: 'times the run recovers from a lost worker (restart, roll back to the last snapshot) before it stops' }),
   f({ name: 'elastic', type: 'bool', default: false, help: 'when a lost worker cannot be restarted (restarts used up), go on with one worker fewer, global batch kept' }),
-  f({ name: 'snapshot-interval', type: 'float', default: 60, min: 1, help: 'seconds between in-memory snapshots of rank 0\'s state (the rollback point after a failure; checkpoints count too)' }),
+  seconds({ name: 'snapshot-interval', default: 60, min: 1, help: 'seconds between in-memory snapshots of rank 0\'s state (the rollback point after a failure; checkpoints count too)' }),
   f({ name: 'hash-every', type: 'int', default: 50, min: 1, help: 'compare a hash of every replica\'s weights every N steps (and at each checkpoint)' }),
 ];
 
 /** Token flags of `npm run coordinator` (the launcher makes a per-run secret itself). */
 export const COORDINATOR_TOKEN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'token', type: 'string', help: 'shared secret workers must present (default: a fresh random one, written to --token-file)' }),
-  f({ name: 'token-file', type: 'string', help: 'read the secret from this file, or write a fresh one there (default ./cluster.token)' }),
+  f({ name: 'token-file', type: 'string', help: 'read the secret from this file; only when it does not exist, write a fresh one there (an unusable file is refused, never replaced; default ./cluster.token)' }),
 ];
 
 /** Flags shared by both sides of the data plane; part of the config fingerprint where they matter. */
 export const COLLECTIVE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'grad-compression', type: 'enum', choices: ['none', 'fp16'], default: 'none', help: 'gradient bytes on the wire: none (float32) or fp16 (half the bytes)' }),
-  f({ name: 'collective-timeout', type: 'float', default: 60, min: 1, help: 'seconds an all-reduce waits for a peer before failing' }),
+  seconds({ name: 'collective-timeout', default: 60, min: 1, help: 'seconds an all-reduce waits for a peer before failing' }),
   f({ name: 'curve-keys', type: 'string', help: 'encrypt and authenticate every socket with CurveZMQ using the cluster keypair in this file (the coordinator creates it if missing; copy it to worker hosts)' }),
 ];
 
@@ -98,7 +109,7 @@ export const WORKER_FLAGS: readonly FlagSpec[] = [
   f({ name: 'token-file', type: 'string', help: 'file holding the shared secret' }),
   f({ name: 'rank', type: 'int', default: -1, min: -1, max: 1023, help: 'rank to ask for (-1 = any free rank)' }),
   f({ name: 'bind', type: 'string', default: '127.0.0.1', help: "address this worker's data socket binds to (peers connect there)" }),
-  f({ name: 'coordinator-timeout', type: 'float', default: 15, min: 1, help: 'seconds of silence from the coordinator after which the worker exits' }),
+  seconds({ name: 'coordinator-timeout', default: 15, min: 1, help: 'seconds of silence from the coordinator after which the worker exits' }),
 ];
 
 /** Which checkpoint a command reads: shared by sample and eval. */
@@ -171,6 +182,9 @@ export const REPORT_FLAGS: readonly FlagSpec[] = [
 /** Parsed flag values keyed by flag name. */
 export type FlagValues = Record<string, number | string | boolean | undefined>;
 
+/** A decimal number: optional sign, digits with an optional fraction, optional exponent. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 function convert(spec: FlagSpec, raw: string | boolean): number | string | boolean {
   const flag = `--${spec.name}`;
   switch (spec.type) {
@@ -189,7 +203,8 @@ function convert(spec: FlagSpec, raw: string | boolean): number | string | boole
       const text = String(raw).trim();
       const value = Number(text);
       const kind = spec.type === 'int' ? 'an integer' : 'a number';
-      if (text === '' || !Number.isFinite(value) || (spec.type === 'int' && !Number.isSafeInteger(value))) {
+      // Number() also reads hex, octal, binary and 'Infinity' ('0x10' is 16): accept decimal only.
+      if (!DECIMAL.test(text) || !Number.isFinite(value) || (spec.type === 'int' && !Number.isSafeInteger(value))) {
         throw new FlagError(`${flag} must be ${kind}, got '${text}'`);
       }
       if (spec.min !== undefined && (spec.minExclusive ? value <= spec.min : value < spec.min)) {
@@ -206,8 +221,9 @@ function convert(spec: FlagSpec, raw: string | boolean): number | string | boole
  * throw a `FlagError` whose message is one line naming the flag.
  */
 export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): FlagValues {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
-  for (const s of specs) options[s.name] = { type: s.type === 'bool' ? 'boolean' : 'string' };
+  // `multiple` so that a repeated flag can be refused rather than silently take the last value.
+  const options: Record<string, { type: 'string' | 'boolean'; multiple: true }> = { help: { type: 'boolean', multiple: true } };
+  for (const s of specs) options[s.name] = { type: s.type === 'bool' ? 'boolean' : 'string', multiple: true };
   // `--epochs -3` would read as two flags to node:util; glue a negative number to its flag so the
   // range check can name the real problem.
   const args: string[] = [];
@@ -225,10 +241,15 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
     // node:util's messages are multi-line and mention internals; keep the first line.
     throw new FlagError((err as Error).message.split('\n')[0].replace(/^Unknown option/, 'unknown flag'));
   }
-  const out: FlagValues = { help: parsed.values.help === true };
+  const values = parsed.values as Record<string, (string | boolean)[] | undefined>;
+  const out: FlagValues = { help: values.help?.includes(true) === true };
   const given = new Set<string>();
   for (const s of specs) {
-    const raw = (parsed.values as Record<string, string | boolean | undefined>)[s.name];
+    const all = values[s.name];
+    if (all !== undefined && all.length > 1) {
+      throw new FlagError(`--${s.name} is given ${all.length} times (${all.map((v) => (v === true ? `--${s.name}` : `'${String(v)}'`)).join(', ')}); give it once`);
+    }
+    const raw = all?.[0];
     out[s.name] = raw === undefined ? s.default : convert(s, raw);
     if (raw !== undefined) given.add(s.name);
   }

@@ -2,9 +2,9 @@
  * Small filesystem helpers shared by the coordinator, workers and the side pool.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 
 /**
  * Write `bytes` to `path` atomically: readers see either the old file or the complete new one, never
@@ -66,4 +66,28 @@ export function sha256File(path: string): Promise<string> {
     stream.on('data', (chunk) => hash.update(chunk));
     stream.on('end', () => resolve(hash.digest('hex')));
   });
+}
+
+/**
+ * `mkdir -p`. Node's recursive mkdir reports ENOENT when a missing directory cannot be created
+ * (read-only file system, no permission), hiding the cause; on ENOENT this creates the missing
+ * directories one at a time, so the error thrown is the real one (EROFS, EACCES, ENOTDIR…).
+ */
+export async function makeDirs(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const missing: string[] = [];
+  for (let p = resolve(path); !existsSync(p); p = dirname(p)) {
+    missing.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  for (const dir of missing) {
+    await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
 }

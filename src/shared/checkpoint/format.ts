@@ -96,3 +96,56 @@ export function unpackOptimizer(bytes: Uint8Array, state: CheckpointState): { D:
     G: { t: state.optimizer.G.t, m: all.slice(2 * d, 2 * d + g), v: all.slice(2 * d + g) },
   };
 }
+
+/** The checkpoint files made of float32 values; every value must be finite. */
+export const FLOAT32_FILES = ['generator/weights.bin', 'discriminator/weights.bin', 'optimizer.bin'] as const satisfies readonly CheckpointFile[];
+
+/** Named runs of a float32 file: weights by model.json's manifest, Adam moments by state.json's sizes. */
+function segmentsOf(file: (typeof FLOAT32_FILES)[number], contents: (f: CheckpointFile) => Uint8Array): { name: string; length: number }[] {
+  try {
+    const json = (f: CheckpointFile) => JSON.parse(new TextDecoder().decode(contents(f)));
+    if (file === 'optimizer.bin') {
+      const { D, G } = (json('state.json') as CheckpointState).optimizer;
+      return [{ name: 'D.m', length: D.size }, { name: 'D.v', length: D.size }, { name: 'G.m', length: G.size }, { name: 'G.v', length: G.size }];
+    }
+    const net = file.split('/')[0] as 'generator' | 'discriminator';
+    const manifest = json(`${net}/model.json`) as { weightsManifest: { weights: { name: string; shape: number[] }[] }[] };
+    return manifest.weightsManifest.flatMap((g) => g.weights).map((w) => ({ name: w.name, length: w.shape.reduce((a, b) => a * b, 1) }));
+  } catch {
+    return []; // unnamed: the index alone is reported
+  }
+}
+
+/**
+ * Where a checkpoint holds NaN or ±Infinity, as one phrase naming the file, the count and the first
+ * tensor ("generator/weights.bin holds 3 non-finite values, the first (NaN) in dense_Dense1/kernel
+ * at index 0"), or undefined when every value is finite. A model with such weights can only produce
+ * NaN images, and training from it can only skip steps.
+ */
+export function describeNonFinite(contents: (f: CheckpointFile) => Uint8Array): string | undefined {
+  for (const file of FLOAT32_FILES) {
+    const bytes = contents(file);
+    // A Float32Array view needs 4-byte alignment; copy when the buffer is not aligned.
+    const values = bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2) : new Float32Array(bytes.slice().buffer, 0, bytes.byteLength >> 2);
+    let count = 0;
+    let first = -1;
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        if (first < 0) first = i;
+        count++;
+      }
+    }
+    if (count === 0) continue;
+    let where = `at index ${first}`;
+    let start = 0;
+    for (const s of segmentsOf(file, contents)) {
+      if (first < start + s.length) {
+        where = `in ${s.name} at index ${first - start}`;
+        break;
+      }
+      start += s.length;
+    }
+    return `${file} holds ${count} non-finite value${count === 1 ? '' : 's'}, the first (${values[first]}) ${where}`;
+  }
+  return undefined;
+}

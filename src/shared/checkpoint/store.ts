@@ -7,10 +7,10 @@
  * the previous checkpoint complete and `latest` pointing at a complete one.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fsyncDir, sha256File, writeFileAtomic, writeFileSynced } from '../fsutil.js';
-import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, type CheckpointFiles, type CheckpointManifest, type CheckpointState } from './format.js';
+import { fsyncDir, makeDirs, sha256File, writeFileAtomic, writeFileSynced } from '../fsutil.js';
+import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, describeNonFinite, type CheckpointFile, type CheckpointFiles, type CheckpointManifest, type CheckpointState } from './format.js';
 
 /** Computes a file's sha256 as hex; the trainer passes the side pool's, so hashing runs off the event loop. */
 export type FileHasher = (path: string) => Promise<string>;
@@ -34,7 +34,7 @@ export function checkpointName(globalStep: number, epoch: number): string {
 }
 
 async function writeSynced(path: string, bytes: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirs(dirname(path));
   await writeFileSynced(path, bytes);
 }
 
@@ -47,9 +47,13 @@ export async function writeCheckpointFiles(contents: CheckpointFiles, state: Pic
   const name = checkpointName(state.globalStep, state.epoch);
   const final = join(args.dir, name);
   const tmp = join(args.dir, `.tmp-${name}-${process.pid}`);
-  await mkdir(args.dir, { recursive: true });
-  await rm(tmp, { recursive: true, force: true });
+  // A checkpoint is a point to return to: one with NaN or infinite values could only be sampled
+  // into NaN images or resumed into skipped steps, so it is never written.
+  const nonFinite = describeNonFinite((f) => contents[f]);
+  if (nonFinite) throw new CheckpointError(`not writing checkpoint ${final}: ${nonFinite} (the run's state is no longer finite)`);
   try {
+    await makeDirs(args.dir);
+    await rm(tmp, { recursive: true, force: true });
     for (const f of CHECKPOINT_FILES) await writeSynced(join(tmp, f), contents[f]);
     const files = await Promise.all(
       CHECKPOINT_FILES.map(async (f) => ({ path: f, bytes: (await stat(join(tmp, f))).size, sha256: await hash(join(tmp, f)) })),
@@ -149,5 +153,11 @@ export async function verifyCheckpoint(dir: string, hash: FileHasher = sha256Fil
   }
   const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as CheckpointState;
   if (state.format !== CHECKPOINT_FORMAT) throw new CheckpointError(`checkpoint ${where}: state.json is not a ${CHECKPOINT_FORMAT} state`);
+  // The manifest only proves the files are as written; a checkpoint from before writers refused
+  // non-finite values, or one written by other code, may still hold NaN weights.
+  const contents = new Map<CheckpointFile, Uint8Array>();
+  for (const f of CHECKPOINT_FILES) contents.set(f, await readFile(join(dir, f)));
+  const nonFinite = describeNonFinite((f) => contents.get(f)!);
+  if (nonFinite) throw new CheckpointError(`checkpoint ${dir}: ${nonFinite}; it cannot be sampled, evaluated or resumed from`);
   return state;
 }

@@ -12,7 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { deserializeModel, serializeModel } from '../checkpoint/serialize.js';
 import { loadMnist } from '../data/mnist.js';
-import { fsyncDir } from '../fsutil.js';
+import { fsyncDir, makeDirs } from '../fsutil.js';
 import { trainClassifier } from './classifier.js';
 import { CLASSIFIER_VERSION, classifierReady, ClassifierError, isPinnedClassifierDir, PINNED_CLASSIFIER_SHA256, type ClassifierMeta } from './classifier-files.js';
 
@@ -104,7 +104,7 @@ export async function buildClassifier(args: BuildClassifierArgs): Promise<Classi
   model.dispose();
   const tmp = `${args.dir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
+  await makeDirs(tmp);
   await writeFile(join(tmp, 'model.json'), modelJson);
   await writeFile(join(tmp, 'weights.bin'), weights);
   await writeFile(join(tmp, 'reference.json'), referenceToJson(reference));
@@ -130,7 +130,7 @@ function alive(pid: number): boolean {
 /** Runs `fn` holding `<dir>.lock` (a directory with the holder's pid); waits for a live holder, clears a dead one's. */
 async function withLock<T>(dir: string, log: (l: string) => void, fn: () => Promise<T>): Promise<T> {
   const lock = `${dir}.lock`;
-  await mkdir(dirname(dir), { recursive: true });
+  await makeDirs(dirname(dir));
   let told = false;
   for (;;) {
     try {

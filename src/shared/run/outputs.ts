@@ -114,8 +114,8 @@ export interface RunOutputsArgs {
   stepsPerEpoch: number;
   /** Extra fields written into every metrics line (e.g. world size). */
   extra?: Record<string, unknown>;
-  /** A resumed run: steps already done, and the logged history to keep plotting. */
-  resumed?: { globalStep: number; history: { globalStep: number; lossD: number; lossG: number; dReal: number; dFake: number }[] };
+  /** A resumed run: steps already done, the checkpoint resumed from, and the logged history to keep plotting. */
+  resumed?: { globalStep: number; checkpoint: string; history: { globalStep: number; lossD: number; lossG: number; dReal: number; dFake: number }[] };
 }
 
 export class RunOutputs {
@@ -126,12 +126,14 @@ export class RunOutputs {
   private window = new Window();
   private epochWindow = new Window();
   private epochStart = performance.now();
+  /** The newest checkpoint on disk: the last one written, else the one resumed from. */
   lastCheckpoint: string | undefined;
   /** globalStep of the newest checkpoint on disk: the one resumed from, or -1 for none. */
   lastCheckpointStep: number;
 
   constructor(private readonly args: RunOutputsArgs) {
     this.metrics = new MetricsLog(args.paths.metrics);
+    this.lastCheckpoint = args.resumed?.checkpoint;
     this.lastCheckpointStep = args.resumed?.globalStep ?? -1;
     this.progress = new Progress({ mode: args.config.progress, epochs: args.config.epochs, stepsPerEpoch: args.stepsPerEpoch }, args.resumed?.globalStep ?? 0);
     for (const h of args.resumed?.history ?? []) {

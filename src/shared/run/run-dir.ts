@@ -3,9 +3,9 @@
  * A run never writes into a directory that already holds another run's files.
  */
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { appendFile, open, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../fsutil.js';
+import { makeDirs, writeFileAtomic } from '../fsutil.js';
 
 /** Thrown when the run directory can't be used; one line. */
 export class RunDirError extends Error {}
@@ -50,10 +50,10 @@ export async function createRunDir(root: string): Promise<RunPaths> {
   }
   const paths = runPaths(root);
   try {
-    await mkdir(paths.samples, { recursive: true });
-    await mkdir(paths.checkpoints, { recursive: true });
+    await makeDirs(paths.samples);
+    await makeDirs(paths.checkpoints);
   } catch (err) {
-    throw new RunDirError(`--run-dir ${resolve(root)}: cannot create (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new RunDirError(`--run-dir ${resolve(root)}: cannot create (${(err as Error).message.split('\n')[0]})`);
   }
   return paths;
 }
@@ -62,7 +62,7 @@ export async function createRunDir(root: string): Promise<RunPaths> {
 export async function openRunDir(root: string): Promise<RunPaths> {
   const paths = runPaths(root);
   if (!existsSync(paths.config) || !existsSync(paths.checkpoints)) throw new RunDirError(`${root}: not a run directory (no config.json or checkpoints/)`);
-  await mkdir(paths.samples, { recursive: true });
+  await makeDirs(paths.samples);
   // A checkpoint write cut short by a crash leaves its temporary directory; it was never complete.
   for (const n of await readdir(paths.checkpoints)) if (n.startsWith('.tmp-')) await rm(join(paths.checkpoints, n), { recursive: true, force: true });
   return paths;

@@ -88,7 +88,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     classifier: await ensureClassifier({ dir: resolve(config.classifier ?? DEFAULT_CLASSIFIER_DIR), ...CLASSIFIER_DEFAULTS, data: config.data, backend: backend.name, log }),
     n: config.evalN, latent: config.latent, seed: config.seed,
   };
-  const resumed = resume ? { globalStep: resume.state.globalStep, history: await rewindMetrics(paths.metrics, resume) } : undefined;
+  const resumed = resume ? { globalStep: resume.state.globalStep, checkpoint: resume.checkpointDir, history: await rewindMetrics(paths.metrics, resume) } : undefined;
   const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, resumed });
   await out.init();
   const noise = fixedNoise(config);
@@ -121,7 +121,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         metricsMs = performance.now() - t1;
         nonFinite = s.skipped ? nonFinite + 1 : 0;
         if (nonFinite >= config.maxNonFinite) {
-          throw new DivergedError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep}): stopping; the last checkpoint is ${out.lastCheckpoint ?? 'none'} (a lower --lr may help)`);
+          throw new DivergedError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep}): stopping; ${out.lastCheckpoint ? `the last checkpoint is ${out.lastCheckpoint}` : 'no checkpoint was written yet'} (a lower --lr may help)`);
         }
         // Mid-epoch the stop happens here; after an epoch's last step, once the epoch's records are written.
         if (shouldStop() && step + 1 < steps) {
