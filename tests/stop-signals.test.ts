@@ -126,3 +126,33 @@ test.serial('a SIGTERM to one worker process alone (srun, scancel, a node shutdo
   t.regex(c.stderr, /^stopped: \d+ steps/m);
   t.regex((await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim(), /^ckpt-\d{9}-e000[12]$/);
 });
+
+test.serial('a second SIGTERM to a hand-started worker, clearly later than the first, ends it at once as the default would', async (t) => {
+  const token = 'stop-signals-test-token-0123456789';
+  let listening: (endpoint: string) => void;
+  const endpoint = new Promise<string>((r) => (listening = r));
+  let joined: () => void;
+  const rank1Joined = new Promise<void>((r) => (joined = r));
+  // One of two workers joins, so no step runs: nothing but the two signals can end the worker.
+  const coordinator = runCli('coordinator', ['--workers', '2', '--token', token, ...RUN, '--run-dir', join(await tempDir(t), 'run'), '--join-timeout', '20'], {
+    onStderr: (chunk) => {
+      const m = /listening on (tcp:\/\/[\d.]+:\d+)/.exec(chunk);
+      if (m) listening(m[1]);
+      if (/worker rank 1 joined/.test(chunk)) joined();
+    },
+  });
+  let child: ChildProcess | undefined;
+  const worker = runCli('worker', ['--coordinator', await endpoint, '--token', token, '--rank', '1', ...RUN], {
+    env: { GAN_LAUNCHED: '' },
+    onStderr: (_chunk, c) => (child = c),
+  });
+  await rank1Joined;
+  child!.kill('SIGTERM');
+  await sleep(RELAY_WINDOW_MS + 500);
+  child!.kill('SIGTERM');
+  const w = await worker;
+  t.is(w.code, null, `the worker exited with ${w.code} instead of dying on the signal\n${w.stderr}`);
+  t.regex(w.stderr, /SIGTERM: asking the coordinator to checkpoint and stop the run/);
+  const c = await coordinator;
+  t.is(c.code, 1);
+});
