@@ -147,7 +147,7 @@ export class Coordinator {
       return;
     }
     if (m.msg.t === 'stop-request') {
-      if (this.workerStopRequest === undefined) this.args.log(`worker rank ${member ? member.rank : m.msg.rank} received ${m.msg.signal}: stopping the run with a checkpoint at the next step boundary`);
+      if (!this.stopRequested()) this.args.log(`worker rank ${member ? member.rank : m.msg.rank} received ${m.msg.signal}: stopping the run with a checkpoint at the next step boundary`);
       this.workerStopRequest ??= m.msg.signal;
       return;
     }

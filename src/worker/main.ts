@@ -19,7 +19,8 @@ const launched = process.env.GAN_LAUNCHED === '1';
 const stopController = new AbortController();
 const stops: StopSignals = new StopSignals({
   onStop: (sig) => {
-    process.stderr.write(`[${process.env.GAN_WORKER_TAG ?? `worker ${process.pid}`}] ${sig}: asking the coordinator to checkpoint and stop the run (a second signal, ${RELAY_WINDOW_MS / 1000} s or more later, exits at once)\n`);
+    // A launched worker's coordinator heard the same signal and says so itself.
+    if (!launched) process.stderr.write(`[${process.env.GAN_WORKER_TAG ?? `worker ${process.pid}`}] ${sig}: asking the coordinator to checkpoint and stop the run (a second signal, ${RELAY_WINDOW_MS / 1000} s or more later, exits at once)\n`);
     stopController.abort(sig);
   },
   onStopNow: (sig) => {
