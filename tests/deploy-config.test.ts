@@ -1,5 +1,5 @@
 /**
- * The monitoring stack in deploy/ (Prometheus + Grafana under docker compose). No Docker engine is
+ * The deploy/ files. The monitoring stack (Prometheus + Grafana under docker compose). No Docker engine is
  * needed: the Prometheus config goes through the real promtool, the compose and provisioning
  * files are parsed and cross-checked (mounts exist, images pinned, the dashboards provider reads
  * the folder compose mounts, the datasource uid is the one the dashboard uses).
@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DEPLOY = join(ROOT, 'deploy');
@@ -191,4 +191,80 @@ test('the dashboard uses the provisioned datasource uid on every panel and targe
     for (const target of p.targets ?? []) t.is(target.datasource?.uid, uid, `panel "${p.title}" target ${target.refId}`);
   }
   for (const v of dash.templating.list) if (v.datasource) t.is(v.datasource.uid, uid, `variable ${v.name}`);
+});
+
+// deploy/k8s/train.yaml has never run (no API server here): its structure is what can be checked.
+interface K8sDoc {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+  spec: Record<string, unknown>;
+}
+interface PodSpec {
+  subdomain: string;
+  restartPolicy: string;
+  containers: { command: string[]; args: string[]; env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: { fieldPath: string } } }[]; resources: { limits: Record<string, number | string> } }[];
+}
+
+test('deploy/k8s/train.yaml: an Indexed Job with one GPU per pod, rank from the completion index, the coordinator at pod 0 of a headless Service', (t) => {
+  const docs = parseAllDocuments(readFileSync(join(DEPLOY, 'k8s/train.yaml'), 'utf8'));
+  t.deepEqual(docs.map((d) => d.errors.length), [0, 0]);
+  const [service, job] = docs.map((d) => d.toJS() as K8sDoc);
+  t.like(service, { apiVersion: 'v1', kind: 'Service' });
+  t.is(service!.spec.clusterIP, 'None');
+  t.like(job, { apiVersion: 'batch/v1', kind: 'Job' });
+  const spec = job!.spec as { completionMode: string; completions: number; parallelism: number; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } };
+  t.is(spec.completionMode, 'Indexed');
+  t.is(spec.parallelism, spec.completions);
+  // The Service selects the Job's pods, and the pods take the Service's name as their subdomain.
+  for (const [k, v] of Object.entries(service!.spec.selector as Record<string, string>)) t.is(spec.template.metadata.labels[k], v);
+  const pod = spec.template.spec;
+  t.is(pod.subdomain, service!.metadata.name);
+  t.is(pod.restartPolicy, 'Never');
+  t.is(pod.containers.length, 1);
+  const c = pod.containers[0]!;
+  t.is(Number(c.resources.limits['nvidia.com/gpu']), 1);
+  const env = new Map(c.env.map((e) => [e.name, e]));
+  t.is(Number(env.get('WORLD')?.value), spec.completions);
+  t.truthy(env.get('GAN_CLUSTER_TOKEN')?.valueFrom?.secretKeyRef, 'the token must come from a Secret');
+  t.is(env.get('POD_IP')?.valueFrom?.fieldRef?.fieldPath, 'status.podIP');
+  const script = c.args.join('\n');
+  t.deepEqual(c.command, ['/bin/bash', '-c']);
+  const syntax = spawnSync('bash', ['-n', '-c', script], { encoding: 'utf8' });
+  t.is(syntax.status, 0, syntax.stderr);
+  t.regex(script, /rank=\$JOB_COMPLETION_INDEX/);
+  const port = (service!.spec.ports as { port: number }[])[0]!.port;
+  t.true(script.includes(`tcp://${job!.metadata.name}-0.${service!.metadata.name}:${port}`), 'workers must reach pod 0 through the Service');
+  t.true(script.includes(`--port ${port}`));
+  for (const entry of ['src/worker/main.ts', 'src/coordinator/main.ts']) {
+    t.true(script.includes(entry));
+    t.true(existsSync(join(ROOT, entry)), entry);
+  }
+});
+
+/** `#SBATCH` directives of a script, as option → value ('' for a flag). */
+function sbatchDirectives(rel: string): Map<string, string> {
+  const lines = readFileSync(join(ROOT, rel), 'utf8').split('\n');
+  return new Map(lines.filter((l) => l.startsWith('#SBATCH ')).map((l) => {
+    const [opt, value = ''] = l.slice('#SBATCH '.length).trim().split('=');
+    return [opt!, value];
+  }));
+}
+
+test('deploy/slurm: the scripts parse; one task per GPU on the GPU variant, none asked for on the CPU one; USR1 warning, requeue, appended logs on both', (t) => {
+  for (const f of ['train.sbatch', 'train-cpu.sbatch', 'worker.sh']) {
+    const r = spawnSync('bash', ['-n', join(DEPLOY, 'slurm', f)], { encoding: 'utf8' });
+    t.is(r.status, 0, `${f}: ${r.stderr}`);
+  }
+  const gpu = sbatchDirectives('deploy/slurm/train.sbatch');
+  const cpu = sbatchDirectives('deploy/slurm/train-cpu.sbatch');
+  t.is(gpu.get('--gpus-per-task'), '1');
+  t.true(gpu.has('--ntasks-per-node'));
+  t.false([...cpu.keys()].some((k) => k.startsWith('--gpu') || k === '--gres'));
+  for (const d of [gpu, cpu]) {
+    t.regex(d.get('--signal') ?? '', /^B:USR1@\d+$/);
+    t.true(d.has('--requeue'));
+    t.is(d.get('--open-mode'), 'append');
+  }
+  // The test on a real Slurm (tests/slurm.test.ts) runs both; this only guards their headers.
 });

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RELAY_WINDOW_MS, StopSignals } from '../src/shared/run/stop-signals.js';
-import { runNpm, signalGroup, tempDir } from './helpers/cli.js';
+import { runCli, runNpm, signalGroup, tempDir, type CliResult } from './helpers/cli.js';
 import { SEND_AFTER_MS, STOPPED_AROUND_EPOCH_2 } from './helpers/run.js';
 
 function recorder(t: { teardown: (fn: () => void) => void }) {
@@ -86,3 +86,73 @@ for (const mode of ['train', 'cluster'] as const) {
     });
   }
 }
+
+test.serial('a SIGTERM to one worker process alone (srun, scancel, a node shutdown) checkpoints and stops the whole run, exit 0 everywhere', async (t) => {
+  const run = join(await tempDir(t), 'run');
+  const token = 'stop-signals-test-token-0123456789';
+  let listening: (endpoint: string) => void;
+  const endpoint = new Promise<string>((r) => (listening = r));
+  let sentAt = 0;
+  let rank1: ChildProcess | undefined;
+  const coordinator = runCli('coordinator', ['--workers', '2', '--token', token, ...RUN, '--run-dir', run], {
+    onStderr: (chunk) => {
+      const m = /listening on (tcp:\/\/[\d.]+:\d+)/.exec(chunk);
+      if (m) listening(m[1]);
+      if (!sentAt && /epoch 1\/3 done/.test(chunk)) {
+        sentAt = performance.now();
+        setTimeout(() => rank1!.kill('SIGTERM'), SEND_AFTER_MS);
+      }
+    },
+  });
+  const ep = await endpoint;
+  // Started as srun or a user starts them: no GAN_LAUNCHED, each in its own process.
+  const workers = [0, 1].map((rank) =>
+    runCli('worker', ['--coordinator', ep, '--token', token, '--rank', String(rank), ...RUN], {
+      env: { GAN_LAUNCHED: '', GAN_WORKER_TAG: `w${rank}` },
+      onStderr: (_chunk, child) => {
+        if (rank === 1) rank1 = child;
+      },
+    }),
+  );
+  const [c, w0, w1]: CliResult[] = await Promise.all([coordinator, ...workers]);
+  t.log(`signal to exit: ${((performance.now() - sentAt - SEND_AFTER_MS) / 1000).toFixed(2)} s`);
+  t.is(w1.code, 0, w1.stderr);
+  t.is(w0.code, 0, w0.stderr);
+  t.is(c.code, 0, c.stderr);
+  t.regex(w1.stderr, /\[w1\] SIGTERM: asking the coordinator to checkpoint and stop the run/);
+  t.notRegex(w0.stderr, /SIGTERM/);
+  t.regex(c.stderr, /worker rank 1 received SIGTERM: stopping the run with a checkpoint at the next step boundary/);
+  t.regex(c.stderr, STOPPED_AROUND_EPOCH_2);
+  t.regex(c.stderr, /^stopped: \d+ steps/m);
+  t.regex((await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim(), /^ckpt-\d{9}-e000[12]$/);
+});
+
+test.serial('a second SIGTERM to a hand-started worker, clearly later than the first, ends it at once as the default would', async (t) => {
+  const token = 'stop-signals-test-token-0123456789';
+  let listening: (endpoint: string) => void;
+  const endpoint = new Promise<string>((r) => (listening = r));
+  let joined: () => void;
+  const rank1Joined = new Promise<void>((r) => (joined = r));
+  // One of two workers joins, so no step runs: nothing but the two signals can end the worker.
+  const coordinator = runCli('coordinator', ['--workers', '2', '--token', token, ...RUN, '--run-dir', join(await tempDir(t), 'run'), '--join-timeout', '20'], {
+    onStderr: (chunk) => {
+      const m = /listening on (tcp:\/\/[\d.]+:\d+)/.exec(chunk);
+      if (m) listening(m[1]);
+      if (/worker rank 1 joined/.test(chunk)) joined();
+    },
+  });
+  let child: ChildProcess | undefined;
+  const worker = runCli('worker', ['--coordinator', await endpoint, '--token', token, '--rank', '1', ...RUN], {
+    env: { GAN_LAUNCHED: '' },
+    onStderr: (_chunk, c) => (child = c),
+  });
+  await rank1Joined;
+  child!.kill('SIGTERM');
+  await sleep(RELAY_WINDOW_MS + 500);
+  child!.kill('SIGTERM');
+  const w = await worker;
+  t.is(w.code, null, `the worker exited with ${w.code} instead of dying on the signal\n${w.stderr}`);
+  t.regex(w.stderr, /SIGTERM: asking the coordinator to checkpoint and stop the run/);
+  const c = await coordinator;
+  t.is(c.code, 1);
+});

@@ -103,6 +103,8 @@ export class Coordinator {
   generation = 0;
   /** Connections of workers from earlier generations: their late messages are ignored, not counted. */
   private readonly retired = new Set<string>();
+  /** Set when a worker forwarded a stop signal it received (`stop-request`). */
+  private workerStopRequest: string | undefined;
 
   constructor(private readonly args: CoordinatorArgs) {
     this.world = args.world;
@@ -165,7 +167,17 @@ export class Coordinator {
       this.stats.lastRejection = `'${m.msg.t}' from a connection that did not say hello`;
       return;
     }
+    if (m.msg.t === 'stop-request') {
+      if (!this.stopRequested()) this.args.log(`worker rank ${member ? member.rank : m.msg.rank} received ${m.msg.signal}: stopping the run with a checkpoint at the next step boundary`);
+      this.workerStopRequest ??= m.msg.signal;
+      return;
+    }
     this.inbox.push(m);
+  }
+
+  /** A stop was asked for: a signal to this process (`shouldStop`) or one a worker forwarded. */
+  private stopRequested(): boolean {
+    return this.workerStopRequest !== undefined || this.args.shouldStop?.() === true;
   }
 
   private send(identity: Buffer, msg: ToWorker): Promise<void> {
@@ -402,7 +414,7 @@ export class Coordinator {
         if (nonFinite >= config.maxNonFinite) throw new NonFiniteError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep})`);
         const here = lastOfEpoch ? { epoch: epoch + 1, step: 0, globalStep } : { epoch, step: step + 1, globalStep };
         // Mid-epoch the stop happens here; after an epoch's last step, once the epoch's records are written.
-        if (!lastOfEpoch && this.args.shouldStop?.()) {
+        if (!lastOfEpoch && this.stopRequested()) {
           out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
           keep(await this.checkpoint(out, here));
           return true;
@@ -422,7 +434,7 @@ export class Coordinator {
         await out.recordEval(epoch + 1, pos.globalStep, result, seconds);
         this.metrics.recordEval(result, epoch + 1);
       }
-      const stopped = pos.epoch < config.epochs && this.args.shouldStop?.() === true;
+      const stopped = pos.epoch < config.epochs && this.stopRequested();
       if (stopped) out.progress.log(`stop requested: saving a checkpoint at the end of epoch ${epoch + 1}`);
       if (wants.checkpoint || stopped) {
         keep(await this.checkpoint(out, { ...pos }));

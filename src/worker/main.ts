@@ -5,14 +5,30 @@ import { selectBackend } from '../shared/backend/select.js';
 import { COLLECTIVE_FLAGS, FlagError, TRAIN_FLAGS, trainConfigFrom, WORKER_FLAGS } from '../shared/config.js';
 import { resolveToken } from '../shared/protocol/auth.js';
 import { loadCurveKeys } from '../shared/protocol/curve.js';
+import { RELAY_WINDOW_MS, StopSignals } from '../shared/run/stop-signals.js';
 import { runWorker, WorkerExit } from './worker.js';
 
-// Workers the launcher spawned share the terminal's process group, so Ctrl-C reaches them too; the
-// coordinator already turns it into a checkpoint and an orderly stop, so they leave it to it.
-if (process.env.GAN_LAUNCHED === '1') {
-  process.on('SIGINT', () => undefined);
-  process.on('SIGTERM', () => undefined);
-}
+// A stop signal to a worker is a stop of the run: `scancel` and node shutdowns signal every process
+// of a Slurm job, `srun` relays, a user may signal one worker. The worker forwards the first request
+// to the coordinator, which checkpoints at the next step boundary and stops everyone; dying here
+// would lose the work since the last checkpoint. A second request, clearly later, exits at once as
+// the signal's default would. Workers the launcher spawned (GAN_LAUNCHED) share the terminal's
+// process group with it: the launcher's coordinator hears the same signals and deals with a
+// second one itself, so they only forward.
+const launched = process.env.GAN_LAUNCHED === '1';
+const stopController = new AbortController();
+const stops: StopSignals = new StopSignals({
+  onStop: (sig) => {
+    // A launched worker's coordinator heard the same signal and says so itself.
+    if (!launched) process.stderr.write(`[${process.env.GAN_WORKER_TAG ?? `worker ${process.pid}`}] ${sig}: asking the coordinator to checkpoint and stop the run (a second signal, ${RELAY_WINDOW_MS / 1000} s or more later, exits at once)\n`);
+    stopController.abort(sig);
+  },
+  onStopNow: (sig) => {
+    if (launched) return;
+    stops.dispose();
+    process.kill(process.pid, sig);
+  },
+});
 
 const FLAGS = [...WORKER_FLAGS, ...COLLECTIVE_FLAGS, ...TRAIN_FLAGS.filter((f) => !WORKER_FLAGS.some((w) => w.name === f.name))];
 
@@ -38,6 +54,7 @@ await runCli('npm run worker --', FLAGS, async (flags) => {
       collectiveTimeoutMs: (flags['collective-timeout'] as number) * 1000,
       curve: flags['curve-keys'] === undefined ? undefined : loadCurveKeys(flags['curve-keys'] as string, false),
       coordinatorTimeoutMs: (flags['coordinator-timeout'] as number) * 1000,
+      stop: stopController.signal,
     });
   } catch (err) {
     if (err instanceof WorkerExit) {

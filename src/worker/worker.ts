@@ -52,6 +52,11 @@ export interface WorkerArgs {
   coordinatorTimeoutMs: number;
   /** CurveZMQ cluster keypair: the control connection and the ring are encrypted. */
   curve?: CurveKeys;
+  /**
+   * Aborted when this process was asked to stop (reason: the signal's name). The worker forwards it
+   * to the coordinator as a `stop-request` once admitted; the run stops there, with a checkpoint.
+   */
+  stop?: AbortSignal;
   /** Device description for the hello. */
   device: string;
   log: (line: string) => void;
@@ -124,6 +129,11 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     args.log(`joined as rank ${rank} of ${world} (run ${welcome.runId})`);
 
     heartbeat = setInterval(() => void send({ t: 'hb' }).catch(() => undefined), HEARTBEAT_MS);
+    // A stop asked of this process (before or after joining) is the run's to carry out: rank 0
+    // must serialise the checkpoint, so the coordinator stops everyone at a step boundary.
+    const forwardStop = () => void send({ t: 'stop-request', rank, signal: String(args.stop!.reason) }).catch(() => undefined);
+    if (args.stop?.aborted) forwardStop();
+    else args.stop?.addEventListener('abort', forwardStop, { once: true });
     let lastTick = Date.now();
     watchdog = setInterval(() => {
       const now = Date.now();

@@ -165,6 +165,17 @@ export interface Stop {
   reason: string;
 }
 
+/**
+ * Worker → coordinator: the worker's process was asked to stop (SIGTERM/SIGINT from `srun`,
+ * `scancel`, a node shutdown or a user). The coordinator treats it as its own first stop signal:
+ * a checkpoint at the next step boundary, then a stop for all. Repeats change nothing.
+ */
+export interface StopRequest {
+  t: 'stop-request';
+  rank: number;
+  signal: string;
+}
+
 /** Worker → coordinator: a fatal error on the worker. */
 export interface WorkerError {
   t: 'error';
@@ -172,7 +183,7 @@ export interface WorkerError {
   message: string;
 }
 
-export type ToCoordinator = Hello | Ready | StepReport | Samples | EvalDone | CheckpointData | Heartbeat | WorkerError;
+export type ToCoordinator = Hello | Ready | StepReport | Samples | EvalDone | CheckpointData | Heartbeat | StopRequest | WorkerError;
 export type ToWorker = Welcome | Restore | Refuse | StepCommand | SampleRequest | EvalRequest | CheckpointRequest | Heartbeat | Stop;
 export type Message = ToCoordinator | ToWorker;
 
@@ -198,6 +209,7 @@ const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
   'checkpoint-data': { files: 'string[]', epoch: 'number', globalStep: 'number' },
   hb: {},
   stop: { reason: 'string' },
+  'stop-request': { rank: 'number', signal: 'string' },
   error: { rank: 'number', message: 'string' },
 };
 
