@@ -111,6 +111,11 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
   };
   let endpointSeen = '';
   const retiring = new WeakSet<ChildProcess>();
+  // Whatever ends the run, an error included, no worker outlives the launcher.
+  const reapWorkers = () => {
+    finished = true;
+    return Promise.all(children.map((c) => exitOrKill(c, 5_000)));
+  };
   const outcome = await runCoordinator(
     {
       ...coordinatorArgsFrom(flags, { ...config, backend }, Buffer.from(token), world, plan),
@@ -126,9 +131,11 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
       endpointSeen = endpoint;
       for (let i = 0; i < world; i++) spawnWorker(i, endpoint, coordinator);
     },
-  );
-  finished = true;
+  ).catch(async (err: unknown) => {
+    await reapWorkers();
+    throw err;
+  });
   // Workers exit on the coordinator's stop; make sure none is left behind.
-  await Promise.all(children.map((c) => exitOrKill(c, 5_000)));
+  await reapWorkers();
   return outcome.failed ? 1 : 0;
 });

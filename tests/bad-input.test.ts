@@ -9,7 +9,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultMnistDir } from '../src/shared/data/mnist.js';
-import { runCli, tempDir } from './helpers/cli.js';
+import { runCli, runNpm, tempDir } from './helpers/cli.js';
 import { readOnlyDir } from './helpers/readonly.js';
 import { editFloats } from './helpers/tamper.js';
 
@@ -166,4 +166,13 @@ test('a --run-dir under a read-only directory: one line with the real cause, not
   t.regex(r.stderr, new RegExp(`--run-dir ${run}: cannot create \\(${codes.source}`));
   t.notRegex(r.stderr, /ENOENT/);
   t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+});
+
+test('cluster: a --run-dir under a read-only directory fails in one line, and no worker outlives the launcher', async (t) => {
+  const { dir, codes } = await readOnlyDir(t);
+  const run = join(dir, 'runs', 'first');
+  const r = await runNpm('cluster', ['--workers', '2', '--backend', 'wasm', '--run-dir', run, '--limit', '128', '--batch-size', '64', '--epochs', '1']);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`error: --run-dir ${run}: cannot create \\(${codes.source}`));
+  t.is(r.leftInGroup, '', 'processes of the run outlived npm');
 });

@@ -10,7 +10,7 @@ export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
-  /** `runNpm` only: the processes of npm's group still there when npm exited (orphans), as `ps` lists them; '' for none. */
+  /** `runNpm` only: the processes of npm's group still there 1 s after npm exited (orphans), as `ps` lists them; '' for none. */
   leftInGroup?: string;
 }
 
@@ -61,7 +61,12 @@ export async function runNpm(name: string, args: string[], opts: RunCliOptions =
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  const leftAtExit = new Promise<string>((r) => child.once('exit', () => r(signalGroup(child, 0) ? execSync(`ps -o pid,ppid,stat,cmd -g ${child.pid}`, { encoding: 'utf8' }) : '')));
+  // What is left of the group once npm has exited. A process's helpers (tsx's esbuild service) end on
+  // their parent's closed pipe a few ms after it, so the group gets 1 s to empty before it counts.
+  const leftAtExit = new Promise<string>((r) => child.once('exit', async () => {
+    for (let i = 0; i < 10 && signalGroup(child, 0); i++) await new Promise((w) => setTimeout(w, 100));
+    r(signalGroup(child, 0) ? execSync(`ps -o pid,ppid,stat,cmd -g ${child.pid}`, { encoding: 'utf8' }) : '');
+  }));
   const result = await collect(child, `npm run ${name} -- ${args.join(' ')}`, opts, () => signalGroup(child, 'SIGKILL'));
   return { ...result, leftInGroup: await leftAtExit };
 }
