@@ -94,18 +94,29 @@ function encodeCopy(codec: Codec, src: Float32Array): Uint8Array {
  * Leaves the mean over ranks of segment ownedSegment(rank) in `buf` (the other segments are
  * partial sums). `onOwned(chunk, wire)` gets each finished chunk of the owned segment as its wire
  * bytes, which it may send on (allReduceMean does); without it they are dropped.
+ *
+ * `ownSegmentUntouched`: the caller promises that buf's segment `rank` is not written until every
+ * rank's step-0 message of it has been received, so with float32 it is sent as it is, without a
+ * copy (the transport sends views without copying, zmq-transport.ts). allReduceMean keeps that
+ * promise by causality: the only write to segment r is its all-gather, and the all-gather chunk
+ * can only come back once the right neighbour has received our step-0 chunk (FIFO pipe, and every
+ * later message about segment r depends on it). A lone reduce-scatter cannot promise it: the
+ * caller may write buf as soon as it returns, while the step-0 chunks may still be queued.
  */
-export async function reduceScatterMean(t: Transport, buf: Float32Array, a: CollectiveArgs, onOwned?: (chunk: number, n: number, wire: Uint8Array) => void): Promise<void> {
+export async function reduceScatterMean(t: Transport, buf: Float32Array, a: CollectiveArgs, onOwned?: (chunk: number, n: number, wire: Uint8Array) => void, ownSegmentUntouched = false): Promise<void> {
   const N = t.world;
   const r = t.rank;
   if (N === 1) return;
   const { seq, codec } = a;
+  const sendInPlace = ownSegmentUntouched && codec.bytesPerElement === 4;
   const p = new Plan(buf.length, N, a);
   const bpe = codec.bytesPerElement;
-  // Step 0: send our own segment r, every chunk, right away.
+  // Step 0: send our own segment r, every chunk, right away: a copy, or (sendInPlace) the bytes
+  // of buf themselves.
   for (let c = 0, k = r; c < p.chunks(k); c++) {
     const [lo, hi] = p.range(k, c);
-    t.send({ seq, phase: RS, step: 0, chunk: c, n: hi - lo }, encodeCopy(codec, buf.subarray(lo, hi)));
+    const wire = sendInPlace ? Buffer.from(buf.buffer, buf.byteOffset + lo * 4, (hi - lo) * 4) : encodeCopy(codec, buf.subarray(lo, hi));
+    t.send({ seq, phase: RS, step: 0, chunk: c, n: hi - lo }, wire);
   }
   // Steps 0…N−2: receive segment r − s − 1, add ours into it, pass it on at once.
   for (let s = 0; s < N - 1; s++) {
@@ -165,7 +176,7 @@ export async function allGather(t: Transport, buf: Float32Array, a: CollectiveAr
 /** Replaces `buf` by the element-wise mean over ranks, bit-identical on every rank. */
 export async function allReduceMean(t: Transport, buf: Float32Array, a: CollectiveArgs): Promise<void> {
   if (t.world === 1) return;
-  await reduceScatterMean(t, buf, a, (c, n, wire) => t.send({ seq: a.seq, phase: AG, step: 0, chunk: c, n }, wire));
+  await reduceScatterMean(t, buf, a, (c, n, wire) => t.send({ seq: a.seq, phase: AG, step: 0, chunk: c, n }, wire), true);
   await allGather(t, buf, a, true);
 }
 

@@ -107,8 +107,11 @@ const MAC_BYTES = 16;
 const MAX_HEADER_BYTES = 512;
 /** PUSH linger: how long close() (and process exit) may wait to deliver queued messages, ms. */
 const PUSH_LINGER_MS = 1000;
-/** Messages queued per direction before send() waits. */
-const HIGH_WATER_MARK = 64;
+/**
+ * Messages queued per direction before send() waits: 16 chunks (16 MiB at the default 1 MiB chunk)
+ * keep the pipeline full and bound what a peer can make us hold.
+ */
+const HIGH_WATER_MARK = 16;
 
 /** `b` itself if its offset suits a typed view with elements of `align` bytes, else an aligned copy. */
 function alignedCopy(b: Buffer, align: number): Buffer {
@@ -151,7 +154,7 @@ export class ZmqTransport implements Transport {
       // 0 makes close() drop whatever is still queued for reading, at once.
       linger: 0,
       // ZMQ_RCVHWM (default 1000 messages): messages queued from each connected peer before that
-      // peer's PUSH is made to wait. Bounds memory (64 × chunk per peer) yet keeps several
+      // peer's PUSH is made to wait. Bounds memory (16 × chunk per peer) yet keeps several
       // chunks in flight, which is all the pipeline needs.
       receiveHighWaterMark: HIGH_WATER_MARK,
       // ZMQ_MAXMSGSIZE (default -1: no limit): a peer sending a larger frame is disconnected. No
