@@ -30,7 +30,9 @@ export interface Transport {
   /**
    * Queues `payload` for the right neighbour (rank + 1) under `slot` and returns at once; messages
    * leave in the order queued. The transport owns `payload` from now on: the caller must not write
-   * it again.
+   * it again (ZeroMQ sends it without a copy, some time later). schedule.ts hands over a view of
+   * the caller's buffer only where it can show that nothing writes those bytes before the
+   * neighbour has received them.
    */
   send(slot: Slot, payload: Uint8Array): void;
   /**
