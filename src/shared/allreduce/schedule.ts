@@ -15,8 +15,9 @@
  * allReduceMean = reduceScatterMean then allGather, fused: the all-gather of an owned chunk starts
  *   the moment its reduction is done, so the two phases overlap on the wire.
  *
- * Each segment travels in chunks of at most `chunkBytes`, and a received chunk is added (or
- * copied) and handed to the next step's send at once: receive, add and send overlap (pipelining),
+ * Each segment travels in chunks of at most `chunkBytes` (and in at least 4 while chunks stay
+ * above 64 KiB), and a received chunk is added (or copied) and handed to the next step's send at
+ * once: receive, add and send overlap (pipelining),
  * and the latency of a step is one chunk, not one segment. The add happens in place in the
  * received bytes, which are then forwarded as they are (codec.ts): apart from the first step's
  * copy of this rank's own segment, no chunk is copied or allocated in JavaScript.
@@ -58,6 +59,11 @@ export interface CollectiveArgs {
   chunkBytes: number;
 }
 
+/** Chunks per segment the plan aims for (see Plan). */
+const PIPELINE_DEPTH = 4;
+/** Smallest chunk the plan splits a segment into for depth's sake, bytes. */
+const MIN_CHUNK_BYTES = 64 * 1024;
+
 /** Segments and their chunks of a buffer of `length` floats. */
 class Plan {
   readonly bounds: number[];
@@ -69,7 +75,13 @@ class Plan {
     a: CollectiveArgs,
   ) {
     this.bounds = segmentBounds(length, world);
-    this.ce = Math.max(1, Math.floor(a.chunkBytes / a.codec.bytesPerElement));
+    // At most chunkBytes per message, and at least PIPELINE_DEPTH chunks per segment while chunks
+    // stay above MIN_CHUNK_BYTES: a segment of only one or two chunks cannot overlap receiving,
+    // adding and sending (every rank derives the same plan from length, world and chunkBytes).
+    const bpe = a.codec.bytesPerElement;
+    const most = Math.max(1, Math.floor(a.chunkBytes / bpe));
+    const deep = Math.max(Math.ceil(this.bounds[1] / PIPELINE_DEPTH), Math.floor(MIN_CHUNK_BYTES / bpe));
+    this.ce = Math.min(most, deep);
   }
   seg(k: number): number {
     return ((k % this.world) + this.world) % this.world;
