@@ -8,8 +8,8 @@
  * α (s per ring step: message latency and per-message software cost) and B (bytes/s per link) are
  * fitted by least squares either to the all-reduce section (N = 2…4, every payload; c = what the
  * 2-worker cluster run spent outside compute, optimizer and all-reduce: data, the coordinator's
- * round trip, metrics, flatten) or to the machinery section (each step's D + G all-reduce time at
- * N = 2…4 for both models' sizes; c = the machinery step's rest at N = 2, without the
+ * round trip, metrics, flatten) or to the machinery section (each step's D and G all-reduce times
+ * at N = 2…4 for both models' sizes; c = the machinery step's rest at N = 2, without the
  * coordinator, which that section leaves out). The projection keeps α and c (software costs that a
  * GPU host pays too) and replaces B by the link's bandwidth, and assumes weak scaling: every GPU
  * keeps its own batch and its step time T_gpu, so efficiency(N) = T_gpu / step(N). Communication

@@ -32,6 +32,8 @@ export interface MachineryChildResult {
   computeMs: number[];
   reduceMs: number[];
   optimizerMs: number[];
+  /** The all-reduce of D's and of G's buffer separately, per timed step. */
+  reduceByNetMs: [number[], number[]];
 }
 
 function allFinite(a: Float32Array): boolean {
@@ -52,11 +54,12 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
       { params: new Float32Array(a.sizes.D).fill(0.01), trainable: a.sizes.D, grads: new Float32Array(a.sizes.D), adam: new Adam(a.sizes.D, adam) },
       { params: new Float32Array(a.sizes.G).fill(0.01), trainable: a.sizes.G, grads: new Float32Array(a.sizes.G + a.sizes.stats), adam: new Adam(a.sizes.G, adam) },
     ];
-    const out: MachineryChildResult = { stepMs: [], computeMs: [], reduceMs: [], optimizerMs: [] };
+    const out: MachineryChildResult = { stepMs: [], computeMs: [], reduceMs: [], optimizerMs: [], reduceByNetMs: [[], []] };
     for (let s = 0; s < a.warmup + a.steps; s++) {
       let [compute, reduce, optimizer] = [0, 0, 0];
+      const byNet = [0, 0];
       const t0 = performance.now();
-      for (const net of nets) {
+      for (const [n, net] of nets.entries()) {
         const c0 = performance.now();
         net.grads.fill(1e-3 * (((s + a.rank) % 7) - 3));
         while (performance.now() - c0 < a.syntheticComputeMs / 2) {
@@ -70,6 +73,7 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
         const o1 = performance.now();
         compute += r0 - c0;
         reduce += o0 - r0;
+        byNet[n] = o0 - r0;
         optimizer += o1 - o0;
       }
       if (s < a.warmup) continue;
@@ -77,6 +81,8 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
       out.computeMs.push(compute);
       out.reduceMs.push(reduce);
       out.optimizerMs.push(optimizer);
+      out.reduceByNetMs[0].push(byNet[0]);
+      out.reduceByNetMs[1].push(byNet[1]);
     }
     return out;
   } finally {

@@ -156,9 +156,12 @@ async function costModel(v: FlagValues, ar: AllReduceRow[], scaling: ScalingOut 
   return { model, gpuStepMs: v['gpu-step-ms'] as number, fit: { alphaUs: m.alphaSec * 1e6, loopbackBandwidthGBs: m.bandwidthBytesPerSec / 1e9, fixedMs }, payloadBytes, check, projections };
 }
 
-/** The cost model fitted to the machinery section: α and B from each step's two all-reduces at N ≥ 2, c = the step's rest at N = 2. */
+/**
+ * The cost model fitted to the machinery section: α and B from every D and G all-reduce at N ≥ 2
+ * (four buffer sizes when both models ran: 0.85, 5.84, 5.97, 9.32 MB), c = the step's rest at N = 2.
+ */
 async function machineryCostModel(v: FlagValues, rows: MachineryRow[]) {
-  const fit = fitAllReduce(rows.filter((r) => r.world >= 2).map((r) => ({ world: r.world, bytes: r.collectiveBytes.reduce((s, b) => s + b, 0), collectives: r.collectiveBytes.length, seconds: r.parts.reduceMs / 1000 })));
+  const fit = fitAllReduce(rows.filter((r) => r.world >= 2).flatMap((r) => r.collectiveBytes.map((bytes, n) => ({ world: r.world, bytes, seconds: r.reduceByNetMs[n] / 1000 }))));
   let model = v['project-model'] as ModelName;
   if (!rows.some((r) => r.model === model)) model = rows[0].model;
   const two = rows.find((r) => r.model === model && r.world === 2);
