@@ -16,9 +16,12 @@ test('--quick all-reduce and scaling: headline ratios, breakdown, leak watch', a
   t.regex(r.stdout, /## All-reduce over ZeroMQ/);
   t.regex(r.stdout, /## Cost model/);
   const out = JSON.parse(await readFile(json, 'utf8'));
-  const ratios = out.allreduce_ratio_to_loopback as { world: number; payload_bytes: number; ratio: number }[];
+  const ratios = out.allreduce_ratio_to_tcp as { world: number; payload_bytes: number; ratio: number }[];
   t.deepEqual(ratios.map((x) => [x.world, x.payload_bytes]), [[2, 200000], [2, 2500000], [3, 200000], [3, 2500000]]);
   for (const x of ratios) t.true(Number.isFinite(x.ratio) && x.ratio > 0);
+  // The TCP limit of the same run: both ways at once is never faster per direction than it could be
+  // with one direction idle by more than noise allows, and every figure is a positive time.
+  for (const l of out.allreduce.link as { oneWayMs: { median: number }; bothWaysMs: { median: number } }[]) t.true(l.oneWayMs.median > 0 && l.bothWaysMs.median > 0);
   const eff = out.scaling_efficiency.mlp as number;
   t.true(Number.isFinite(eff) && eff > 0 && eff < 2, String(eff));
   const [b] = out.breakdown as { parts: Record<string, number>; totalMs: number }[];
@@ -32,6 +35,29 @@ test('--quick all-reduce and scaling: headline ratios, breakdown, leak watch', a
   else t.true(out.cost_model.fit.loopbackBandwidthGBs > 0);
 });
 
+test('--quick machinery: N = 1 and 2 with the MLP’s gradient sizes, the parts add up to the step, a synthetic compute time is spent', async (t) => {
+  const dir = await tempDir(t);
+  const json = join(dir, 'bench.json');
+  const r = await runCli('bench', ['--quick', '--sections', 'machinery', '--synthetic-compute-ms', '4', '--json', json], { timeoutMs: 4 * 60_000 });
+  t.is(r.code, 0, r.stderr.slice(-2000));
+  t.regex(r.stdout, /## Machinery/);
+  const out = JSON.parse(await readFile(json, 'utf8'));
+  const rows = out.machinery.rows as { model: string; world: number; collectiveBytes: number[]; reduceByNetMs: number[]; parts: Record<string, number>; stepMs: { median: number }; efficiency: number }[];
+  t.deepEqual(rows.map((x) => [x.model, x.world]), [['mlp', 1], ['mlp', 2]]);
+  for (const row of rows) {
+    t.is(row.collectiveBytes.length, 2);
+    t.true(row.parts.computeMs >= 4, `compute ${row.parts.computeMs} ms`);
+    t.true(row.parts.optimizerMs > 0);
+    t.true(row.stepMs.median >= row.parts.computeMs);
+  }
+  t.is(rows[0].efficiency, 1);
+  t.true(rows[1].parts.reduceMs > 0);
+  t.is(rows[1].reduceByNetMs.length, 2);
+  // Two nearly equal buffers (the MLP's D and G) at one N may not determine α and B: then the bench says why.
+  if (out.machinery_cost_model.error) t.regex(out.machinery_cost_model.error, /no positive bandwidth/);
+  else t.true(out.machinery_cost_model.fit.bandwidthGBs > 0);
+});
+
 test('a bad flag is named in one line', async (t) => {
   const a = await runCli('bench', ['--sections', 'compute,nope']);
   t.is(a.code, 2);
@@ -39,4 +65,7 @@ test('a bad flag is named in one line', async (t) => {
   const b = await runCli('bench', ['--links-gbit', '25,zero']);
   t.is(b.code, 2);
   t.regex(b.stderr, /--links-gbit: 'zero' is not a positive number/);
+  const c = await runCli('bench', ['--synthetic-compute-ms', '-1']);
+  t.is(c.code, 2);
+  t.regex(c.stderr, /--synthetic-compute-ms/);
 });

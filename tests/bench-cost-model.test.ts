@@ -22,6 +22,14 @@ test('with ±5% noise the fit stays within 10% on the bandwidth', (t) => {
   t.true(fit.alphaSec >= 0);
 });
 
+test('the fit recovers α and B from whole steps of two all-reduces each (the machinery section’s points)', (t) => {
+  // D and G buffers of two models, the step's time = the sum of both all-reduces.
+  const steps = [2, 3, 4].flatMap((world) => [[0.6e6, 0.8e6], [4.3e6, 5.1e6]].map(([d, g]) => ({ world, bytes: d + g, collectives: 2, seconds: allReduceSeconds(truth, world, d) + allReduceSeconds(truth, world, g) })));
+  const fit = fitAllReduce(steps);
+  t.true(Math.abs(fit.alphaSec - truth.alphaSec) / truth.alphaSec < 1e-6, String(fit.alphaSec));
+  t.true(Math.abs(fit.bandwidthBytesPerSec - truth.bandwidthBytesPerSec) / truth.bandwidthBytesPerSec < 1e-6);
+});
+
 test('times that do not grow with the bytes are refused with a message', (t) => {
   const err = t.throws(() => fitAllReduce(grid.map((p) => ({ ...p, seconds: 0.01 / p.bytes }))));
   t.regex(err!.message, /no positive bandwidth/);

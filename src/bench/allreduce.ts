@@ -1,12 +1,17 @@
 /**
- * All-reduce over ZeroMQ on loopback, N processes, against the loopback limit measured in the
- * same run: one PUSH→PULL stream of the same bytes between two processes.
+ * All-reduce over ZeroMQ on loopback, N processes (the ring the workers run), against the link
+ * limit measured in the same run: a plain TCP stream between two processes (link.ts), and, when
+ * PyTorch is installed, gloo's all-reduce of the same sizes (peer.ts).
  *
  * busbw (as nccl-tests define it) = bytes · 2(N−1)/N / time: the rate each rank's link actually
- * carried. `ratioToLoopback` = busbw / (bytes / loopback time), both medians.
+ * carried. The TCP bound of an N-rank all-reduce of L bytes = 2(N−1)/N · L at the both-ways rate
+ * (each rank sends and receives that much at once); `ratioToTcp` = bound / time, both medians
+ * (100% = the ring runs at the link's limit).
  */
 import { startChild, type BenchChild } from './child.js';
 import type { AllReduceChildArgs } from './allreduce-child.js';
+import { measureLink, type LinkRow } from './link.js';
+import { runGloo, type GlooResult } from './peer.js';
 import { mapSummary, summarize, type Summary } from './stats.js';
 
 /** What to measure. */
@@ -21,6 +26,8 @@ export interface AllReduceBenchArgs {
   chunkBytes: number;
   /** Longest wait for one message inside a child, and (×repeats) for a whole child, ms. */
   timeoutMs: number;
+  /** Process counts to run gloo at (none: skip gloo). */
+  glooWorlds: number[];
 }
 
 /** One (N, payload) figure. Times in ms, rates in GB/s (1e9 bytes). */
@@ -30,15 +37,12 @@ export interface AllReduceRow {
   algorithm: string;
   timeMs: Summary;
   busbwGBs: Summary;
-  loopbackGBs: number;
-  ratioToLoopback: number;
-}
-
-/** The loopback stream's rate per payload size. */
-export interface LoopbackRow {
-  bytes: number;
-  timeMs: Summary;
-  GBs: Summary;
+  /** 2(N−1)/N · bytes at the both-ways TCP rate of this payload, ms. */
+  tcpBoundMs: number;
+  /** tcpBoundMs / median time. */
+  ratioToTcp: number;
+  /** gloo's median time at the same N and payload, ms, when measured. */
+  glooMs?: number;
 }
 
 /** Wires children in a ring (each child's peer is the next one's endpoint) and collects results. */
@@ -57,49 +61,54 @@ function childDeadline(a: AllReduceBenchArgs): number {
   return 60_000 + a.sizes.length * (a.warmup + a.repeats) * a.timeoutMs;
 }
 
-export async function measureLoopback(a: AllReduceBenchArgs): Promise<LoopbackRow[]> {
-  const base: Omit<AllReduceChildArgs, 'role'> = { sizes: a.sizes, warmup: a.warmup, repeats: a.repeats, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs };
-  const [sender, receiver] = (['sender', 'receiver'] as const).map((role) => startChild('allreduce-child.ts', { ...base, role }, childDeadline(a)));
-  const [times] = await runRing([sender, receiver]);
-  return a.sizes.map((bytes, i) => {
-    const timeMs = summarize(times[i]);
-    return { bytes, timeMs, GBs: mapSummary(timeMs, (ms) => bytes / (ms * 1e6)) };
-  });
-}
-
 export async function measureRing(a: AllReduceBenchArgs, world: number): Promise<Summary[]> {
   const children = Array.from({ length: world }, (_, rank) =>
-    startChild('allreduce-child.ts', { role: 'ring', rank, world, sizes: a.sizes, warmup: a.warmup, repeats: a.repeats, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs } satisfies AllReduceChildArgs, childDeadline(a)),
+    startChild('allreduce-child.ts', { rank, world, sizes: a.sizes, warmup: a.warmup, repeats: a.repeats, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs } satisfies AllReduceChildArgs, childDeadline(a)),
   );
   const perRank = await runRing(children);
   // An iteration lasts as long as its slowest rank.
   return a.sizes.map((_, i) => summarize(perRank[0][i].map((_, j) => Math.max(...perRank.map((r) => r[i][j])))));
 }
 
+/** Both-ways time at `bytes`, ms, read off the link rows (same sizes) for N ranks. */
+export function tcpBoundMs(link: LinkRow, world: number): number {
+  return ((2 * (world - 1)) / world) * link.bytes / (link.bothWaysGBs.median * 1e6);
+}
+
 /**
- * Loopback first and last (the limit is the median over both, so drift during the run is shared),
- * rings of each N in between.
+ * The TCP link first and last (the limit is the median over both, so drift during the run is
+ * shared), rings of each N in between, then gloo.
  */
-export async function allReduceBench(a: AllReduceBenchArgs, log: (line: string) => void): Promise<{ loopback: LoopbackRow[]; rows: AllReduceRow[] }> {
-  log('all-reduce: loopback limit (PUSH→PULL, 2 processes)');
-  const first = await measureLoopback(a);
+export async function allReduceBench(a: AllReduceBenchArgs, log: (line: string) => void): Promise<{ link: LinkRow[]; rows: AllReduceRow[]; gloo: GlooResult }> {
+  log('all-reduce: link limit (plain TCP, 2 processes, one way and both ways)');
+  const first = await measureLink(a.sizes, a.warmup, a.repeats, a.timeoutMs);
   const rings: { world: number; times: Summary[] }[] = [];
   for (const world of a.worlds) {
     log(`all-reduce: ring, ${world} processes`);
     rings.push({ world, times: await measureRing(a, world) });
   }
-  log('all-reduce: loopback limit again');
-  const last = await measureLoopback(a);
-  const loopback = first.map((f, i) => {
-    const timeMs = summarize([f.timeMs.median, last[i].timeMs.median, f.timeMs.min, last[i].timeMs.min, f.timeMs.max, last[i].timeMs.max]);
-    return { bytes: f.bytes, timeMs, GBs: mapSummary(timeMs, (ms) => f.bytes / (ms * 1e6)) };
+  log('all-reduce: link limit again');
+  const last = await measureLink(a.sizes, a.warmup, a.repeats, a.timeoutMs);
+  const both = (f: Summary, l: Summary) => summarize([f.median, l.median, f.min, l.min, f.max, l.max]);
+  const link: LinkRow[] = first.map((f, i) => {
+    const oneWayMs = both(f.oneWayMs, last[i].oneWayMs);
+    const bothWaysMs = both(f.bothWaysMs, last[i].bothWaysMs);
+    const rate = (ms: number) => f.bytes / (ms * 1e6);
+    return { bytes: f.bytes, oneWayMs, oneWayGBs: mapSummary(oneWayMs, rate), bothWaysMs, bothWaysGBs: mapSummary(bothWaysMs, rate) };
   });
+  let gloo: GlooResult = { available: false, reason: 'not asked for' };
+  if (a.glooWorlds.length > 0) {
+    log(`all-reduce: gloo (PyTorch), ${a.glooWorlds.join(', ')} processes`);
+    gloo = await runGloo(a.glooWorlds, a.sizes, a.warmup, a.repeats, a.timeoutMs);
+  }
   const rows: AllReduceRow[] = [];
   for (const { world, times } of rings) {
     a.sizes.forEach((bytes, i) => {
       const busbwGBs = mapSummary(times[i], (ms) => (bytes * (2 * (world - 1)) / world) / (ms * 1e6));
-      rows.push({ world, bytes, algorithm: 'ring (chunked, pipelined)', timeMs: times[i], busbwGBs, loopbackGBs: loopback[i].GBs.median, ratioToLoopback: busbwGBs.median / loopback[i].GBs.median });
+      const bound = tcpBoundMs(link[i], world);
+      const glooMs = gloo.available ? gloo.rows.find((g) => g.world === world && g.bytes === bytes)?.timeMs.median : undefined;
+      rows.push({ world, bytes, algorithm: 'ring (chunked, pipelined)', timeMs: times[i], busbwGBs, tcpBoundMs: bound, ratioToTcp: bound / times[i].median, glooMs });
     });
   }
-  return { loopback, rows };
+  return { link, rows, gloo };
 }

@@ -6,9 +6,11 @@
  *   step(N)          = T_compute + c + Σ over D and G of all-reduce(N, L_net)
  *
  * α (s per ring step: message latency and per-message software cost) and B (bytes/s per link) are
- * fitted by least squares to the all-reduce measurements (N = 2…4, every payload); c (s per step:
- * data, the coordinator's round trip, metrics, flatten) is what the 2-worker cluster run spent
- * outside compute, optimizer and all-reduce. The projection keeps α and c (software costs that a
+ * fitted by least squares either to the all-reduce section (N = 2…4, every payload; c = what the
+ * 2-worker cluster run spent outside compute, optimizer and all-reduce: data, the coordinator's
+ * round trip, metrics, flatten) or to the machinery section (each step's D and G all-reduce times
+ * at N = 2…4 for both models' sizes; c = the machinery step's rest at N = 2, without the
+ * coordinator, which that section leaves out). The projection keeps α and c (software costs that a
  * GPU host pays too) and replaces B by the link's bandwidth, and assumes weak scaling: every GPU
  * keeps its own batch and its step time T_gpu, so efficiency(N) = T_gpu / step(N). Communication
  * is not overlapped with compute in this trainer (the D step's update must land before the G step),
@@ -25,11 +27,16 @@ export interface CostModel {
   fixedSec: number;
 }
 
-/** One all-reduce measurement. */
+/**
+ * One all-reduce measurement, or the sum of `collectives` of them (a step's D and G all-reduces:
+ * bytes is then their total, seconds their total time).
+ */
 export interface AllReducePoint {
   world: number;
   bytes: number;
   seconds: number;
+  /** All-reduces in the measurement. Default 1. */
+  collectives?: number;
 }
 
 /** Seconds of one ring all-reduce of `bytes` over `world` ranks under `m` (bandwidth override optional). */
@@ -44,7 +51,7 @@ export function allReduceSeconds(m: Pick<CostModel, 'alphaSec' | 'bandwidthBytes
  */
 export function fitAllReduce(points: readonly AllReducePoint[]): Pick<CostModel, 'alphaSec' | 'bandwidthBytesPerSec'> {
   if (points.length < 2) throw new RangeError('fitAllReduce: need at least two measurements');
-  const rows = points.map((p) => ({ x1: 2 * (p.world - 1), x2: ((2 * (p.world - 1)) / p.world) * p.bytes, y: p.seconds }));
+  const rows = points.map((p) => ({ x1: (p.collectives ?? 1) * 2 * (p.world - 1), x2: ((2 * (p.world - 1)) / p.world) * p.bytes, y: p.seconds }));
   let [s11, s12, s22, s1y, s2y] = [0, 0, 0, 0, 0];
   for (const r of rows) {
     s11 += r.x1 * r.x1;

@@ -1,39 +1,39 @@
 /**
  * `npm run bench`: where every millisecond of a step goes, against the limits measured in the same
  * run. Sections: compute (per backend and model, vs the backend's plain-matmul rate), all-reduce
- * (ring over ZeroMQ vs a loopback PUSH→PULL stream), scaling (real cluster runs, the step
- * breakdown, a fitted cost model) and the PyTorch peer. Prints tables; `--json FILE` keeps every
- * figure, with the headline ratios under `scaling_efficiency` and `allreduce_ratio_to_loopback`.
+ * (ring over ZeroMQ vs a plain TCP stream both ways, and gloo when PyTorch is installed),
+ * machinery (the step path with a synthetic forward/backward of the real models' sizes, N = 1…4,
+ * and a cost model fitted to it), scaling (real cluster runs, the step breakdown, a fitted cost
+ * model) and the PyTorch peer. Prints tables; `--json FILE` keeps every figure, with the headline
+ * ratios under `scaling_efficiency`, `allreduce_ratio_to_tcp` and `machinery_efficiency`.
  */
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { BACKEND_NAMES } from '../shared/backend/select.js';
+import { DEFAULT_CHUNK_BYTES } from '../shared/allreduce/ring.js';
 import { BENCH_FLAGS, FlagError, parseFlags, type FlagValues } from '../shared/config.js';
-import { allReduceBench, type AllReduceRow, type LoopbackRow } from './allreduce.js';
+import { allReduceBench, type AllReduceRow } from './allreduce.js';
 import { ChildError, startChild } from './child.js';
 import type { ComputeChildArgs, ComputeChildResult } from './compute-child.js';
 import { fitAllReduce, project, type CostModel } from './cost-model.js';
-import { runPeer, type PeerResult } from './peer.js';
+import type { LinkRow } from './link.js';
+import { machineryBench, type MachineryRow } from './machinery.js';
+import { collectiveBytes, modelSizes, type ModelSizes } from './model-sizes.js';
+import { runPeer, type GlooResult, type PeerResult } from './peer.js';
 import { clusterRun, scalingEfficiency, STEP_PARTS, type ClusterRunResult } from './scaling.js';
 import { mapSummary, summarize, type Summary } from './stats.js';
 import { table } from './table.js';
 
 type ModelName = 'mlp' | 'dcgan';
-const SECTIONS = ['compute', 'allreduce', 'scaling', 'peer'] as const;
+const SECTIONS = ['compute', 'allreduce', 'machinery', 'scaling', 'peer'] as const;
 /** The payloads of the issue: the two models' D and G gradient sizes and their sum, MB = 1e6 bytes. */
 const PAYLOADS_MB = [0.2, 2.5, 6, 9.4];
 
-/** Bytes all-reduced per step for `model`: D's gradients, and G's gradients with its BatchNorm statistics. */
-async function collectiveBytes(model: ModelName): Promise<number[]> {
-  // Building the model needs a backend for the initial weights; the pure-JS one loads anywhere.
-  const { selectBackend } = await import('../shared/backend/select.js');
-  const { Replica } = await import('../shared/replica.js');
-  await selectBackend('cpu');
-  const r = new Replica({ model, latent: 100, seed: 1, adam: { lr: 2e-4, beta1: 0.5, beta2: 0.999 } });
-  const stats = r.gan.generator.nonTrainableWeights.reduce((n, w) => n + w.shape.reduce<number>((p, x) => p * (x ?? 1), 1), 0);
-  r.gan.generator.dispose();
-  r.gan.discriminator.dispose();
-  return [4 * r.sizes.D, 4 * (r.sizes.G + stats)];
+const sizesCache = new Map<ModelName, Promise<ModelSizes>>();
+/** The model's buffer sizes (built once per run). */
+function sizesOf(model: ModelName): Promise<ModelSizes> {
+  if (!sizesCache.has(model)) sizesCache.set(model, modelSizes(model));
+  return sizesCache.get(model)!;
 }
 
 function list(v: FlagValues, name: string, parse: (s: string) => number | string = (s) => s): (number | string)[] {
@@ -145,7 +145,7 @@ async function costModel(v: FlagValues, ar: AllReduceRow[], scaling: ScalingOut 
   const two = twos.find((r) => r.model === model);
   const fixedMs = two ? two.parts.dataMs + two.parts.flattenMs + two.parts.metricsMs + two.parts.controlMs : 0;
   const m: CostModel = { ...fit, fixedSec: fixedMs / 1000 };
-  const payloadBytes = await collectiveBytes(model);
+  const payloadBytes = collectiveBytes(await sizesOf(model));
   const check = two
     ? { measuredStepMs: two.stepMs.median, predictedStepMs: two.parts.computeMs + two.parts.optimizerMs + fixedMs + 1000 * payloadBytes.reduce((s, b) => s + fit.alphaSec * 2 + b / fit.bandwidthBytesPerSec, 0) }
     : undefined;
@@ -154,6 +154,31 @@ async function costModel(v: FlagValues, ar: AllReduceRow[], scaling: ScalingOut 
     points: project(m, { gpuStepSec: (v['gpu-step-ms'] as number) / 1000, payloadBytes, linkBitsPerSec: gbit * 1e9, gpus: list(v, 'project-gpus', Number) as number[] }),
   }));
   return { model, gpuStepMs: v['gpu-step-ms'] as number, fit: { alphaUs: m.alphaSec * 1e6, loopbackBandwidthGBs: m.bandwidthBytesPerSec / 1e9, fixedMs }, payloadBytes, check, projections };
+}
+
+/**
+ * The cost model fitted to the machinery section: α and B from every D and G all-reduce at N ≥ 2
+ * (four buffer sizes when both models ran: 0.85, 5.84, 5.97, 9.32 MB), c = the step's rest at N = 2.
+ */
+async function machineryCostModel(v: FlagValues, rows: MachineryRow[]) {
+  const fit = fitAllReduce(rows.filter((r) => r.world >= 2).flatMap((r) => r.collectiveBytes.map((bytes, n) => ({ world: r.world, bytes, seconds: r.reduceByNetMs[n] / 1000 }))));
+  let model = v['project-model'] as ModelName;
+  if (!rows.some((r) => r.model === model)) model = rows[0].model;
+  const two = rows.find((r) => r.model === model && r.world === 2);
+  const fixedMs = two ? two.parts.otherMs : 0;
+  const m: CostModel = { ...fit, fixedSec: fixedMs / 1000 };
+  const payloadBytes = collectiveBytes(await sizesOf(model));
+  const projections = (list(v, 'links-gbit', Number) as number[]).map((gbit) => ({
+    linkGbit: gbit,
+    points: project(m, { gpuStepSec: (v['gpu-step-ms'] as number) / 1000, payloadBytes, linkBitsPerSec: gbit * 1e9, gpus: list(v, 'project-gpus', Number) as number[] }),
+  }));
+  return { model, gpuStepMs: v['gpu-step-ms'] as number, fit: { alphaUs: m.alphaSec * 1e6, bandwidthGBs: m.bandwidthBytesPerSec / 1e9, fixedMs }, payloadBytes, projections };
+}
+
+function printProjections(cm: { model: string; gpuStepMs: number; payloadBytes: number[]; projections: { linkGbit: number; points: { gpus: number; efficiency: number }[] }[] }): void {
+  process.stdout.write(`Projected efficiency, ${cm.model} gradients (${cm.payloadBytes.map((b) => fmt(b / 1e6, 2)).join(' + ')} MB per step), ${fmt(cm.gpuStepMs)} ms GPU step, weak scaling:\n\n`);
+  const gpus = cm.projections[0]?.points.map((p) => p.gpus) ?? [];
+  process.stdout.write(table(['link', ...gpus.map((g) => `${g} GPUs`)], cm.projections.map((p) => [`${p.linkGbit} Gbit/s`, ...p.points.map((x) => pct(x.efficiency))])));
 }
 
 async function main(): Promise<void> {
@@ -193,21 +218,59 @@ async function main(): Promise<void> {
     for (const u of c.skipped) process.stdout.write(`- ${u.backend} ${u.model}: ${u.reason}\n`);
   }
 
-  let ar: { loopback: LoopbackRow[]; rows: AllReduceRow[] } | undefined;
+  let ar: { link: LinkRow[]; rows: AllReduceRow[]; gloo: GlooResult } | undefined;
   if (sections.includes('allreduce')) {
     const sizes = (quick ? [0.2, 2.5] : PAYLOADS_MB).map((mb) => Math.round((mb * 1e6) / 4) * 4);
-    ar = await allReduceBench({ worlds: quick ? [2, 3] : [2, 3, 4], sizes, warmup: 2, repeats: quick ? 5 : Math.max(repeats, 10), chunkBytes: 256 * 1024, timeoutMs: 30_000 }, log);
+    const worlds = quick ? [2, 3] : [2, 3, 4];
+    ar = await allReduceBench({ worlds, sizes, warmup: 2, repeats: quick ? 5 : Math.max(repeats, 10), chunkBytes: DEFAULT_CHUNK_BYTES, timeoutMs: 30_000, glooWorlds: quick ? [2] : worlds }, log);
     out.allreduce = ar;
-    out.allreduce_ratio_to_loopback = ar.rows.map((r) => ({ world: r.world, payload_bytes: r.bytes, ratio: r.ratioToLoopback }));
-    process.stdout.write(`\n## All-reduce over ZeroMQ on loopback (busbw = bytes·2(N−1)/N / time; limit: one PUSH→PULL stream of the same bytes, same run)\n\n`);
-    process.stdout.write(table(['payload MB', 'loopback ms', 'loopback GB/s'], ar.loopback.map((l) => [fmt(l.bytes / 1e6), sfmt(l.timeMs, 2), fmt(l.GBs.median, 2)])));
+    out.allreduce_ratio_to_tcp = ar.rows.map((r) => ({ world: r.world, payload_bytes: r.bytes, ratio: r.ratioToTcp, gloo_ms: r.glooMs ?? null }));
+    process.stdout.write(`\n## All-reduce over ZeroMQ on loopback, against plain TCP and gloo (busbw = bytes·2(N−1)/N / time; TCP bound = 2(N−1)/N·bytes at the both-ways rate, same run)\n\n`);
+    process.stdout.write(
+      table(
+        ['payload MB', 'TCP one way ms', 'GB/s', 'TCP both ways ms', 'GB/s per direction'],
+        ar.link.map((l) => [fmt(l.bytes / 1e6), sfmt(l.oneWayMs, 2), fmt(l.oneWayGBs.median, 2), sfmt(l.bothWaysMs, 2), fmt(l.bothWaysGBs.median, 2)]),
+      ),
+    );
     process.stdout.write('\n');
     process.stdout.write(
       table(
-        ['N', 'payload MB', 'algorithm', 'time ms (min–max)', 'busbw GB/s', 'ratio to loopback'],
-        ar.rows.map((r) => [String(r.world), fmt(r.bytes / 1e6), r.algorithm, sfmt(r.timeMs, 2), fmt(r.busbwGBs.median, 2), pct(r.ratioToLoopback)]),
+        ['N', 'payload MB', 'ring ms (min–max)', 'busbw GB/s', 'TCP bound ms', 'TCP bound / ring', 'gloo ms', 'ring / gloo'],
+        ar.rows.map((r) => [String(r.world), fmt(r.bytes / 1e6), sfmt(r.timeMs, 2), fmt(r.busbwGBs.median, 2), fmt(r.tcpBoundMs, 2), pct(r.ratioToTcp), r.glooMs !== undefined ? fmt(r.glooMs, 2) : '–', r.glooMs !== undefined ? `${fmt(r.timeMs.median / r.glooMs, 2)}×` : '–']),
       ),
     );
+    if (!ar.gloo.available) process.stdout.write(`\n- gloo not measured: ${ar.gloo.reason}\n`);
+    else process.stdout.write(`\ngloo: PyTorch ${ar.gloo.torch}, torch.distributed all_reduce + division by N, one process per rank\n`);
+  }
+
+  let machinery: MachineryRow[] | undefined;
+  if (sections.includes('machinery')) {
+    const models: ModelName[] = quick ? ['mlp'] : ['mlp', 'dcgan'];
+    const computeMs = v['synthetic-compute-ms'] as number;
+    machinery = await machineryBench(
+      { models: await Promise.all(models.map(async (model) => ({ model, sizes: await sizesOf(model) }))), worlds: quick ? [1, 2] : [1, 2, 3, 4], warmup: 3, steps: quick ? 5 : Math.max(repeats, 15), syntheticComputeMs: computeMs, chunkBytes: DEFAULT_CHUNK_BYTES, timeoutMs: 30_000 },
+      log,
+    );
+    out.machinery = { syntheticComputeMs: computeMs, rows: machinery };
+    out.machinery_efficiency = machinery.map((r) => ({ model: r.model, world: r.world, efficiency: r.efficiency ?? null, machinery_ms: r.machineryMs }));
+    process.stdout.write(
+      `\n## Machinery: the step path of N worker processes with a synthetic forward/backward (${fmt(computeMs)} ms per step) and the real models' gradient sizes (ring all-reduce of D and G, non-finite check, Adam; no coordinator)\n\n`,
+    );
+    process.stdout.write(
+      table(
+        ['model', 'N', 'MB per step (D + G)', 'step ms (min–max)', 'compute', 'all-reduce', 'optimizer', 'other', 'step − compute', 'efficiency vs 1'],
+        machinery.map((r) => [r.model, String(r.world), r.collectiveBytes.map((b) => fmt(b / 1e6, 2)).join(' + '), sfmt(r.stepMs), fmt(r.parts.computeMs), fmt(r.parts.reduceMs), fmt(r.parts.optimizerMs), fmt(r.parts.otherMs), fmt(r.machineryMs), r.efficiency !== undefined ? pct(r.efficiency) : '–']),
+      ),
+    );
+    try {
+      const mc = await machineryCostModel(v, machinery);
+      out.machinery_cost_model = mc;
+      process.stdout.write(`\n## Cost model fitted to the machinery section (α = ${fmt(mc.fit.alphaUs)} µs per ring step, B = ${fmt(mc.fit.bandwidthGBs, 2)} GB/s, fixed = ${fmt(mc.fit.fixedMs, 2)} ms/step without the coordinator)\n\n`);
+      printProjections(mc);
+    } catch (err) {
+      out.machinery_cost_model = { error: (err as Error).message };
+      process.stdout.write(`\n## Cost model fitted to the machinery section\n\n- not fitted: ${(err as Error).message}\n`);
+    }
   }
 
   let scaling: ScalingOut | undefined;
@@ -254,12 +317,10 @@ async function main(): Promise<void> {
   if (cm) {
     out.cost_model = cm;
     process.stdout.write(
-      `\n## Cost model (fitted here: α = ${fmt(cm.fit.alphaUs)} µs per ring step, loopback B = ${fmt(cm.fit.loopbackBandwidthGBs, 2)} GB/s, fixed = ${fmt(cm.fit.fixedMs)} ms/step ${cm.check ? `from the 2-worker ${cm.model} run` : '(no cluster run measured: 0)'})\n\n`,
+      `\n## Cost model (fitted to the all-reduce section: α = ${fmt(cm.fit.alphaUs)} µs per ring step, loopback B = ${fmt(cm.fit.loopbackBandwidthGBs, 2)} GB/s, fixed = ${fmt(cm.fit.fixedMs)} ms/step ${cm.check ? `from the 2-worker ${cm.model} run` : '(no cluster run measured: 0)'})\n\n`,
     );
     if (cm.check) process.stdout.write(`2-worker ${cm.model} step: measured ${fmt(cm.check.measuredStepMs)} ms, model ${fmt(cm.check.predictedStepMs)} ms\n\n`);
-    process.stdout.write(`Projected efficiency, ${cm.model} gradients (${cm.payloadBytes.map((b) => fmt(b / 1e6, 2)).join(' + ')} MB per step), ${fmt(cm.gpuStepMs)} ms GPU step, weak scaling:\n\n`);
-    const gpus = cm.projections[0]?.points.map((p) => p.gpus) ?? [];
-    process.stdout.write(table(['link', ...gpus.map((g) => `${g} GPUs`)], cm.projections.map((p) => [`${p.linkGbit} Gbit/s`, ...p.points.map((x) => pct(x.efficiency))])));
+    printProjections(cm);
   }
 
   if (sections.includes('peer')) {

@@ -1,0 +1,214 @@
+/**
+ * The ring collectives as schedules of messages over a `Transport` (transport.ts): which segment
+ * and chunk goes where at each step, and what is added, copied or forwarded. They move
+ * Float32Arrays and know nothing of sockets or models.
+ *
+ * reduceScatterMean (N = world ranks, buffer split into N near-equal segments, segmentBounds):
+ *   N−1 steps: at step s rank r sends segment (r − s) and receives segment (r − s − 1) from rank
+ *   r − 1, adding it in. After the last step rank r holds the full sum of segment (r + 1), its
+ *   *owned* segment (ownedSegment): segment k is summed in the fixed order
+ *   ((x_k + x_{k+1}) + x_{k+2}) + … (ranks mod N), once, by the chain of ranks. The owner divides
+ *   it by N (and, with fp16, rounds it through half precision) once. Only the owned segment is
+ *   defined afterwards; the others hold partial sums.
+ * allGather, N−1 steps: at step s rank r sends segment (r + 1 − s) and receives segment (r − s),
+ *   copying the bits. So every rank ends with bit-identical results.
+ * allReduceMean = reduceScatterMean then allGather, fused: the all-gather of an owned chunk starts
+ *   the moment its reduction is done, so the two phases overlap on the wire.
+ *
+ * Each segment travels in chunks of at most `chunkBytes` (and in at least 4 while chunks stay
+ * above 64 KiB), and a received chunk is added (or copied) and handed to the next step's send at
+ * once: receive, add and send overlap (pipelining),
+ * and the latency of a step is one chunk, not one segment. The add happens in place in the
+ * received bytes, which are then forwarded as they are (codec.ts): apart from the first step's
+ * copy of this rank's own segment, no chunk is copied or allocated in JavaScript.
+ *
+ * Cost model (α: per-message latency in s, β: s per byte on one link, L: buffer bytes):
+ *   time ≈ 2(N−1)·(α + (L/N)·β)   (pipelining hides all but about one chunk of each step's α)
+ * Every rank sends and receives 2(N−1)/N·L bytes whatever N, which is bandwidth-optimal.
+ * Bus bandwidth (as in nccl-tests): busbw = (L / time) · 2(N−1)/N, the per-link rate actually
+ * achieved; compare it with the link's bandwidth (the bench measures a plain TCP stream).
+ *
+ * broadcast: a pipelined chain root → root+1 → … → root−1 in chunks (start-of-run weights and
+ * optimizer state), time ≈ (N−1)·α' + L·β with chunking.
+ *
+ * All ranks must use the same world, chunkBytes and codec, call the same collectives in the same
+ * order on buffers of the same length, and run on little-endian hosts.
+ */
+import type { Codec } from './codec.js';
+import { AG, BC, RS, type Transport } from './transport.js';
+
+/** Offsets of the `world` near-equal segments of a buffer of `length`: segment k is [b[k], b[k+1]). */
+export function segmentBounds(length: number, world: number): number[] {
+  const base = Math.floor(length / world);
+  const extra = length % world;
+  const b = [0];
+  for (let k = 0; k < world; k++) b.push(b[k] + base + (k < extra ? 1 : 0));
+  return b;
+}
+
+/** The segment rank `rank` owns after a reduce-scatter (and sends first in an all-gather). */
+export function ownedSegment(rank: number, world: number): number {
+  return (rank + 1) % world;
+}
+
+/** What every rank of one collective agrees on. */
+export interface CollectiveArgs {
+  seq: number;
+  codec: Codec;
+  /** Largest payload of one message, bytes. */
+  chunkBytes: number;
+}
+
+/** Chunks per segment the plan aims for (see Plan). */
+const PIPELINE_DEPTH = 4;
+/** Smallest chunk the plan splits a segment into for depth's sake, bytes. */
+const MIN_CHUNK_BYTES = 64 * 1024;
+
+/** Segments and their chunks of a buffer of `length` floats. */
+class Plan {
+  readonly bounds: number[];
+  /** Elements per chunk. */
+  readonly ce: number;
+  constructor(
+    length: number,
+    readonly world: number,
+    a: CollectiveArgs,
+  ) {
+    this.bounds = segmentBounds(length, world);
+    // At most chunkBytes per message, and at least PIPELINE_DEPTH chunks per segment while chunks
+    // stay above MIN_CHUNK_BYTES: a segment of only one or two chunks cannot overlap receiving,
+    // adding and sending (every rank derives the same plan from length, world and chunkBytes).
+    const bpe = a.codec.bytesPerElement;
+    const most = Math.max(1, Math.floor(a.chunkBytes / bpe));
+    const deep = Math.max(Math.ceil(this.bounds[1] / PIPELINE_DEPTH), Math.floor(MIN_CHUNK_BYTES / bpe));
+    this.ce = Math.min(most, deep);
+  }
+  seg(k: number): number {
+    return ((k % this.world) + this.world) % this.world;
+  }
+  chunks(k: number): number {
+    return Math.ceil((this.bounds[k + 1] - this.bounds[k]) / this.ce);
+  }
+  range(k: number, c: number): [number, number] {
+    const a = this.bounds[k] + c * this.ce;
+    return [a, Math.min(a + this.ce, this.bounds[k + 1])];
+  }
+}
+
+/** An owned wire copy of buf[a, b) (later in-place writes of buf never reach a queued message). */
+function encodeCopy(codec: Codec, src: Float32Array): Uint8Array {
+  const out = Buffer.allocUnsafeSlow(src.length * codec.bytesPerElement);
+  codec.encode(src, out);
+  return out;
+}
+
+/**
+ * Leaves the mean over ranks of segment ownedSegment(rank) in `buf` (the other segments are
+ * partial sums). `onOwned(chunk, wire)` gets each finished chunk of the owned segment as its wire
+ * bytes, which it may send on (allReduceMean does); without it they are dropped.
+ *
+ * `ownSegmentUntouched`: the caller promises that buf's segment `rank` is not written until every
+ * rank's step-0 message of it has been received, so with float32 it is sent as it is, without a
+ * copy (the transport sends views without copying, zmq-transport.ts). allReduceMean keeps that
+ * promise by causality: the only write to segment r is its all-gather, and the all-gather chunk
+ * can only come back once the right neighbour has received our step-0 chunk (FIFO pipe, and every
+ * later message about segment r depends on it). A lone reduce-scatter cannot promise it: the
+ * caller may write buf as soon as it returns, while the step-0 chunks may still be queued.
+ */
+export async function reduceScatterMean(t: Transport, buf: Float32Array, a: CollectiveArgs, onOwned?: (chunk: number, n: number, wire: Uint8Array) => void, ownSegmentUntouched = false): Promise<void> {
+  const N = t.world;
+  const r = t.rank;
+  if (N === 1) return;
+  const { seq, codec } = a;
+  const sendInPlace = ownSegmentUntouched && codec.bytesPerElement === 4;
+  const p = new Plan(buf.length, N, a);
+  const bpe = codec.bytesPerElement;
+  // Step 0: send our own segment r, every chunk, right away: a copy, or (sendInPlace) the bytes
+  // of buf themselves.
+  for (let c = 0, k = r; c < p.chunks(k); c++) {
+    const [lo, hi] = p.range(k, c);
+    const wire = sendInPlace ? Buffer.from(buf.buffer, buf.byteOffset + lo * 4, (hi - lo) * 4) : encodeCopy(codec, buf.subarray(lo, hi));
+    t.send({ seq, phase: RS, step: 0, chunk: c, n: hi - lo }, wire);
+  }
+  // Steps 0…N−2: receive segment r − s − 1, add ours into it, pass it on at once.
+  for (let s = 0; s < N - 1; s++) {
+    const k = p.seg(r - s - 1);
+    const last = s === N - 2;
+    for (let c = 0; c < p.chunks(k); c++) {
+      const [lo, hi] = p.range(k, c);
+      const n = hi - lo;
+      const wire = await t.receive({ seq, phase: RS, step: s, chunk: c, n }, n * bpe);
+      if (!last) {
+        codec.addInto(wire, buf.subarray(lo, hi));
+        t.send({ seq, phase: RS, step: s + 1, chunk: c, n }, wire);
+      } else {
+        // We own segment k = r + 1 now: average it once (float32 division, correctly rounded),
+        // rounded through the codec, in the wire bytes and in buf alike.
+        codec.addMeanInto(wire, buf.subarray(lo, hi), N);
+        onOwned?.(c, n, wire);
+      }
+    }
+  }
+}
+
+/**
+ * Copies each rank's owned segment (ownedSegment) of `buf` to every rank, through the codec (the
+ * owner's own copy is rounded alike, so every rank ends bit-identical). `started`: the owned
+ * segment's chunks were already sent (allReduceMean sends them as the reduction finishes them).
+ */
+export async function allGather(t: Transport, buf: Float32Array, a: CollectiveArgs, started = false): Promise<void> {
+  const N = t.world;
+  const r = t.rank;
+  if (N === 1) return;
+  const { seq, codec } = a;
+  const p = new Plan(buf.length, N, a);
+  if (!started) {
+    const k = ownedSegment(r, N);
+    for (let c = 0; c < p.chunks(k); c++) {
+      const [lo, hi] = p.range(k, c);
+      const mine = buf.subarray(lo, hi);
+      const wire = encodeCopy(codec, mine);
+      codec.decode(wire, mine);
+      t.send({ seq, phase: AG, step: 0, chunk: c, n: hi - lo }, wire);
+    }
+  }
+  // Steps 0…N−2: receive segment r − s, copy its bits, forward the very same bytes.
+  for (let s = 0; s < N - 1; s++) {
+    const k = p.seg(r - s);
+    for (let c = 0; c < p.chunks(k); c++) {
+      const [lo, hi] = p.range(k, c);
+      const n = hi - lo;
+      const wire = await t.receive({ seq, phase: AG, step: s, chunk: c, n }, n * codec.bytesPerElement);
+      codec.decode(wire, buf.subarray(lo, hi));
+      if (s < N - 2) t.send({ seq, phase: AG, step: s + 1, chunk: c, n }, wire);
+    }
+  }
+}
+
+/** Replaces `buf` by the element-wise mean over ranks, bit-identical on every rank. */
+export async function allReduceMean(t: Transport, buf: Float32Array, a: CollectiveArgs): Promise<void> {
+  if (t.world === 1) return;
+  await reduceScatterMean(t, buf, a, (c, n, wire) => t.send({ seq: a.seq, phase: AG, step: 0, chunk: c, n }, wire), true);
+  await allGather(t, buf, a, true);
+}
+
+/** Copies root's bytes into every rank's `bytes` along the chain root → root + 1 → …, in chunks. */
+export async function broadcast(t: Transport, bytes: Uint8Array, root: number, seq: number, chunkBytes: number): Promise<void> {
+  const N = t.world;
+  if (N === 1) return;
+  const d = (t.rank - root + N) % N; // distance from the root along the ring
+  const chunks = Math.ceil(bytes.length / chunkBytes);
+  for (let c = 0; c < chunks; c++) {
+    const a = c * chunkBytes;
+    const b = Math.min(a + chunkBytes, bytes.length);
+    if (d === 0) {
+      const out = Buffer.allocUnsafeSlow(b - a);
+      out.set(bytes.subarray(a, b));
+      t.send({ seq, phase: BC, step: 0, chunk: c, n: b - a }, out);
+      continue;
+    }
+    const payload = await t.receive({ seq, phase: BC, step: d - 1, chunk: c, n: b - a }, b - a);
+    bytes.set(payload, a);
+    if (d < N - 1) t.send({ seq, phase: BC, step: d, chunk: c, n: b - a }, payload);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * What the collectives (schedule.ts) need of the wire, and nothing more: a FIFO pipe to the right
+ * neighbour and one from the left, addressed by message slots. The ZeroMQ implementation is
+ * zmq-transport.ts; tests use an in-memory one (tests/helpers/memory-transport.ts).
+ */
+
+/** Where a message belongs: exactly one slot per message of a collective. */
+export interface Slot {
+  /** The collective's number on this ring (0, 1, 2, …; every rank advances alike). */
+  seq: number;
+  /** RS, AG or BC. */
+  phase: number;
+  /** The step within the phase (broadcast: the sender's distance from the root). */
+  step: number;
+  /** The chunk's index within its segment (broadcast: within the buffer). */
+  chunk: number;
+  /** Elements in the payload (floats for all-reduce, bytes for broadcast). */
+  n: number;
+}
+
+export const RS = 0;
+export const AG = 1;
+export const BC = 2;
+export type RingPhase = 'reduce-scatter' | 'all-gather' | 'broadcast';
+export const PHASES: RingPhase[] = ['reduce-scatter', 'all-gather', 'broadcast'];
+
+export interface Transport {
+  readonly rank: number;
+  readonly world: number;
+  /**
+   * Queues `payload` for the right neighbour (rank + 1) under `slot` and returns at once; messages
+   * leave in the order queued. The transport owns `payload` from now on: the caller must not write
+   * it again (ZeroMQ sends it without a copy, some time later). schedule.ts hands over a view of
+   * the caller's buffer only where it can show that nothing writes those bytes before the
+   * neighbour has received them.
+   */
+  send(slot: Slot, payload: Uint8Array): void;
+  /**
+   * The payload of the message `slot` from the left neighbour (rank − 1), exactly `bytes` long,
+   * 4-byte aligned, and the caller's to keep or change. Anything else that arrives meanwhile is
+   * dropped. Rejects with AllReduceTimeoutError after the transport's timeout, or AllReduceError.
+   */
+  receive(slot: Slot, bytes: number): Promise<Uint8Array>;
+  /** Resolves when every queued send has been handed to the wire; rejects with the first send failure. */
+  flush(): Promise<void>;
+}
+
+/** A receive (or send) waited longer than timeoutMs. The ring instance is unusable afterwards. */
+export class AllReduceTimeoutError extends Error {
+  override name = 'AllReduceTimeoutError';
+  constructor(
+    readonly rank: number,
+    /** The rank waited on: rank − 1 for a receive, rank + 1 for a send. */
+    readonly peer: number,
+    readonly direction: 'receive' | 'send',
+    readonly seq: number,
+    readonly phase: RingPhase,
+    readonly step: number,
+    readonly chunk: number,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      direction === 'receive'
+        ? `ring rank ${rank}: no message from rank ${peer} within ${timeoutMs} ms (collective seq ${seq}, ${phase} step ${step}, chunk ${chunk})`
+        : `ring rank ${rank}: could not send to rank ${peer} within ${timeoutMs} ms (collective seq ${seq}, ${phase} step ${step}, chunk ${chunk})`,
+    );
+  }
+}
+
+/** Any other failure of the ring (closed, used after a failure, misuse). */
+export class AllReduceError extends Error {
+  override name = 'AllReduceError';
+}
