@@ -123,6 +123,9 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         if (nonFinite >= config.maxNonFinite) {
           throw new DivergedError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep}): stopping; ${out.lastCheckpoint ? `the last checkpoint is ${out.lastCheckpoint}` : 'no checkpoint was written yet'} (a lower --lr may help)`);
         }
+        // A step's awaits can all resolve as microtasks; one turn of the event loop per step lets a
+        // signal's handler run now rather than several steps later (measured: 1.4 s late).
+        await new Promise((resolve) => setImmediate(resolve));
         // Mid-epoch the stop happens here; after an epoch's last step, once the epoch's records are written.
         if (shouldStop() && step + 1 < steps) {
           out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
