@@ -124,7 +124,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   f({ name: 'quick', type: 'bool', default: false, help: 'a small version for CI (about 2 minutes): MLP only, fewer repeats, N = 2 and 3, two payloads' }),
   f({ name: 'json', type: 'string', help: 'also write every figure to this JSON file' }),
   f({ name: 'sections', type: 'string', default: 'compute,allreduce,scaling,peer', help: 'what to measure, comma-separated: compute, allreduce, scaling (with the breakdown and the cost model), peer (PyTorch, when installed)' }),
-  f({ name: 'backends', type: 'string', default: 'tfjs-node-gpu,webgpu,tfjs-node,wasm,cpu', help: 'backends for the compute section; those that do not load here (webgpu on a software adapter included) are listed as unavailable' }),
+  f({ name: 'backends', type: 'string', default: 'tfjs-node-gpu,webgpu,tfjs-node,wasm+blas,wasm,cpu', help: "backends for the compute section (wasm+blas: wasm on the system's OpenBLAS, one thread unless OPENBLAS_NUM_THREADS is set; wasm: the plain wasm kernels); those that do not load here (webgpu on a software adapter included) are listed as unavailable" }),
   f({ name: 'repeats', type: 'int', default: 7, min: 1, max: 1000, help: 'timed repeats of each compute step and all-reduce (medians, min and max reported); --quick uses 3' }),
   f({ name: 'gpu-step-ms', type: 'float', default: 3, min: 0, minExclusive: true, help: "cost model: one GPU's compute + optimizer time per step, ms" }),
   f({ name: 'links-gbit', type: 'string', default: '25,100', help: 'cost model: link bandwidths to project for, Gbit/s, comma-separated' }),
