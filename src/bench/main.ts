@@ -14,7 +14,7 @@ import { DEFAULT_CHUNK_BYTES } from '../shared/allreduce/ring.js';
 import { BENCH_FLAGS, FlagError, parseFlags, type FlagValues } from '../shared/config.js';
 import { allReduceBench, type AllReduceRow } from './allreduce.js';
 import { ChildError, startChild } from './child.js';
-import type { ComputeChildArgs, ComputeChildResult } from './compute-child.js';
+import type { ComputeBackend, ComputeChildArgs, ComputeChildResult } from './compute-child.js';
 import { fitAllReduce, project, type CostModel } from './cost-model.js';
 import type { LinkRow } from './link.js';
 import { machineryBench, type MachineryRow } from './machinery.js';
@@ -71,7 +71,7 @@ async function computeSection(v: FlagValues, quick: boolean, repeats: number, lo
   const unavailable: { backend: string; reason: string }[] = [];
   const skipped: { backend: string; model: string; reason: string }[] = [];
   const models: ModelName[] = quick ? ['mlp'] : ['mlp', 'dcgan'];
-  for (const backend of list(v, 'backends') as ComputeChildArgs['backend'][]) {
+  for (const backend of list(v, 'backends') as ComputeBackend[]) {
     for (const model of models) {
       // The pure-JS cpu backend runs well under 1 GFLOP/s here: an MLP step takes seconds, a
       // DCGAN step (74 GFLOP) minutes. Its MLP figure is enough to place it.
@@ -93,7 +93,10 @@ async function computeSection(v: FlagValues, quick: boolean, repeats: number, lo
       log(`compute: ${model} on ${backend}, batch ${args.batch}, ${args.warmup} + ${args.repeats} steps`);
       let r: ComputeChildResult;
       try {
-        r = (await startChild('compute-child.ts', args, 20 * 60_000).result) as ComputeChildResult;
+        // OpenBLAS gets one thread unless OPENBLAS_NUM_THREADS says otherwise: the row compares
+        // with the PyTorch peer's one-thread step and with one-core wasm.
+        const env = backend === 'wasm+blas' && process.env.OPENBLAS_NUM_THREADS === undefined ? { OPENBLAS_NUM_THREADS: '1' } : {};
+        r = (await startChild('compute-child.ts', args, 20 * 60_000, env).result) as ComputeChildResult;
       } catch (err) {
         if (err instanceof ChildError && err.unavailable) {
           unavailable.push({ backend, reason: err.message.replace(/^compute-child\.ts: /, '') });
@@ -106,7 +109,7 @@ async function computeSection(v: FlagValues, quick: boolean, repeats: number, lo
       const floorMs = r.stepFlops / (matmul.median * 1e6);
       const mean = (k: 'computeMs' | 'flattenMs' | 'optimizerMs') => r.steps.reduce((s, x) => s + x[k], 0) / r.steps.length;
       rows.push({
-        backend, model, batch: r.batch, stepMs, stepGflop: r.stepFlops / 1e9,
+        backend: r.blasThreads === undefined ? backend : `${backend} (${r.blasThreads} thread${r.blasThreads === 1 ? '' : 's'})`, model, batch: r.batch, stepMs, stepGflop: r.stepFlops / 1e9,
         achievedGflops: mapSummary(stepMs, (ms) => r.stepFlops / (ms * 1e6)), matmulGflops: matmul, floorMs, ratioToFloor: stepMs.median / floorMs,
         split: { computeMs: mean('computeMs'), flattenMs: mean('flattenMs'), optimizerMs: mean('optimizerMs') }, tensors: r.tensors,
       });
@@ -194,7 +197,7 @@ async function main(): Promise<void> {
   // Every list flag is checked before minutes of measuring, not when its section comes.
   list(v, 'links-gbit', Number);
   list(v, 'project-gpus', Number);
-  for (const b of list(v, 'backends') as string[]) if (b === 'auto' || !(BACKEND_NAMES as readonly string[]).includes(b)) throw new FlagError(`--backends: unknown backend '${b}'`);
+  for (const b of list(v, 'backends') as string[]) if (b !== 'wasm+blas' && (b === 'auto' || !(BACKEND_NAMES as readonly string[]).includes(b))) throw new FlagError(`--backends: unknown backend '${b}'`);
   const repeats = quick ? 3 : (v.repeats as number);
   const started = performance.now();
   const log = (line: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
@@ -333,10 +336,13 @@ async function main(): Promise<void> {
       const computeRows = (out.compute as { rows: ComputeRow[] } | undefined)?.rows ?? [];
       process.stdout.write(
         table(
-          ['BLAS threads', 'model', 'PyTorch step ms (min–max)', 'wasm step ms', 'wasm / PyTorch'],
+          ['BLAS threads', 'model', 'PyTorch step ms (min–max)', 'wasm+blas step ms', 'wasm+blas / PyTorch', 'wasm step ms', 'wasm / PyTorch'],
           peer.rows.map((p) => {
-            const ours = computeRows.find((r) => r.backend === 'wasm' && r.model === p.model);
-            return [String(p.threads), p.model, sfmt(p.stepMs), ours ? fmt(ours.stepMs.median) : '–', ours ? `${fmt(ours.stepMs.median / p.stepMs.median, 1)}×` : '–'];
+            const cells = (prefix: string) => {
+              const ours = computeRows.find((r) => (r.backend === prefix || r.backend.startsWith(`${prefix} (`)) && r.model === p.model);
+              return ours ? [fmt(ours.stepMs.median), `${fmt(ours.stepMs.median / p.stepMs.median, 1)}×`] : ['–', '–'];
+            };
+            return [String(p.threads), p.model, sfmt(p.stepMs), ...cells('wasm+blas'), ...cells('wasm')];
           }),
         ),
       );

@@ -9,7 +9,7 @@ import { runCli } from './main.js';
 await runCli('npm run train --', TRAIN_FLAGS, async (flags) => {
   const config = trainConfigFrom(flags);
   const resume = config.resume ? await planResume(config, givenFlags(flags)) : undefined;
-  const backend = await selectBackend(config.backend, { allowSoftwareAdapter: config.allowSoftwareAdapter });
+  const backend = await selectBackend(config.backend, { allowSoftwareAdapter: config.allowSoftwareAdapter, blas: config.blas });
   const stops = new StopSignals({
     onStop: (sig) => process.stderr.write(`\n${stopNotice(sig)}\n`),
     onStopNow: (sig) => {

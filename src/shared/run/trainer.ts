@@ -67,14 +67,15 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
 
   const replica = await Replica.create({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
   if (resume) await restoreReplica(replica, resume);
-  log(`backend: ${backend.name} (${backend.reason})`);
+  log(`backend: ${backend.label} (${backend.reason})`);
+  if (backend.blas) log(`blas: ${backend.blas.reason}`);
   log(`data: ${describeSource(config.data)}; ${data.count} training images, ${steps} steps of ${config.batchSize} per epoch`);
   log(summarize(replica.gan));
   log(`run directory: ${paths.root}`);
   if (resume) log(`resuming from ${resume.checkpointDir}: epoch ${resume.state.epoch + 1}, step ${resume.state.step} (${resume.state.globalStep} steps done)`);
   else await writeRunConfig(paths, {
     config,
-    backend: { name: backend.name, reason: backend.reason },
+    backend: { name: backend.label, reason: backend.reason, ...(backend.blas ? { blas: backend.blas } : {}) },
     world: 1,
     models: { generator: paramCounts(replica.gan.generator), discriminator: paramCounts(replica.gan.discriminator) },
     data: { source: describeSource(config.data), images: data.count, stepsPerEpoch: steps },
@@ -97,7 +98,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   let stopped = false;
   let nonFinite = 0;
   const checkpoint = async (pos: RunPosition) => {
-    const { files } = await serializeCheckpoint(checkpointPayload(replica, config, pos, backend.name));
+    const { files } = await serializeCheckpoint(checkpointPayload(replica, config, pos, backend.label));
     await out.writeCheckpoint(files, pos);
   };
 
