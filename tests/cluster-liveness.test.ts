@@ -5,17 +5,9 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { runCli, tempDir } from './helpers/cli.js';
+import { processAlive } from '../src/shared/proc.js';
 
 const LONG_RUN = ['--model', 'mlp', '--backend', 'wasm', '--epochs', '50', '--limit', '512', '--batch-size', '64', '--progress', 'off'];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** pids of the workers by rank, as the coordinator logs them when they join. */
 function workerPids(text: string): number[] {
@@ -28,7 +20,7 @@ test('a stalled worker (SIGSTOP) is reported within the worker timeout; with --m
   const dir = await tempDir(t);
   let stopped: number | undefined;
   t.teardown(() => {
-    if (stopped && alive(stopped)) {
+    if (stopped && processAlive(stopped)) {
       process.kill(stopped, 'SIGCONT');
       process.kill(stopped, 'SIGKILL');
     }
@@ -54,14 +46,14 @@ test('a stalled worker (SIGSTOP) is reported within the worker timeout; with --m
   t.log(`launcher exited ${detectedAfter.toFixed(1)} s after the SIGSTOP`);
   // Detection at ~3 s, then the launcher gives stuck children 5 s before SIGKILL.
   t.true(detectedAfter < 15, `took ${detectedAfter} s`);
-  t.false(alive(stopped!));
+  t.false(processAlive(stopped!));
 });
 
 test('workers exit on their own when the coordinator is killed (SIGKILL)', async (t) => {
   const dir = await tempDir(t);
   let pids: number[] = [];
   let killedAt = 0;
-  t.teardown(() => pids.filter(alive).forEach((p) => process.kill(p, 'SIGKILL')));
+  t.teardown(() => pids.filter(processAlive).forEach((p) => process.kill(p, 'SIGKILL')));
   let seen = '';
   await runCli('cluster', ['--workers', '2', ...LONG_RUN, '--run-dir', join(dir, 'run')], {
     timeoutMs: 120_000,
@@ -75,9 +67,9 @@ test('workers exit on their own when the coordinator is killed (SIGKILL)', async
     },
   });
   const deadline = Date.now() + 30_000;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  while (pids.some(processAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   t.log(`workers gone ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
-  t.deepEqual(pids.filter(alive), []);
+  t.deepEqual(pids.filter(processAlive), []);
 });
 
 test('workers exit on their own when the coordinator stalls (SIGSTOP): the heartbeats stop, the connection stays', async (t) => {
@@ -85,7 +77,7 @@ test('workers exit on their own when the coordinator stalls (SIGSTOP): the heart
   const token = 'test-token-stalled-coordinator-0123';
   let coordinatorPid: number | undefined;
   t.teardown(() => {
-    if (coordinatorPid && alive(coordinatorPid)) {
+    if (coordinatorPid && processAlive(coordinatorPid)) {
       process.kill(coordinatorPid, 'SIGCONT');
       process.kill(coordinatorPid, 'SIGKILL');
     }

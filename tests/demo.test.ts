@@ -5,18 +5,14 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './helpers/chromium.js';
 import { tileGrid } from '../src/shared/images/grid.js';
 import { decodePng } from '../src/shared/images/png.js';
 import { ROOT, runCli, tempDir } from './helpers/cli.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-
 test('the demo page draws the checkpoint\'s digits, offline, the same as npm run sample', async (t) => {
-  t.true(existsSync(CHROMIUM), `${CHROMIUM} is missing (Debian's chromium; .ci/run installs it)`);
   const dir = await tempDir(t);
   const run = join(dir, 'run');
   const tr = await runCli('train', ['--model', 'mlp', '--backend', 'wasm', '--limit', '128', '--batch-size', '64', '--epochs', '1', '--run-dir', run, '--progress', 'off']);
@@ -41,11 +37,7 @@ test('the demo page draws the checkpoint\'s digits, offline, the same as npm run
     server.once('exit', (code) => reject(new Error(`npm run demo exited with ${code}: ${err}`)));
   });
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  t.teardown(() => browser.close());
+  const browser = await launchChromium(t);
   const page = await browser.newPage();
   const requests: string[] = [];
   page.on('request', (r) => requests.push(r.url()));

@@ -7,10 +7,10 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pinnedClassifier } from './helpers/classifier.js';
 import { ROOT, runCli, tempDir } from './helpers/cli.js';
+import { freeLocalPort } from '../src/shared/proc.js';
 
 interface Target {
   expr: string;
@@ -24,17 +24,6 @@ interface Panel {
 
 /** Expressions that must be empty on CPU-only workers (absent, not zero): nvidia-smi's figures and webgpu's device memory. */
 const GPU_ONLY = /gan_gpu_|gan_backend_device_memory_bytes/;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -66,7 +55,7 @@ test('every dashboard expression returns data from a real Prometheus scraping a 
   const exprs = allPanels(dashboard.panels).flatMap((p) => (p.targets ?? []).map((tg) => ({ panel: p.title, expr: tg.expr })));
   t.true(exprs.length >= 15, `only ${exprs.length} expressions`);
 
-  const metricsPort = await freePort();
+  const metricsPort = await freeLocalPort();
   let stopRun: (() => void) | undefined;
   const run = runCli(
     'cluster',
@@ -75,7 +64,7 @@ test('every dashboard expression returns data from a real Prometheus scraping a 
     { timeoutMs: 300_000, onStderr: (_chunk, child) => (stopRun ??= () => child.kill('SIGINT')) },
   );
 
-  const promPort = await freePort();
+  const promPort = await freeLocalPort();
   const config = `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: gan\n    static_configs:\n      - targets: ['127.0.0.1:${metricsPort}']\n`;
   await writeFile(join(dir, 'prometheus.yml'), config);
   const prom: ChildProcess = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`], { stdio: 'ignore' });

@@ -4,15 +4,12 @@
  * page asks the network for nothing.
  */
 import test from 'ava';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './helpers/chromium.js';
 import { pinnedClassifier } from './helpers/classifier.js';
 import { runCli, tempDir } from './helpers/cli.js';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 test.before(async (t) => {
   t.timeout(20 * 60_000);
@@ -20,7 +17,6 @@ test.before(async (t) => {
 });
 
 test.serial('the report of a run renders in headless Chromium with its charts, sample grids and final grid', async (t) => {
-  t.true(existsSync(CHROMIUM), `${CHROMIUM} is missing (Debian's chromium; .ci/run installs it)`);
   const dir = await tempDir(t);
   const run = join(dir, 'run');
   const tr = await runCli('train', ['--model', 'mlp', '--backend', 'wasm', '--limit', '256', '--batch-size', '64', '--epochs', '6', '--eval-every', '2', '--eval-n', '200', '--run-dir', run, '--progress', 'off', '--log-every', '1']);
@@ -31,11 +27,7 @@ test.serial('the report of a run renders in headless Chromium with its charts, s
   const html = await readFile(join(run, 'report.html'), 'utf8');
   t.notRegex(html, /<script|\bsrc="(?!data:)|href="http/, 'self-contained: no scripts, no external sources');
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  t.teardown(() => browser.close());
+  const browser = await launchChromium(t);
   const page = await browser.newPage();
   const requests: string[] = [];
   page.on('request', (req) => {

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, tempDir } from './helpers/cli.js';
 import { finalState } from './helpers/run.js';
 import { SlurmCluster, slurmMissing } from './helpers/slurm.js';
+import { processAlive } from '../src/shared/proc.js';
 
 // 3 epochs of 4 steps: 2 workers × 32 images, MLP on wasm.
 const TRAIN = ['--backend', 'wasm', '--model', 'mlp', '--limit', '256', '--batch-size', '64', '--epochs', '3', '--progress', 'lines'];
@@ -50,15 +51,6 @@ function workerPids(log: string): number[] {
   return [...log.matchAll(/worker rank \d+ joined: \S+ pid (\d+)/g)].map((m) => Number(m[1]));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Submits `script` from the repository root with the run and the log in `dir`. */
 function submit(script: string, dir: string, sbatchArgs: string[] = [], name = 'job'): { id: number; log: string } {
   const log = join(dir, `${name}.out`);
@@ -83,7 +75,7 @@ test.serial('train.sbatch as submitted: one task per GPU, the run finishes and s
   t.true(existsSync(join(dir, 'run', 'samples', 'epoch-0003.png')), 'no samples of the last epoch');
   const pids = workerPids(out);
   t.is(pids.length, 2);
-  t.deepEqual(pids.filter(alive), [], 'worker processes outlived the job');
+  t.deepEqual(pids.filter(processAlive), [], 'worker processes outlived the job');
   reference = await finalState(join(dir, 'run'));
 });
 
@@ -131,7 +123,7 @@ test.serial('scancel (SIGTERM to every process, SIGKILL after KillWait) ends wit
   t.regex(out, /stop requested: saving a checkpoint/);
   t.regex(out, /^stopped: \d+ steps; .* last checkpoint .*ckpt-\d{9}-e000[12]$/m);
   t.notRegex(out, /again|stopping at once/);
-  t.deepEqual(workerPids(out).filter(alive), [], 'worker processes outlived the job');
+  t.deepEqual(workerPids(out).filter(processAlive), [], 'worker processes outlived the job');
   const latest = (await readFile(join(dir, 'run', 'checkpoints', 'latest'), 'utf8')).trim();
 
   // The same script and flags, the same run directory: it resumes on its own.

@@ -12,6 +12,7 @@
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { processAlive } from '../shared/proc.js';
 
 const run = promisify(execFile);
 const PREFIX = 'gvh';
@@ -36,21 +37,12 @@ async function ip(...args: string[]): Promise<void> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Namespaces of earlier runs whose creator is gone. */
 async function staleNamespaces(): Promise<string[]> {
   const names = await readdir('/run/netns').catch(() => [] as string[]);
   return names.filter((n) => {
     const m = new RegExp(`^${PREFIX}(\\d+)`).exec(n);
-    return m !== null && !alive(Number(m[1]));
+    return m !== null && !processAlive(Number(m[1]));
   });
 }
 

@@ -4,10 +4,10 @@
  * all-reduce (src/bench/peer/gloo_allreduce.py, one process per rank).
  */
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { summarize, type Summary } from './stats.js';
+import { freeLocalPort } from '../shared/proc.js';
 
 const run = promisify(execFile);
 
@@ -54,15 +54,6 @@ export async function runPeer(quick: boolean): Promise<PeerResult> {
 /** gloo's all-reduce figures, or why there are none. */
 export type GlooResult = { available: false; reason: string } | { available: true; torch: string; rows: { world: number; bytes: number; timeMs: Summary }[] };
 
-/** A TCP port free on 127.0.0.1 a moment ago (for rank 0's store). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /**
  * gloo all-reduce (sum, then divided by N: a mean) of `sizes` bytes of float32 between `world`
  * processes; an iteration lasts as long as its slowest rank, as for the ring.
@@ -74,7 +65,7 @@ export async function runGloo(worlds: number[], sizes: number[], warmup: number,
   const rows: { world: number; bytes: number; timeMs: Summary }[] = [];
   let torch = '';
   for (const world of worlds) {
-    const port = await freePort();
+    const port = await freeLocalPort();
     const ranks = await Promise.all(
       Array.from({ length: world }, (_, rank) =>
         run(python, [script, '--rank', String(rank), '--world', String(world), '--port', String(port), '--sizes', sizes.join(','), '--warmup', String(warmup), '--repeats', String(repeats), '--timeout', String(timeoutMs / 1000)], {

@@ -6,11 +6,11 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freeLocalPort, processAlive } from '../../src/shared/proc.js';
 
 const PROGRAMS = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scontrol', 'scancel', 'sinfo', 'runuser'];
 
@@ -21,17 +21,6 @@ export function slurmMissing(): string | undefined {
   if (process.getuid?.() !== 0) return 'the Slurm test starts slurmd, which must run as root: run it as root (CI does)';
   if (spawnSync('id', ['-u', 'munge']).status !== 0) return "no 'munge' user: install Debian's munge package";
   return undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Job fields from `scontrol show job -o`. */
@@ -79,7 +68,7 @@ export class SlurmCluster {
     const socket = join(munge, 'munge.sock');
     execFileSync('runuser', ['-u', 'munge', '--', munged(), `--socket=${socket}`, `--key-file=${join(munge, 'munge.key')}`, `--pid-file=${join(munge, 'munged.pid')}`, `--log-file=${join(munge, 'munged.log')}`, `--seed-file=${join(munge, 'munged.seed')}`], { stdio: 'pipe' });
 
-    const [ctldPort, slurmdPort] = [await freePort(), await freePort()];
+    const [ctldPort, slurmdPort] = [await freeLocalPort(), await freeLocalPort()];
     // The job id sets the coordinator's ports (train.sbatch): a random start keeps parallel runs apart.
     const firstJobId = randomInt(1_000, 19_000);
     writeFileSync(join(dir, 'slurm.conf'), [
@@ -189,21 +178,12 @@ function munged(): string {
   return sbin('munged');
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** SIGTERM to the PID in `pidFile`, SIGKILL if it is still there after 15 s. */
 async function stopDaemon(pidFile: string): Promise<void> {
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  if (!(pid > 1) || !alive(pid)) return;
+  if (!(pid > 1) || !processAlive(pid)) return;
   process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 150 && alive(pid); i++) await sleep(100);
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 150 && processAlive(pid); i++) await sleep(100);
+  if (processAlive(pid)) process.kill(pid, 'SIGKILL');
 }

@@ -18,6 +18,7 @@ import { CLASSIFIER_VERSION, classifierReady, ClassifierError, isPinnedClassifie
 
 export { CLASSIFIER_DEFAULTS, classifierReady, ClassifierError, DEFAULT_CLASSIFIER_DIR, PINNED_CLASSIFIER_DIR, RETRAINED_CLASSIFIER_DIR, type ClassifierMeta } from './classifier-files.js';
 import { computeReference, referenceFromJson, referenceToJson, type ReferenceStats } from './reference.js';
+import { processAlive } from '../proc.js';
 
 /** A loaded classifier with its real-data statistics. */
 export interface Classifier {
@@ -118,15 +119,6 @@ export async function buildClassifier(args: BuildClassifierArgs): Promise<Classi
   return meta;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Runs `fn` holding `<dir>.lock` (a directory with the holder's pid); waits for a live holder, clears a dead one's. */
 async function withLock<T>(dir: string, log: (l: string) => void, fn: () => Promise<T>): Promise<T> {
   const lock = `${dir}.lock`;
@@ -140,7 +132,7 @@ async function withLock<T>(dir: string, log: (l: string) => void, fn: () => Prom
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(await readFile(join(lock, 'pid'), 'utf8').catch(() => ''));
-      if (pid > 0 && !alive(pid)) {
+      if (pid > 0 && !processAlive(pid)) {
         await rm(lock, { recursive: true, force: true });
         continue;
       }
