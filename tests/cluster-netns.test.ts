@@ -13,6 +13,9 @@ import { VirtualHosts, type VirtualHost } from '../src/bench/netns.js';
 import { ROOT, runCli, tempDir } from './helpers/cli.js';
 import { finalState } from './helpers/run.js';
 
+// One OpenBLAS thread everywhere: a lone worker would take every core and the launcher's workers one
+// each, and sums split over other thread counts round differently (bit-identity needs the same count).
+const SAME_BLAS = { OPENBLAS_NUM_THREADS: '1' };
 const TRAIN = ['--model', 'mlp', '--backend', 'wasm', '--batch-size', '64', '--progress', 'lines'];
 const PORT = 29500;
 
@@ -23,7 +26,7 @@ interface Proc {
 }
 
 function start(vh: VirtualHosts, host: VirtualHost, entry: string, args: string[]): Proc {
-  const child = vh.spawn(host, process.execPath, ['--import=tsx', join(ROOT, entry), ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = vh.spawn(host, process.execPath, ['--import=tsx', join(ROOT, entry), ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...SAME_BLAS } });
   const p: Proc = { child, stderr: '', exit: new Promise((r) => child.once('exit', (code) => r(code))) };
   child.stderr!.on('data', (d) => (p.stderr += d));
   return p;
@@ -73,7 +76,7 @@ test.serial('3 hosts (CurveZMQ on): coordinator and 2 workers on their own addre
   for (const w of workers) t.is(await w.exit, 0, w.stderr.slice(-1000));
   t.regex(coord.stderr, /10\.77\.0\.2/, 'the coordinator saw a worker at its host address');
 
-  const loop = await runCli('cluster', ['--workers', '2', ...TRAIN, ...run, '--run-dir', join(dir, 'loopback')]);
+  const loop = await runCli('cluster', ['--workers', '2', ...TRAIN, ...run, '--run-dir', join(dir, 'loopback')], { env: SAME_BLAS });
   t.is(loop.code, 0, loop.stderr.slice(-2000));
   t.true((await finalState(join(dir, 'ns-run'))).equals(await finalState(join(dir, 'loopback'))), 'weights differ from the loopback run');
 });
