@@ -22,6 +22,7 @@ import { backend_util, util } from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Blas } from './blas.js';
+import { matMulShape } from './matmul-shape.js';
 
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
 
@@ -141,24 +142,10 @@ function endEpilogue(be: BackendWasm, out: TensorInfo, cols: number, e: Epilogue
  */
 export function blasMatMul(blas: Blas, args: KernelArgs, fused?: Epilogue): TensorInfo | undefined {
   const { a, b } = args.inputs;
-  const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
-  if (a == null || b == null || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
-  const tA = !!attrs.transposeA;
-  const tB = !!attrs.transposeB;
-  const aR = a.shape.length;
-  const bR = b.shape.length;
-  const M = tA ? a.shape[aR - 1] : a.shape[aR - 2];
-  const K = tA ? a.shape[aR - 2] : a.shape[aR - 1];
-  const Kb = tB ? b.shape[bR - 1] : b.shape[bR - 2];
-  const N = tB ? b.shape[bR - 2] : b.shape[bR - 1];
-  if (K !== Kb || M === 0 || N === 0 || K === 0) return undefined; // mismatches and empty products: the wasm kernel's business
-  const outerA = a.shape.slice(0, -2);
-  const outerB = b.shape.slice(0, -2);
-  const batchA = util.sizeFromShape(outerA);
-  const batchB = util.sizeFromShape(outerB);
-  if (batchA !== 1 && batchB !== 1 && (outerA.length !== outerB.length || outerA.some((d, i) => d !== outerB[i]))) return undefined;
-  const outer = backend_util.assertAndGetBroadcastShape(outerA, outerB);
-  const batch = util.sizeFromShape(outer);
+  if (a == null || b == null) return undefined;
+  const shape = matMulShape(a, b, args.attrs);
+  if (!shape || shape.M === 0 || shape.N === 0 || shape.K === 0) return undefined; // empty products: the wasm kernel's business
+  const { tA, tB, M, K, N, batchA, batchB, outer, batch } = shape;
   const be = args.backend as BackendWasm;
   const out = be.makeOutput([...outer, M, N], 'float32');
   const beta = beginEpilogue(be, out, N, fused);

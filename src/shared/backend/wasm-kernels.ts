@@ -55,6 +55,7 @@ import {
 import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Blas } from './blas.js';
+import { matMulShape } from './matmul-shape.js';
 import {
   blasConv2D, blasConv2DBackpropFilter, blasConv2DBackpropInput, blasFusedMatMul, blasMatMul, col2imAdd, COL_CHUNK_FLOATS,
 } from './blas-kernels.js';
@@ -113,27 +114,11 @@ function plainProduct(
   fused?: { bias?: TensorInfo; prelu?: TensorInfo },
 ): TensorInfo | undefined {
   const { inputs, backend } = args;
-  const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
   const { a, b } = inputs;
   if (a == null || b == null) return undefined;
-  const tA = !!attrs.transposeA;
-  const tB = !!attrs.transposeB;
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
-  const aR = a.shape.length;
-  const bR = b.shape.length;
-  const M = tA ? a.shape[aR - 1] : a.shape[aR - 2];
-  const K = tA ? a.shape[aR - 2] : a.shape[aR - 1];
-  const Kb = tB ? b.shape[bR - 1] : b.shape[bR - 2];
-  const N = tB ? b.shape[bR - 2] : b.shape[bR - 1];
-  if (K !== Kb) return undefined; // let the original kernel report the mismatch
-  const outerA = a.shape.slice(0, -2);
-  const outerB = b.shape.slice(0, -2);
-  const batchA = util.sizeFromShape(outerA);
-  const batchB = util.sizeFromShape(outerB);
-  // Only the unambiguous batch layouts: no batch, one side unbatched, or identical batch shapes.
-  if (batchA !== 1 && batchB !== 1 && !sameShape(outerA, outerB)) return undefined;
-  const outer = broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
-  const batch = util.sizeFromShape(outer);
+  const shape = matMulShape(a, b, args.attrs);
+  if (!shape) return undefined;
+  const { tA, tB, M, K, N, batchA, batchB, outer, batch } = shape;
   const outShape = [...outer, M, N];
   const be = backend as BackendWasm;
   const extra = fused ? { bias: fused.bias, preluActivationWeights: fused.prelu } : {};
