@@ -1,8 +1,8 @@
 /** Runs the project's CLIs as real child processes. */
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -40,12 +40,47 @@ export interface RunCliOptions {
 /** Runs an npm script's entry (train, sample, cluster, coordinator, worker) with tsx; resolves when it exits (rejects after `timeoutMs`). */
 export function runCli(name: string, args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
   args = withFreeMetricsPort(name, args);
-  const child = spawn(process.execPath, ['--import=tsx', join(ROOT, ENTRY[name] ?? `src/cli/${name}.ts`), ...args], {
+  const report = join(tmpdir(), `gan-cli-report-${process.pid}-${++reports}.json`);
+  const child = spawn(process.execPath, [...reportFlags(report), '--import=tsx', join(ROOT, ENTRY[name] ?? `src/cli/${name}.ts`), ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, FORCE_COLOR: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return collect(child, `${name} ${args.join(' ')}`, opts, () => child.kill('SIGKILL'));
+  return collect(child, `${name} ${args.join(' ')}`, opts, async () => {
+    const where = await hungAt(child, report);
+    child.kill('SIGKILL');
+    return where;
+  });
+}
+
+let reports = 0;
+
+// A child that outlives its test's timeout is asked, before it is killed, for Node's diagnostic
+// report (SIGUSR2 with these flags; no other effect), so a hang in CI says where it hung.
+function reportFlags(file: string): string[] {
+  return ['--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${dirname(file)}`, `--report-filename=${basename(file)}`];
+}
+
+/** Where a hung child is: its JavaScript stack and each thread's kernel state, from Node's report and /proc. */
+async function hungAt(child: ChildProcess, report: string): Promise<string> {
+  let threads = '';
+  try {
+    threads = execSync(`ps -L -o tid,stat,wchan:24,pcpu,comm -p ${child.pid}`, { encoding: 'utf8' });
+  } catch { /* gone already */ }
+  child.kill('SIGUSR2');
+  // The report appears before it is complete: read until it parses (5 s at most).
+  let stack = '(no diagnostic report within 5 s: the main thread does not reach a safe point, e.g. it is inside native code)';
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      const r = JSON.parse(await readFile(report, 'utf8')) as { javascriptStack?: { message?: string; stack?: string[] } };
+      const frames = (r.javascriptStack?.stack ?? []).filter((f) => f.trim() && !f.includes('No stack'));
+      stack = frames.length ? [r.javascriptStack?.message ?? '', ...frames.slice(0, 15)].join('\n') : '(none: the event loop is idle, waiting on I/O, a timer or a promise)';
+      await rm(report, { force: true });
+      break;
+    } catch { /* not there or not complete yet */ }
+  }
+  return `threads:\n${threads}JavaScript stack:\n${stack}`;
 }
 
 /**
@@ -67,7 +102,10 @@ export async function runNpm(name: string, args: string[], opts: RunCliOptions =
     for (let i = 0; i < 10 && signalGroup(child, 0); i++) await new Promise((w) => setTimeout(w, 100));
     r(signalGroup(child, 0) ? execSync(`ps -o pid,ppid,stat,cmd -g ${child.pid}`, { encoding: 'utf8' }) : '');
   }));
-  const result = await collect(child, `npm run ${name} -- ${args.join(' ')}`, opts, () => signalGroup(child, 'SIGKILL'));
+  const result = await collect(child, `npm run ${name} -- ${args.join(' ')}`, opts, async () => {
+    signalGroup(child, 'SIGKILL');
+    return '';
+  });
   return { ...result, leftInGroup: await leftAtExit };
 }
 
@@ -87,7 +125,9 @@ function withFreeMetricsPort(name: string, args: string[]): string[] {
   return (name === 'cluster' || name === 'coordinator') && !args.includes('--metrics-port') ? [...args, '--metrics-port', '0'] : args;
 }
 
-function collect(child: ChildProcess, what: string, opts: RunCliOptions, kill: () => void): Promise<CliResult> {
+/** Resolves with what `child` printed once it exits; after the timeout (default 300 s), `kill` ends it and says where it was. */
+function collect(child: ChildProcess, what: string, opts: RunCliOptions, kill: () => Promise<string>): Promise<CliResult> {
+  const timeoutMs = opts.timeoutMs ?? 300_000;
   return new Promise((resolvePromise, reject) => {
     let stdout = '';
     let stderr = '';
@@ -96,10 +136,10 @@ function collect(child: ChildProcess, what: string, opts: RunCliOptions, kill: (
       stderr += d;
       opts.onStderr?.(String(d), child);
     });
-    const timer = setTimeout(() => {
-      kill();
-      reject(new Error(`${what} timed out after ${opts.timeoutMs} ms\n${stderr.slice(-2000)}`));
-    }, opts.timeoutMs ?? 300_000);
+    const timer = setTimeout(async () => {
+      const where = await kill().catch((err) => `(could not say where: ${(err as Error).message})`);
+      reject(new Error(`${what} timed out after ${timeoutMs} ms\n${stderr.slice(-2000)}\n${where}`));
+    }, timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolvePromise({ code, stdout, stderr });
