@@ -16,7 +16,10 @@ import { encodeMessage } from '../shared/protocol/codec.js';
 import { curveServer, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
 import type { Hello, StepReport, ToCoordinator, ToWorker } from '../shared/protocol/messages.js';
-import { RunOutputs, SAMPLE_GRID_COUNT } from '../shared/run/outputs.js';
+import { RunOutputs } from '../shared/run/outputs.js';
+import { NonFiniteStepsError, trainLoop, type Snapshot } from '../shared/run/loop.js';
+import type { RunPosition } from '../shared/run/snapshot.js';
+import { ClusterExecutor, type ControlChannel } from './cluster-executor.js';
 import { maxControlFrameBytes } from '../shared/models/sizes.js';
 import { createRunDir, defaultRunDir, openRunDir, writeRunConfig } from '../shared/run/run-dir.js';
 import { rewindMetrics, type ResumePlan } from '../shared/run/resume.js';
@@ -24,7 +27,6 @@ import type { TrainResult } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
 import { describeHashMismatch, Membership, type Member } from './membership.js';
 import { RunMetrics } from './metrics/registry.js';
-import type { EvalResult } from '../shared/eval/summary.js';
 import { startMetricsServer, type Health, type MetricsServer } from './metrics/server.js';
 
 /** Everything the coordinator needs. */
@@ -70,14 +72,6 @@ export class ClusterError extends Error {}
 /** A worker died, stalled or failed: the run can recover by restarting workers and rolling back. */
 export class WorkerLostError extends ClusterError {}
 
-/** Too many consecutive non-finite steps: roll back once, then stop. */
-export class NonFiniteError extends ClusterError {}
-
-/** Rank 0's full state at a step boundary: checkpoint files kept in memory, the rollback point. */
-interface Snapshot {
-  files: Uint8Array[];
-  pos: { epoch: number; step: number; globalStep: number };
-}
 
 const HEARTBEAT_MS = 1000;
 
@@ -288,9 +282,9 @@ export class Coordinator {
     this.args.log(`coordinator listening on ${this.endpoint}; waiting for ${world} worker(s)`);
     // The rollback point: the checkpoint resumed from, then the latest checkpoint or in-memory snapshot.
     let snapshot: Snapshot | undefined = resume
-      ? { files: await Promise.all(CHECKPOINT_FILES.map(async (f) => new Uint8Array(await readFile(join(resume.checkpointDir, f))))), pos: resume.state }
+      ? { files: Object.fromEntries(await Promise.all(CHECKPOINT_FILES.map(async (f) => [f, new Uint8Array(await readFile(join(resume.checkpointDir, f)))]))) as CheckpointFiles, pos: { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } }
       : undefined;
-    await this.assemble(configFields, snapshot?.files);
+    await this.assemble(configFields, snapshot && CHECKPOINT_FILES.map((f) => snapshot!.files[f]));
     const members = this.membership!.members();
     if (resume) this.args.log(`resumed from ${resume.checkpointDir}: epoch ${resume.state.epoch + 1}, step ${resume.state.step} (${resume.state.globalStep} steps done)`);
     else await writeRunConfig(paths, {
@@ -313,7 +307,8 @@ export class Coordinator {
     await out.init();
     this.metrics.setInfo({ model: config.model, backend: members[0].hello.backend, version: VERSION, world }, config.epochs, steps);
     this.health = { status: 'training', globalStep: 0, workers: world };
-    let pos = resume ? { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } : { epoch: 0, step: 0, globalStep: 0 };
+    let pos: RunPosition = resume ? { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } : { epoch: 0, step: 0, globalStep: 0 };
+    const executor = new ClusterExecutor({ config, channel: this.channel(), onReports: (reports, seconds, globalStep) => this.onReports(reports, seconds, globalStep) });
     let stopped = false;
     let restarts = 0;
     let nonFiniteRollbacks = 0;
@@ -321,10 +316,18 @@ export class Coordinator {
     try {
       for (;;) {
         try {
-          stopped = await this.train(out, steps, pos, (s) => (snapshot = s));
+          stopped = await trainLoop({
+            executor, out, config, stepsPerEpoch: steps, pos, shouldStop: () => this.stopRequested(), snapshotIntervalSec: this.args.snapshotIntervalSec,
+            onSnapshot: (s, written) => {
+              snapshot = s;
+              if (written) this.metrics.checkpointWritten(written.seconds);
+            },
+            onEpochEnd: (epochs) => this.metrics.epochDone(epochs),
+            onEval: (result, epoch) => this.metrics.recordEval(result, epoch),
+          });
           break;
         } catch (err) {
-          if (err instanceof NonFiniteError) {
+          if (err instanceof NonFiniteStepsError) {
             if (nonFiniteRollbacks > 0 || !snapshot) throw new ClusterError(`${err.message}${nonFiniteRollbacks ? ', again after rolling back' : ' and no snapshot to roll back to'}: stopping (a lower --lr may help)`);
             nonFiniteRollbacks++;
           } else if (!(err instanceof WorkerLostError)) {
@@ -350,13 +353,13 @@ export class Coordinator {
           }
           const failedAt = pos.globalStep;
           pos = snapshot ? { ...snapshot.pos } : { epoch: 0, step: 0, globalStep: 0 };
-          const what = err instanceof NonFiniteError ? 'restarting the workers once' : shrunk ? `continuing with ${this.world} worker(s)` : `restart ${restarts} of ${this.args.maxRestarts}`;
+          const what = err instanceof NonFiniteStepsError ? 'restarting the workers once' : shrunk ? `continuing with ${this.world} worker(s)` : `restart ${restarts} of ${this.args.maxRestarts}`;
           out.progress.log(`${err.message}: ${what}, rolling back from step ${failedAt} to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step}): ${failedAt - pos.globalStep} step(s) to redo`);
           await out.rollback(pos.globalStep, err.message);
           await Promise.race([this.broadcast({ t: 'stop', reason: 'a worker was lost: restarting the workers' }), new Promise((r) => setTimeout(r, 500))]);
           this.inbox.drain();
           await this.args.onRecover?.(this.world);
-          await this.assemble(configFields, snapshot?.files);
+          await this.assemble(configFields, snapshot && CHECKPOINT_FILES.map((f) => snapshot!.files[f]));
         }
       }
       await this.broadcast({ t: 'stop', reason: stopped ? 'stop requested' : 'training finished' });
@@ -371,129 +374,23 @@ export class Coordinator {
     return { runDir: paths.root, lastCheckpoint: out.lastCheckpoint, stepsDone: pos.globalStep, stopped };
   }
 
-  /**
-   * Trains from `pos` (updated in place) to the end of the run. Takes a snapshot at every
-   * checkpoint and every --snapshot-interval seconds. Resolves true when stopped by request.
-   */
-  private async train(out: RunOutputs, steps: number, pos: { epoch: number; step: number; globalStep: number }, keep: (s: Snapshot) => void): Promise<boolean> {
-    const { config } = this.args;
-    let lastSnapshot = performance.now();
-    let nonFinite = 0;
-    while (pos.epoch < config.epochs) {
-      const epoch = pos.epoch;
-      if (pos.step === 0) out.beginEpoch();
-      const wants = out.wants(epoch + 1);
-      // The coordinator's bookkeeping of a step (metrics, hashes, log line) is timed and charged
-      // to the next step's record, so a step's ms covers the whole cycle.
-      let metricsMs = 0;
-      while (pos.step < steps) {
-        const step = pos.step;
-        const lastOfEpoch = step + 1 === steps;
-        const hash = (pos.globalStep + 1) % this.args.hashEvery === 0 || (lastOfEpoch && wants.checkpoint);
-        const t0 = performance.now();
-        await this.broadcast({ t: 'step', epoch, step, globalStep: pos.globalStep, hash });
-        const reports = await this.collectReports(epoch, step);
-        const ms = performance.now() - t0;
-        const tBook = performance.now();
-        pos.step++;
-        pos.globalStep++;
-        const globalStep = pos.globalStep;
-        this.metrics.recordStep(reports, ms / 1000, config.batchSize);
-        this.health.globalStep = globalStep;
-        if (hash) this.checkHashes(new Map(reports.map((r) => [r.rank, r.weightsHash ?? ''])), `after step ${globalStep} (epoch ${epoch + 1}, step ${step + 1})`);
-        type Averaged = 'lossD' | 'lossG' | 'dReal' | 'dFake' | 'dataMs' | 'computeMs' | 'flattenMs' | 'reduceMs' | 'optimizerMs';
-        const mean = (k: Averaged) => reports.reduce((s, r) => s + r[k], 0) / reports.length;
-        await out.recordStep(epoch, step + 1, globalStep, {
-          lossD: mean('lossD'), lossG: mean('lossG'), dReal: mean('dReal'), dFake: mean('dFake'),
-          skipped: reports.some((r) => r.skipped), ms: ms + metricsMs, images: config.batchSize,
-          dataMs: mean('dataMs'), computeMs: mean('computeMs'), flattenMs: mean('flattenMs'), reduceMs: mean('reduceMs'), optimizerMs: mean('optimizerMs'), metricsMs,
-          numTensors: Math.max(...reports.map((r) => r.numTensors)), rssBytes: Math.max(...reports.map((r) => r.rssBytes)),
-        });
-        metricsMs = performance.now() - tBook;
-        nonFinite = reports.some((r) => r.skipped) ? nonFinite + 1 : 0;
-        if (nonFinite >= config.maxNonFinite) throw new NonFiniteError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep})`);
-        const here = lastOfEpoch ? { epoch: epoch + 1, step: 0, globalStep } : { epoch, step: step + 1, globalStep };
-        // Mid-epoch the stop happens here; after an epoch's last step, once the epoch's records are written.
-        if (!lastOfEpoch && this.stopRequested()) {
-          out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
-          keep(await this.checkpoint(out, here));
-          return true;
-        }
-        if (!lastOfEpoch && (performance.now() - lastSnapshot) / 1000 >= this.args.snapshotIntervalSec) {
-          keep({ files: await this.requestCheckpointFiles(here), pos: here });
-          lastSnapshot = performance.now();
-        }
-      }
-      pos.epoch++;
-      pos.step = 0;
-      await out.endEpoch(epoch + 1, pos.globalStep);
-      this.metrics.epochDone(epoch + 1);
-      if (wants.samples) await out.writeSamples(epoch + 1, await this.samples(epoch + 1));
-      if (wants.eval) {
-        const { result, seconds } = await this.evaluate(epoch + 1);
-        await out.recordEval(epoch + 1, pos.globalStep, result, seconds);
-        this.metrics.recordEval(result, epoch + 1);
-      }
-      const stopped = pos.epoch < config.epochs && this.stopRequested();
-      if (stopped) out.progress.log(`stop requested: saving a checkpoint at the end of epoch ${epoch + 1}`);
-      if (wants.checkpoint || stopped) {
-        keep(await this.checkpoint(out, { ...pos }));
-        lastSnapshot = performance.now();
-        if (stopped) return true;
-      } else if ((performance.now() - lastSnapshot) / 1000 >= this.args.snapshotIntervalSec) {
-        keep({ files: await this.requestCheckpointFiles({ ...pos }), pos: { ...pos } });
-        lastSnapshot = performance.now();
-      }
-    }
-    return false;
+  /** The control channel as the cluster executor sees it. */
+  private channel(): ControlChannel {
+    return {
+      world: () => this.world,
+      root: () => this.membership!.members()[0],
+      send: (member, msg) => this.send(member.identity, msg),
+      broadcast: (msg) => this.broadcast(msg),
+      next: (timeoutMs, what) => this.nextFromMembers(timeoutMs, what),
+      error: (message) => new ClusterError(message),
+    };
   }
 
-  private async collectReports(epoch: number, step: number): Promise<StepReport[]> {
-    const reports = new Map<number, StepReport>();
-    // A step is bounded by the collectives' own timeouts on the workers; this bound only has to
-    // catch a coordinator-side surprise, so it is generous.
-    while (reports.size < this.world) {
-      const m = await this.nextFromMembers(10 * 60_000, `step reports (epoch ${epoch + 1}, step ${step + 1})`);
-      if (m.msg.t === 'report' && m.msg.epoch === epoch && m.msg.step === step) reports.set(m.member.rank, m.msg);
-    }
-    return [...reports.values()].sort((a, b) => a.rank - b.rank);
-  }
-
-  private async samples(epoch: number): Promise<Float32Array> {
-    const root = this.membership!.members()[0];
-    await this.send(root.identity, { t: 'sample', epoch, count: SAMPLE_GRID_COUNT });
-    for (;;) {
-      const m = await this.nextFromMembers(120_000, 'sample images from rank 0');
-      if (m.msg.t === 'samples' && m.msg.epoch === epoch && m.raw.length === 1) {
-        const b = m.raw[0];
-        if (b.byteLength !== SAMPLE_GRID_COUNT * 28 * 28 * 4) throw new ClusterError(`rank 0 sent ${b.byteLength} bytes of samples, expected ${SAMPLE_GRID_COUNT * 28 * 28 * 4}`);
-        return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-      }
-    }
-  }
-
-  /** Asks rank 0 to evaluate its generator (the other workers wait for the next step meanwhile). */
-  private async evaluate(epoch: number): Promise<{ result: EvalResult; seconds: number }> {
-    const root = this.membership!.members()[0];
-    await this.send(root.identity, { t: 'eval', epoch, count: this.args.config.evalN });
-    for (;;) {
-      const m = await this.nextFromMembers(600_000, 'evaluation from rank 0');
-      if (m.msg.t === 'eval-done' && m.msg.epoch === epoch) return { result: m.msg.result as EvalResult, seconds: m.msg.seconds };
-    }
-  }
-
-  /** Asks rank 0 to serialise its state at `pos`; resolves with the checkpoint files (in CHECKPOINT_FILES order). */
-  private async requestCheckpointFiles(pos: { epoch: number; step: number; globalStep: number }): Promise<Uint8Array[]> {
-    const root = this.membership!.members()[0];
-    await this.send(root.identity, { t: 'checkpoint', ...pos });
-    for (;;) {
-      const m = await this.nextFromMembers(300_000, 'checkpoint files from rank 0');
-      if (m.msg.t !== 'checkpoint-data' || m.msg.globalStep !== pos.globalStep) continue;
-      if (m.msg.files.length !== CHECKPOINT_FILES.length || m.raw.length !== CHECKPOINT_FILES.length || CHECKPOINT_FILES.some((f, i) => m.msg.t === 'checkpoint-data' && m.msg.files[i] !== f)) {
-        throw new ClusterError(`rank 0 sent an incomplete checkpoint (${m.raw.length} files)`);
-      }
-      return m.raw.map((b) => new Uint8Array(b));
-    }
+  /** A step's reports are all in: Prometheus, health, and the replicas' hashes where they were taken. */
+  private onReports(reports: StepReport[], seconds: number, globalStep: number): void {
+    this.metrics.recordStep(reports, seconds, this.args.config.batchSize);
+    this.health.globalStep = globalStep;
+    if (reports.some((r) => r.weightsHash !== undefined)) this.checkHashes(new Map(reports.map((r) => [r.rank, r.weightsHash ?? ''])), `after step ${globalStep}`);
   }
 
   /**
@@ -503,20 +400,11 @@ export class Coordinator {
   private async saveSnapshot(out: RunOutputs, snapshot: Snapshot | undefined): Promise<void> {
     if (!snapshot || snapshot.pos.globalStep <= out.lastCheckpointStep) return;
     try {
-      const path = await writeSnapshot(out, snapshot);
+      const path = await out.writeCheckpoint(snapshot.files, snapshot.pos);
       this.args.log(`saved the last snapshot (epoch ${snapshot.pos.epoch + 1}, step ${snapshot.pos.step}, ${snapshot.pos.globalStep} steps done) as ${path}: continue with --resume latest`);
     } catch (err) {
       this.args.log(`could not save the last snapshot: ${(err as Error).message.split('\n')[0]}`);
     }
-  }
-
-  /** Writes a checkpoint of rank 0's state at `pos`; it is also the new rollback snapshot. */
-  private async checkpoint(out: RunOutputs, pos: { epoch: number; step: number; globalStep: number }): Promise<Snapshot> {
-    const t0 = performance.now();
-    const snapshot = { files: await this.requestCheckpointFiles(pos), pos: { ...pos } };
-    await writeSnapshot(out, snapshot);
-    this.metrics.checkpointWritten((performance.now() - t0) / 1000);
-    return snapshot;
   }
 
   /** Tells every worker to stop (best effort) and closes the socket. */
@@ -529,8 +417,4 @@ export class Coordinator {
   }
 }
 
-/** Writes a snapshot (checkpoint bytes in CHECKPOINT_FILES order) as a checkpoint; resolves with its path. */
-function writeSnapshot(out: RunOutputs, snapshot: Snapshot): Promise<string> {
-  const files = Object.fromEntries(CHECKPOINT_FILES.map((f, i) => [f, snapshot.files[i]])) as CheckpointFiles;
-  return out.writeCheckpoint(files, snapshot.pos);
-}
+

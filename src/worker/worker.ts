@@ -25,6 +25,7 @@ import { DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../shared/eval/classifie
 import { evaluateGenerator, type GeneratorEvaluatorArgs } from '../shared/eval/evaluate.js';
 import { resolve } from 'node:path';
 import { VERSION } from '../shared/version.js';
+import { reportOfStep } from '../shared/run/step-report.js';
 import { GpuSampler } from './gpu-stats.js';
 import { webGpuMemory } from '../shared/backend/webgpu.js';
 
@@ -185,21 +186,38 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
         throw err instanceof WorkerExit ? err : new WorkerExit((err as Error).message, 3);
       });
       switch (msg.t) {
-        case 'step': {
-          const tData = performance.now();
+        case 'run': {
+          // Steps back to back; a report per step goes out without waiting for the coordinator.
           const perm = epochPermutation(config.seed, msg.epoch, data.count);
-          gatherImages(data, batchIndices(perm, msg.step, config.batchSize, rank, world), batch);
-          const dataMs = performance.now() - tData;
-          const sentBefore = ring.bytesSent;
-          const s = await replica.trainStep(batch, local, { epoch: msg.epoch, step: msg.step, rank, world }, reducer);
-          await send({
-            t: 'report', rank, epoch: msg.epoch, step: msg.step, lossD: s.lossD, lossG: s.lossG, dReal: s.dReal, dFake: s.dFake, dFakeForG: s.dFakeForG,
-            skipped: s.skipped, dataMs, computeMs: s.timings.discriminator + s.timings.generator, flattenMs: s.timings.flatten, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer,
-            totalMs: s.timings.total, reducedBytes: ring.bytesSent - sentBefore, memoryBytes: tf.memory().numBytes, numTensors: tf.memory().numTensors, rssBytes: process.memoryUsage().rss,
-            ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes } : {}),
-            ...deviceMemory(),
-            ...(msg.hash ? { weightsHash: replica.weightsHash() } : {}),
-          });
+          for (let step = msg.from; step < msg.to; step++) {
+            const tData = performance.now();
+            gatherImages(data, batchIndices(perm, step, config.batchSize, rank, world), batch);
+            const dataMs = performance.now() - tData;
+            const sentBefore = ring.bytesSent;
+            const stopQueued = () => inbox.has((m) => m.msg.t === 'stop');
+            let s;
+            try {
+              s = await replica.trainStep(batch, local, { epoch: msg.epoch, step, rank, world }, reducer);
+            } catch (err) {
+              // A stop closes the ring under a collective in flight (recovery from a lost peer):
+              // the stop, queued next, is what happened, not this error.
+              if (stopQueued()) break;
+              throw err;
+            }
+            const done = msg.globalStep + (step - msg.from) + 1;
+            const hash = done % welcome.hashEvery === 0 || (msg.hashLast && step + 1 === msg.to);
+            const memory = tf.memory();
+            await send({
+              t: 'report', rank, epoch: msg.epoch, step, ...reportOfStep(s, dataMs),
+              reducedBytes: ring.bytesSent - sentBefore, memoryBytes: memory.numBytes, numTensors: memory.numTensors, rssBytes: process.memoryUsage.rss(),
+              ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes } : {}),
+              ...deviceMemory(),
+              ...(hash ? { weightsHash: replica.weightsHash() } : {}),
+            });
+            // A stop (or a lost coordinator) ends the run of steps at once: the ring is closed, and
+            // the next collective would fail anyway.
+            if (inbox.failed || stopQueued()) break;
+          }
           break;
         }
         case 'sample': {

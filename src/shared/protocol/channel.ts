@@ -82,6 +82,16 @@ export class Inbox<T> {
     } else this.items.push(item);
   }
 
+  /** True once `fail` was called: every `next` rejects. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** Whether an item matching `pred` is queued (a stop waiting behind a run of steps). */
+  has(pred: (item: T) => boolean): boolean {
+    return this.items.some(pred);
+  }
+
   /** Drops everything queued (messages of a generation of workers that is gone). */
   drain(): void {
     this.items.length = 0;

@@ -3,9 +3,10 @@
  * worker to worker and is not here). Every message is a msgpack map with a `t` tag; bulk bytes
  * (sample images, checkpoint files) ride as extra raw frames, never inside the map.
  */
-import type { StepLosses } from '../replica.js';
+import { reportWireSchema, type StepReportFields } from '../run/step-report.js';
 
-export const PROTOCOL_VERSION = 1;
+// 2: steps run in runs of several (`run`), not one `step` command each.
+export const PROTOCOL_VERSION = 2;
 
 /** Worker → coordinator: first message; everything the coordinator needs to admit the worker. */
 export interface Hello {
@@ -69,47 +70,24 @@ export interface Ready {
   weightsHash: string;
 }
 
-/** Coordinator → workers: run this step. */
-export interface StepCommand {
-  t: 'step';
+/**
+ * Coordinator → workers: run steps [from, to) of `epoch` back to back, reporting each as it ends.
+ * The schedule (batches, noise) is deterministic, so workers need nothing else per step; the
+ * coordinator only speaks at boundaries: the end of a run of steps, a stop, a snapshot, an epoch.
+ */
+export interface RunCommand {
+  t: 'run';
   epoch: number;
-  step: number;
+  from: number;
+  to: number;
+  /** Steps done before `from`; a hash of the weights is reported after every step whose count is a multiple of hashEvery. */
   globalStep: number;
-  /** Report a hash of the weights after this step. */
-  hash: boolean;
+  /** Also report a hash after the last step (a checkpoint follows). */
+  hashLast: boolean;
 }
 
-/** Worker → coordinator: what one step measured on this replica. */
-export interface StepReport extends StepLosses {
-  t: 'report';
-  rank: number;
-  epoch: number;
-  step: number;
-  /**
-   * Milliseconds: dataMs gathering the batch, computeMs forward + backward, flattenMs gradients into
-   * fusion buffers, reduceMs all-reduce, optimizerMs Adam + weight writes; totalMs = all but dataMs.
-   */
-  dataMs: number;
-  computeMs: number;
-  flattenMs: number;
-  reduceMs: number;
-  optimizerMs: number;
-  totalMs: number;
-  /** Bytes sent by this rank's all-reduce during the step. */
-  reducedBytes: number;
-  /** Backend memory in use (tf.memory().numBytes) and live tensors (tf.memory().numTensors). */
-  memoryBytes: number;
-  numTensors: number;
-  /** Resident set size of the worker process. */
-  rssBytes: number;
-  /** GPU utilisation 0..1 and memory used, from nvidia-smi; absent where there is none. */
-  gpuUtilization?: number;
-  gpuMemoryBytes?: number;
-  /** webgpu: bytes of GPU buffers in use by tensors and held by tfjs's buffer pool (tf.memory()). */
-  deviceMemoryBytes?: number;
-  deviceMemoryAllocatedBytes?: number;
-  weightsHash?: string;
-}
+/** Worker → coordinator: what one step measured on this replica (fields: STEP_REPORT_FIELDS). */
+export type StepReport = { t: 'report'; rank: number; epoch: number; step: number } & StepReportFields;
 
 /** Coordinator → rank 0: generate the fixed-noise sample images. Reply: Samples + one raw frame. */
 export interface SampleRequest {
@@ -186,7 +164,7 @@ export interface WorkerError {
 }
 
 export type ToCoordinator = Hello | Ready | StepReport | Samples | EvalDone | CheckpointData | Heartbeat | StopRequest | WorkerError;
-export type ToWorker = Welcome | Restore | Refuse | StepCommand | SampleRequest | EvalRequest | CheckpointRequest | Heartbeat | Stop;
+export type ToWorker = Welcome | Restore | Refuse | RunCommand | SampleRequest | EvalRequest | CheckpointRequest | Heartbeat | Stop;
 export type Message = ToCoordinator | ToWorker;
 
 type FieldType = 'number' | 'string' | 'boolean' | 'object' | 'string[]' | 'number?' | 'string?';
@@ -198,11 +176,8 @@ const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
   restore: { files: 'string[]' },
   refuse: { reason: 'string' },
   ready: { rank: 'number', weightsHash: 'string' },
-  step: { epoch: 'number', step: 'number', globalStep: 'number', hash: 'boolean' },
-  report: {
-    rank: 'number', epoch: 'number', step: 'number', lossD: 'number', lossG: 'number', dReal: 'number', dFake: 'number', dFakeForG: 'number',
-    skipped: 'boolean', dataMs: 'number', computeMs: 'number', flattenMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', numTensors: 'number', rssBytes: 'number', weightsHash: 'string?', gpuUtilization: 'number?', gpuMemoryBytes: 'number?', deviceMemoryBytes: 'number?', deviceMemoryAllocatedBytes: 'number?',
-  },
+  run: { epoch: 'number', from: 'number', to: 'number', globalStep: 'number', hashLast: 'boolean' },
+  report: { rank: 'number', epoch: 'number', step: 'number', ...reportWireSchema() },
   sample: { epoch: 'number', count: 'number' },
   samples: { epoch: 'number', count: 'number' },
   eval: { epoch: 'number', count: 'number' },

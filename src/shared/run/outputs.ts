@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../fsutil.js';
 import { SidePool } from '../pool/side-pool.js';
 import { MetricsLog, type RunPaths } from './run-dir.js';
 import { Progress } from './progress.js';
+import { MAX_FIELDS, MEAN_FIELDS, type StepRecord } from './step-report.js';
 
 /** Images in the fixed-noise sample grid written during training (8×8, as `npm run sample` draws). */
 export const SAMPLE_GRID_COUNT = 64;
@@ -20,89 +21,37 @@ export const SAMPLE_GRID_COUNT = 64;
 /** Pixel scale of the sample grids (a 28 px digit drawn 56 px wide is readable on a screen). */
 export const SAMPLE_GRID_SCALE = 2;
 
-/** What one step measured, averaged over replicas where there are several. */
-export interface StepMetrics {
-  lossD: number;
-  lossG: number;
-  dReal: number;
-  dFake: number;
-  skipped: boolean;
-  /** Wall time of the step in milliseconds. */
-  ms: number;
-  /** Images in the (global) batch. */
-  images: number;
-  /**
-   * Where the step's milliseconds went (means over workers): batch gathering, forward/backward
-   * passes, gradient flatten, all-reduce, optimizer, and the coordinator's own bookkeeping of the
-   * previous step (metrics, logs). `npm run bench` reads them from metrics.jsonl.
-   */
-  dataMs?: number;
-  computeMs?: number;
-  flattenMs?: number;
-  reduceMs?: number;
-  optimizerMs?: number;
-  metricsMs?: number;
-  /** Largest live-tensor count and resident set size over the workers (leak watch). */
-  numTensors?: number;
-  rssBytes?: number;
-}
-
-/** Accumulates means of step metrics over a window. */
+/** Accumulates a window of step records (the log interval, the epoch) into means. */
 export class Window {
-  n = 0;
-  lossD = 0;
-  lossG = 0;
-  dReal = 0;
-  dFake = 0;
-  images = 0;
-  ms = 0;
-  dataMs = 0;
-  computeMs = 0;
-  flattenMs = 0;
-  reduceMs = 0;
-  optimizerMs = 0;
-  metricsMs = 0;
-  skipped = 0;
+  private n = 0;
+  private readonly sums = Object.fromEntries(MEAN_FIELDS.map((k) => [k, 0])) as Record<(typeof MEAN_FIELDS)[number], number>;
+  private latest: Partial<Record<(typeof MAX_FIELDS)[number], number>> = {};
+  private images = 0;
+  private ms = 0;
+  private metricsMs = 0;
+  private skipped = 0;
 
-  numTensors: number | undefined;
-  rssBytes: number | undefined;
-
-  add(s: StepMetrics): void {
-    this.numTensors = s.numTensors ?? this.numTensors;
-    this.rssBytes = s.rssBytes ?? this.rssBytes;
-    this.dataMs += s.dataMs ?? 0;
-    this.computeMs += s.computeMs ?? 0;
-    this.flattenMs += s.flattenMs ?? 0;
-    this.reduceMs += s.reduceMs ?? 0;
-    this.optimizerMs += s.optimizerMs ?? 0;
-    this.metricsMs += s.metricsMs ?? 0;
+  add(s: StepRecord): void {
     this.n++;
-    this.lossD += s.lossD;
-    this.lossG += s.lossG;
-    this.dReal += s.dReal;
-    this.dFake += s.dFake;
+    for (const k of MEAN_FIELDS) this.sums[k] += s[k];
+    for (const k of MAX_FIELDS) this.latest[k] = s[k];
     this.images += s.images;
     this.ms += s.ms;
+    this.metricsMs += s.metricsMs;
     if (s.skipped) this.skipped++;
   }
 
+  /** The window's means (metrics.jsonl's step and epoch fields), with the latest leak-watch values. */
   means() {
     const n = Math.max(this.n, 1);
+    const means = Object.fromEntries(MEAN_FIELDS.map((k) => [k, this.sums[k] / n])) as Record<(typeof MEAN_FIELDS)[number], number>;
     return {
-      lossD: this.lossD / n,
-      lossG: this.lossG / n,
-      dReal: this.dReal / n,
-      dFake: this.dFake / n,
+      ...means,
       imagesPerSec: (1000 * this.images) / Math.max(this.ms, 1e-9),
       stepMs: this.ms / n,
-      dataMs: this.dataMs / n,
-      computeMs: this.computeMs / n,
-      flattenMs: this.flattenMs / n,
-      reduceMs: this.reduceMs / n,
-      optimizerMs: this.optimizerMs / n,
       metricsMs: this.metricsMs / n,
       skipped: this.skipped,
-      ...(this.numTensors !== undefined ? { numTensors: this.numTensors, rssBytes: this.rssBytes } : {}),
+      ...this.latest,
     };
   }
 }
@@ -156,7 +105,7 @@ export class RunOutputs {
   }
 
   /** Records one step (0-based epoch, 1-based step within it). */
-  async recordStep(epoch: number, step: number, globalStep: number, s: StepMetrics): Promise<void> {
+  async recordStep(epoch: number, step: number, globalStep: number, s: StepRecord): Promise<void> {
     this.window.add(s);
     this.epochWindow.add(s);
     this.progress.update(epoch, step, this.window.means());

@@ -4,22 +4,23 @@
  * coordinator shares.
  */
 import type { BackendChoice } from '../backend/select.js';
-import { serializeCheckpoint } from '../checkpoint/serialize.js';
 import type { TrainConfig } from '../config.js';
 import { loadMnist, describeSource } from '../data/mnist.js';
-import { batchIndices, epochPermutation, gatherImages, stepsPerEpoch } from '../data/schedule.js';
+import { stepsPerEpoch } from '../data/schedule.js';
 import { paramCounts, summarize } from '../models/index.js';
 import { Replica } from '../replica.js';
 import { Rng } from '../rng.js';
 import { VERSION } from '../version.js';
 import { RunOutputs, SAMPLE_GRID_COUNT } from './outputs.js';
+import { LocalExecutor } from './local-executor.js';
+import { NonFiniteStepsError, trainLoop } from './loop.js';
 import { readCheckpoint } from '../checkpoint/load.js';
 import { CLASSIFIER_DEFAULTS, DEFAULT_CLASSIFIER_DIR, ensureClassifier } from '../eval/classifier-store.js';
-import { evaluateGenerator, type GeneratorEvaluatorArgs } from '../eval/evaluate.js';
+import type { GeneratorEvaluatorArgs } from '../eval/evaluate.js';
 import { resolve } from 'node:path';
 import { createRunDir, defaultRunDir, openRunDir, writeRunConfig } from './run-dir.js';
 import { rewindMetrics, ResumeError, type ResumePlan } from './resume.js';
-import { checkpointPayload, type RunPosition } from './snapshot.js';
+import type { RunPosition } from './snapshot.js';
 
 /** Thrown for a configuration that can't train (e.g. no full batch); one line. */
 export class TrainSetupError extends Error {}
@@ -92,65 +93,18 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   const resumed = resume ? { globalStep: resume.state.globalStep, checkpoint: resume.checkpointDir, history: await rewindMetrics(paths.metrics, resume) } : undefined;
   const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, resumed });
   await out.init();
-  const noise = fixedNoise(config);
-  const batchBuf = new Float32Array(config.batchSize * 28 * 28);
-  let globalStep = resume?.state.globalStep ?? 0;
-  let stopped = false;
-  let nonFinite = 0;
-  const checkpoint = async (pos: RunPosition) => {
-    const { files } = await serializeCheckpoint(checkpointPayload(replica, config, pos, backend.label));
-    await out.writeCheckpoint(files, pos);
-  };
-
+  const pos: RunPosition = resume ? { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } : { epoch: 0, step: 0, globalStep: 0 };
+  const executor = new LocalExecutor({ replica, data, config, backend: backend.label, noise: fixedNoise(config), evaluator });
+  let stopped: boolean;
   try {
-    const first = resume?.state ?? { epoch: 0, step: 0 };
-    for (let epoch = first.epoch; epoch < config.epochs && !stopped; epoch++) {
-      const perm = epochPermutation(config.seed, epoch, data.count);
-      out.beginEpoch();
-      let metricsMs = 0;
-      for (let step = epoch === first.epoch ? first.step : 0; step < steps; step++) {
-        const t0 = performance.now();
-        gatherImages(data, batchIndices(perm, step, config.batchSize), batchBuf);
-        const dataMs = performance.now() - t0;
-        const s = await replica.trainStep(batchBuf, config.batchSize, { epoch, step, rank: 0, world: 1 });
-        globalStep++;
-        const t1 = performance.now();
-        await out.recordStep(epoch, step + 1, globalStep, {
-          ...s, ms: dataMs + s.timings.total + metricsMs, images: config.batchSize, dataMs, computeMs: s.timings.discriminator + s.timings.generator,
-          flattenMs: s.timings.flatten, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer, metricsMs,
-        });
-        metricsMs = performance.now() - t1;
-        nonFinite = s.skipped ? nonFinite + 1 : 0;
-        if (nonFinite >= config.maxNonFinite) {
-          throw new DivergedError(`${nonFinite} consecutive steps with a non-finite loss or gradient (up to step ${globalStep}): stopping; ${out.lastCheckpoint ? `the last checkpoint is ${out.lastCheckpoint}` : 'no checkpoint was written yet'} (a lower --lr may help)`);
-        }
-        // A step's awaits can all resolve as microtasks; one turn of the event loop per step lets a
-        // signal's handler run now rather than several steps later (measured: 1.4 s late).
-        await new Promise((resolve) => setImmediate(resolve));
-        // Mid-epoch the stop happens here; after an epoch's last step, once the epoch's records are written.
-        if (shouldStop() && step + 1 < steps) {
-          out.progress.log(`stop requested: saving a checkpoint at epoch ${epoch + 1}, step ${step + 1}`);
-          await checkpoint({ epoch, step: step + 1, globalStep });
-          stopped = true;
-          break;
-        }
-      }
-      if (stopped) break;
-      await out.endEpoch(epoch + 1, globalStep);
-      const wants = out.wants(epoch + 1);
-      if (wants.samples) await out.writeSamples(epoch + 1, await replica.generate(noise, SAMPLE_GRID_COUNT));
-      if (wants.eval && evaluator) {
-        const { result, seconds } = await evaluateGenerator(evaluator, replica.gan.generator);
-        await out.recordEval(epoch + 1, globalStep, result, seconds);
-      }
-      stopped = shouldStop() && epoch + 1 < config.epochs;
-      if (stopped) out.progress.log(`stop requested: saving a checkpoint at the end of epoch ${epoch + 1}`);
-      if (wants.checkpoint || stopped) await checkpoint({ epoch: epoch + 1, step: 0, globalStep });
-    }
+    stopped = await trainLoop({ executor, out, config, stepsPerEpoch: steps, pos, shouldStop });
+  } catch (err) {
+    if (!(err instanceof NonFiniteStepsError)) throw err;
+    throw new DivergedError(`${err.message}: stopping; ${out.lastCheckpoint ? `the last checkpoint is ${out.lastCheckpoint}` : 'no checkpoint was written yet'} (a lower --lr may help)`);
   } finally {
     await out.close();
   }
-  return { runDir: paths.root, lastCheckpoint: out.lastCheckpoint, stepsDone: globalStep, stopped };
+  return { runDir: paths.root, lastCheckpoint: out.lastCheckpoint, stepsDone: pos.globalStep, stopped };
 }
 
 /** Loads the plan's checkpoint into `replica` (weights, statistics, both Adams). */
