@@ -2,7 +2,7 @@
  * The wasm backend's kernels on OpenBLAS (src/shared/backend/blas.ts, blas-kernels.ts): every
  * routed kernel against the cpu backend on fresh random shapes, the zero-copy hand-over of wasm
  * heap views, determinism per thread count, the thread rule, leaks, and the fallback when the
- * library is missing. Needs the system's OpenBLAS (`.ci/run` installs libopenblas0-pthread).
+ * library is missing. Needs the system's OpenBLAS (`.ci/run` installs libopenblas0-openmp).
  *
  * Serial: the tests switch the global tfjs backend between wasm and cpu around awaits.
  *
@@ -18,6 +18,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { blasThreads, loadBlas, type Blas } from '../src/shared/backend/blas.js';
 import { COL_CHUNK_FLOATS } from '../src/shared/backend/blas-kernels.js';
@@ -27,6 +29,8 @@ import { runCli, tempDir } from './helpers/cli.js';
 import { agree, rand, rng, SEED, type Input } from './helpers/kernels.js';
 
 const TOL = 1e-5;
+/** Debian's pthreads build of OpenBLAS (installed beside the OpenMP one by .ci/run). */
+const PTHREADS_BUILD = '/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0';
 const pick = rng(SEED ^ 0x5bd1e995);
 const int = (lo: number, hi: number) => lo + Math.floor(pick() * (hi - lo + 1));
 const choose = <T>(xs: readonly T[]): T => xs[Math.floor(pick() * xs.length)];
@@ -286,6 +290,31 @@ test.serial('OpenBLAS products repeat bitwise at a given thread count', async (t
   t.log(`1 vs 2 threads: ${differ} of ${M * N} values differ`);
 });
 
+// A fork shuts the pthreads build's thread server down in the parent (its pthread_atfork handler);
+// forked from another thread during a product, that hangs the product forever. The library the
+// loader picks must keep its threads across a fork.
+test.serial('the chosen OpenBLAS keeps its threads across a fork (the pthreads build does not)', async (t) => {
+  const blas = wasmBlas();
+  const threads = () => readdirSync('/proc/self/task').length;
+  const product = () => blas!.sgemm(false, false, 64, 64, 64, 1, new Float32Array(4096).fill(1), 64, new Float32Array(4096).fill(1), 64, 0, new Float32Array(4096), 64);
+  blas!.setThreads(2);
+  product();
+  const before = threads();
+  spawnSync('true');
+  t.is(threads(), before, `${blas!.info.reason}: a fork changed the process's thread count`);
+  const pthreads = (await loadBlas('auto', { GAN_BLAS_LIBRARY: PTHREADS_BUILD })).blas;
+  if (pthreads) {
+    // The hazard itself, on the build that has it (same process: both libraries are loaded now).
+    pthreads.setThreads(2);
+    pthreads.sgemm(false, false, 64, 64, 64, 1, new Float32Array(4096).fill(1), 64, new Float32Array(4096).fill(1), 64, 0, new Float32Array(4096), 64);
+    const withServer = threads();
+    spawnSync('true');
+    t.true(threads() < withServer, 'the pthreads build kept its server across a fork: the reason for preferring OpenMP is gone');
+    pthreads.setThreads(1);
+  }
+  blas!.setThreads(blasThreads().threads ?? 1);
+});
+
 test('the thread rule: OPENBLAS_NUM_THREADS wins, else cores shared among the launched workers, else all cores', (t) => {
   t.deepEqual(blasThreads({ OPENBLAS_NUM_THREADS: '3', GAN_WORKERS_ON_HOST: '2' }, 8), { why: 'OPENBLAS_NUM_THREADS=3' });
   t.deepEqual(blasThreads({ GAN_WORKERS_ON_HOST: '2' }, 2), { threads: 1, why: '2 workers share 2 cores' });
@@ -293,6 +322,9 @@ test('the thread rule: OPENBLAS_NUM_THREADS wins, else cores shared among the la
   t.deepEqual(blasThreads({ GAN_WORKERS_ON_HOST: '5' }, 2), { threads: 1, why: '5 workers share 2 cores' });
   t.deepEqual(blasThreads({ GAN_WORKERS_ON_HOST: '1' }, 4), { threads: 4, why: 'all 4 cores of this process' });
   t.deepEqual(blasThreads({}, 4), { threads: 4, why: 'all 4 cores of this process' });
+  // The pthreads build: one thread unless asked for more (its thread server is not fork-safe).
+  t.is(blasThreads({ GAN_WORKERS_ON_HOST: '1' }, 4, 'pthreads').threads, 1);
+  t.regex(blasThreads({ OPENBLAS_NUM_THREADS: '4' }, 4, 'pthreads').why, /^OPENBLAS_NUM_THREADS=4 \(the pthreads build's threads can hang on a fork/);
 });
 
 // ------------------------------------------------------------------------------- choice, fallback
@@ -333,7 +365,7 @@ test('training with the library records wasm+blas; --blas off records wasm', asy
       { env: { OPENBLAS_NUM_THREADS: undefined } });
     t.is(r.code, 0, r.stderr);
     t.regex(r.stderr, new RegExp(`^backend: ${label.replace('+', '\\+')} \\(`, 'm'));
-    t.regex(r.stderr, flag === 'auto' ? /^blas: OpenBLAS \S+ from \/\S+ .*, \d+ thread\(s\): all \d+ cores of this process$/m : /^blas: off \(--blas off\)/m);
+    t.regex(r.stderr, flag === 'auto' ? /^blas: OpenBLAS \S+ \(OpenMP\) from \/\S+ .*, \d+ thread\(s\): all \d+ cores of this process$/m : /^blas: off \(--blas off\)/m);
     const config = JSON.parse(await readFile(join(run, 'config.json'), 'utf8'));
     t.is(config.backend.name, label);
     t.is(config.backend.blas.active, flag === 'auto');
@@ -350,7 +382,7 @@ test('launched workers share the cores: one BLAS thread each when two share two,
   t.is(r.code, 0, r.stderr);
   const lines = r.stderr.split('\n').filter((l) => / blas: /.test(l));
   t.is(lines.length, 2, r.stderr);
-  for (const l of lines) t.regex(l, /^\[w[01]\] blas: OpenBLAS .*, \d+ thread\(s\): 2 workers share \d+ cores$/);
+  for (const l of lines) t.regex(l, /^\[w[01]\] blas: OpenBLAS \S+ \(OpenMP\) .*, \d+ thread\(s\): 2 workers share \d+ cores$/);
   const config = JSON.parse(await readFile(join(run, 'config.json'), 'utf8'));
   t.is(config.backend.name, 'wasm+blas');
   t.is(config.workers.length, 2);

@@ -11,7 +11,13 @@
  * Threads: OPENBLAS_NUM_THREADS, when set, is OpenBLAS' own business (it reads it at load) and we
  * leave it alone; otherwise the cluster launcher tells its workers how many share the host
  * (GAN_WORKERS_ON_HOST) and each takes floor(cores / workers) threads, and a lone process takes
- * every core. OPENBLAS_CORETYPE (which kernels a DYNAMIC_ARCH build uses) is read by OpenBLAS
+ * every core. That holds for the OpenMP build (libopenblas0-openmp), which is looked for first.
+ * The pthreads build gets one thread: its pthread_atfork handler shuts its thread server down in
+ * the parent at every fork, and a fork from another thread of the process (tsx's esbuild service,
+ * a worker thread) while the main thread waits inside a product drops the queued work, leaving the
+ * main thread spinning in exec_blas_async_wait forever. Seen twice here (a CI run and a training
+ * run, gdb: blas_server_avail 0, no server thread left); a fork shutting the server down is
+ * reproduced in tests/blas.test.ts. The OpenMP build registers no such handler. OPENBLAS_CORETYPE (which kernels a DYNAMIC_ARCH build uses) is read by OpenBLAS
  * itself; we only report the kernels it chose.
  *
  * Determinism: a product is bitwise the same run to run at one thread count, but not across
@@ -54,7 +60,10 @@ export interface Blas {
 }
 
 /** How to get the library, in the line printed when it is missing. */
-export const BLAS_INSTALL_HINT = 'apt-get install libopenblas0 (Debian/Ubuntu; dnf install openblas on Fedora, brew install openblas on macOS)';
+export const BLAS_INSTALL_HINT = 'apt-get install libopenblas0-openmp (Debian/Ubuntu; dnf install openblas-openmp on Fedora, brew install openblas on macOS)';
+
+/** openblas_get_parallel(): how the build runs a product on several threads. */
+const PARALLEL_BUILD = ['sequential', 'pthreads', 'OpenMP'] as const;
 
 const CBLAS_ROW_MAJOR = 101;
 const CBLAS_NO_TRANS = 111;
@@ -66,22 +75,21 @@ export function blasCandidates(): string[] {
   if (process.platform === 'darwin') {
     return ['/opt/homebrew/opt/openblas/lib/libopenblas.dylib', '/usr/local/opt/openblas/lib/libopenblas.dylib', 'libopenblas.dylib'];
   }
-  const out = ['libopenblas.so.0'];
-  if (triplet) {
-    // Debian's packages install under variant directories and point the plain name at one through
-    // update-alternatives, which a container may lack: look in the directories too (pthread first:
-    // its thread count can be set per process).
-    out.push(`/usr/lib/${triplet}/libopenblas.so.0`);
-    for (const variant of ['openblas-pthread', 'openblas-openmp', 'openblas-serial']) out.push(`/usr/lib/${triplet}/${variant}/libopenblas.so.0`);
-  }
+  const out: string[] = [];
+  // Debian's packages install under variant directories and point the plain name at one through
+  // update-alternatives: look in the directories first, OpenMP first (fork-safe threads, see above).
+  if (triplet) for (const variant of ['openblas-openmp', 'openblas-pthread', 'openblas-serial']) out.push(`/usr/lib/${triplet}/${variant}/libopenblas.so.0`);
+  out.push('/usr/lib64/openblas-openmp/libopenblas.so.0', 'libopenblas.so.0');
+  if (triplet) out.push(`/usr/lib/${triplet}/libopenblas.so.0`);
   out.push('/usr/lib64/libopenblas.so.0', '/usr/lib/libopenblas.so.0', 'libopenblas.so');
   return out;
 }
 
 /** BLAS threads for this process (see the file comment); undefined when OPENBLAS_NUM_THREADS decides. */
-export function blasThreads(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): { threads?: number; why: string } {
+export function blasThreads(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism(), build: (typeof PARALLEL_BUILD)[number] = 'OpenMP'): { threads?: number; why: string } {
   const set = env.OPENBLAS_NUM_THREADS;
-  if (set !== undefined && set.trim() !== '') return { why: `OPENBLAS_NUM_THREADS=${set}` };
+  if (set !== undefined && set.trim() !== '') return { why: `OPENBLAS_NUM_THREADS=${set}${build === 'pthreads' && set.trim() !== '1' ? " (the pthreads build's threads can hang on a fork: see README)" : ''}` };
+  if (build === 'pthreads') return { threads: 1, why: `the pthreads build's thread server is not fork-safe; for threads: ${BLAS_INSTALL_HINT}` };
   const workers = Number(env.GAN_WORKERS_ON_HOST);
   if (Number.isSafeInteger(workers) && workers > 1) {
     const threads = Math.max(1, Math.floor(cores / workers));
@@ -105,6 +113,9 @@ export async function loadBlas(mode: BlasMode, env: NodeJS.ProcessEnv = process.
   } catch (err) {
     return { info: { active: false, reason: `the koffi FFI package does not load here (${(err as Error).message.split('\n')[0]}): plain wasm kernels` } };
   }
+  // Idle OpenMP threads spin for a while by default, taking the cores from the event loop and from
+  // the other workers on the host; the variable is read when libgomp loads, so set it before.
+  env.OMP_WAIT_POLICY ??= 'PASSIVE';
   const explicit = env.GAN_BLAS_LIBRARY;
   const candidates = explicit ? [explicit] : blasCandidates();
   const failures: string[] = [];
@@ -135,7 +146,9 @@ export async function loadBlas(mode: BlasMode, env: NodeJS.ProcessEnv = process.
     const getNum = optional<() => number>('int openblas_get_num_threads()');
     const getConfig = optional<() => string>('const char *openblas_get_config()');
     const getCore = optional<() => string>('const char *openblas_get_corename()');
-    const rule = blasThreads(env);
+    const parallel = optional<() => number>('int openblas_get_parallel()');
+    const build = PARALLEL_BUILD[parallel?.() ?? 2] ?? 'OpenMP';
+    const rule = blasThreads(env, availableParallelism(), build);
     if (rule.threads !== undefined) setNum?.(rule.threads);
     const threads = getNum?.() ?? rule.threads;
     const config = getConfig?.()?.trim();
@@ -148,7 +161,7 @@ export async function loadBlas(mode: BlasMode, env: NodeJS.ProcessEnv = process.
       library: file,
       config,
       threads,
-      reason: `${name} from ${file}${core ? ` (${core} kernels${coreType})` : ''}, ${threads ?? '?'} thread(s): ${rule.why}`,
+      reason: `${name} (${build}) from ${file}${core ? ` (${core} kernels${coreType})` : ''}, ${threads ?? '?'} thread(s): ${rule.why}`,
     };
     const blas: Blas = {
       info,
