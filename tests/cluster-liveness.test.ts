@@ -53,19 +53,24 @@ test('workers exit on their own when the coordinator is killed (SIGKILL)', async
   const dir = await tempDir(t);
   let pids: number[] = [];
   let killedAt = 0;
+  let armed = false;
   t.teardown(() => pids.filter(processAlive).forEach((p) => process.kill(p, 'SIGKILL')));
   let seen = '';
   await runCli('cluster', ['--workers', '2', ...LONG_RUN, '--run-dir', join(dir, 'run')], {
     timeoutMs: 120_000,
     onStderr: (chunk, child) => {
       seen += chunk;
-      if (!killedAt && /run directory:/.test(seen) && workerPids(seen).length === 2) {
+      if (!armed && /run directory:/.test(seen) && workerPids(seen).length === 2) {
+        armed = true;
         pids = workerPids(seen);
-        killedAt = Date.now();
-        setTimeout(() => child.kill('SIGKILL'), 1000);
+        setTimeout(() => {
+          killedAt = Date.now();
+          child.kill('SIGKILL');
+        }, 1000);
       }
     },
   });
+  t.true(killedAt > 0 && pids.length === 2, `the coordinator was not killed mid-run:\n${seen.slice(-2000)}`);
   const deadline = Date.now() + 30_000;
   while (pids.some(processAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   t.log(`workers gone ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);

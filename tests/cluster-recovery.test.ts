@@ -28,9 +28,10 @@ test('two workers SIGKILLed mid-run: restarts, rollbacks, and the same result as
       seen += chunk;
       if (/failed: worker \d \(pid \d+\) exited on SIGKILL/.test(chunk) && kills.length > detected.length) detected.push(Date.now() - kills[detected.length].at);
       const joins = [...seen.matchAll(/worker rank (\d) joined: \S+ pid (\d+)/g)];
-      // After each full (re)assembly, kill one worker of that generation a little later: rank 1 first, then rank 0.
-      const generation = Math.floor(joins.length / 2);
-      if (joins.length % 2 === 0 && generation === kills.length + 1 && kills.length < 2) {
+      // Once each generation trains (the first run directory line, then each "workers ready again"),
+      // kill one of its workers a little later: rank 1 first, then rank 0.
+      const training = [...seen.matchAll(/run directory:|workers ready again/g)].length;
+      if (training === kills.length + 1 && kills.length < 2) {
         const victimRank = kills.length === 0 ? '1' : '0';
         const victim = Number(joins.slice(-2).find((m) => m[1] === victimRank)![2]);
         kills.push({ pid: victim, at: Number.POSITIVE_INFINITY });
@@ -41,7 +42,7 @@ test('two workers SIGKILLed mid-run: restarts, rollbacks, and the same result as
           } catch {
             // already gone
           }
-        }, 2500);
+        }, 1500);
       }
     },
   });

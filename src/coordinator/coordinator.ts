@@ -97,6 +97,8 @@ export class Coordinator {
   generation = 0;
   /** Connections of workers from earlier generations: their late messages are ignored, not counted. */
   private readonly retired = new Set<string>();
+  /** Workers restarted after a loss so far (bounded by --max-restarts). */
+  private restarts = 0;
   /** Set when a worker forwarded a stop signal it received (`stop-request`). */
   private workerStopRequest: string | undefined;
 
@@ -261,6 +263,28 @@ export class Coordinator {
     this.checkHashes(hashes, 'after the start broadcast');
   }
 
+  /** Assembles the workers; one lost while starting costs a restart, as one lost while training does. */
+  private async assembleOrRestart(configFields: Record<string, unknown>, restore?: Uint8Array[]): Promise<void> {
+    for (;;) {
+      try {
+        return await this.assemble(configFields, restore);
+      } catch (err) {
+        if (!(err instanceof WorkerLostError) || this.restarts >= this.args.maxRestarts) throw err;
+        this.restarts++;
+        this.metrics.workerRestarted();
+        this.args.log(`${err.message} while the workers were starting: restart ${this.restarts} of ${this.args.maxRestarts}`);
+        await this.restartWorkers();
+      }
+    }
+  }
+
+  /** Tells the workers to stop (best effort), forgets their queued messages, and has them restarted. */
+  private async restartWorkers(): Promise<void> {
+    await Promise.race([this.broadcast({ t: 'stop', reason: 'a worker was lost: restarting the workers' }), new Promise((r) => setTimeout(r, 500))]);
+    this.inbox.drain();
+    await this.args.onRecover?.(this.world);
+  }
+
   private checkHashes(hashes: Map<number, string>, when: string): void {
     const diff = describeHashMismatch(hashes);
     if (diff) throw new ClusterError(`replica weights differ ${when}: ${diff}`);
@@ -284,7 +308,7 @@ export class Coordinator {
     let snapshot: Snapshot | undefined = resume
       ? { files: Object.fromEntries(await Promise.all(CHECKPOINT_FILES.map(async (f) => [f, new Uint8Array(await readFile(join(resume.checkpointDir, f)))]))) as CheckpointFiles, pos: { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } }
       : undefined;
-    await this.assemble(configFields, snapshot && CHECKPOINT_FILES.map((f) => snapshot!.files[f]));
+    await this.assembleOrRestart(configFields, snapshot && CHECKPOINT_FILES.map((f) => snapshot!.files[f]));
     const members = this.membership!.members();
     if (resume) this.args.log(`resumed from ${resume.checkpointDir}: epoch ${resume.state.epoch + 1}, step ${resume.state.step} (${resume.state.globalStep} steps done)`);
     else await writeRunConfig(paths, {
@@ -310,7 +334,6 @@ export class Coordinator {
     let pos: RunPosition = resume ? { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } : { epoch: 0, step: 0, globalStep: 0 };
     const executor = new ClusterExecutor({ config, channel: this.channel(), onReports: (reports, seconds, globalStep) => this.onReports(reports, seconds, globalStep) });
     let stopped = false;
-    let restarts = 0;
     let nonFiniteRollbacks = 0;
     this.metrics.epochDone(pos.epoch);
     try {
@@ -334,11 +357,11 @@ export class Coordinator {
             throw err;
           }
           let shrunk = false;
-          if (err instanceof WorkerLostError && restarts >= this.args.maxRestarts) {
+          if (err instanceof WorkerLostError && this.restarts >= this.args.maxRestarts) {
             const smaller = this.world - 1;
             if (!this.args.elastic || smaller < 1 || config.batchSize % smaller !== 0) {
               const why = this.args.elastic ? `; cannot shrink to ${smaller} worker(s) (the global batch ${config.batchSize} must divide)` : '';
-              if (this.args.maxRestarts > 0 || why) throw new ClusterError(`${err.message}; giving up after ${restarts} restart(s) (--max-restarts ${this.args.maxRestarts})${why}`);
+              if (this.args.maxRestarts > 0 || why) throw new ClusterError(`${err.message}; giving up after ${this.restarts} restart(s) (--max-restarts ${this.args.maxRestarts})${why}`);
               throw err;
             }
             this.world = smaller;
@@ -348,18 +371,17 @@ export class Coordinator {
             out.progress.log(`--elastic: going on with ${smaller} worker(s), ${config.batchSize / smaller} images each (global batch kept)`);
           }
           if (err instanceof WorkerLostError && !shrunk) {
-            restarts++;
+            this.restarts++;
             this.metrics.workerRestarted();
           }
           const failedAt = pos.globalStep;
           pos = snapshot ? { ...snapshot.pos } : { epoch: 0, step: 0, globalStep: 0 };
-          const what = err instanceof NonFiniteStepsError ? 'restarting the workers once' : shrunk ? `continuing with ${this.world} worker(s)` : `restart ${restarts} of ${this.args.maxRestarts}`;
+          const what = err instanceof NonFiniteStepsError ? 'restarting the workers once' : shrunk ? `continuing with ${this.world} worker(s)` : `restart ${this.restarts} of ${this.args.maxRestarts}`;
           out.progress.log(`${err.message}: ${what}, rolling back from step ${failedAt} to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step}): ${failedAt - pos.globalStep} step(s) to redo`);
           await out.rollback(pos.globalStep, err.message);
-          await Promise.race([this.broadcast({ t: 'stop', reason: 'a worker was lost: restarting the workers' }), new Promise((r) => setTimeout(r, 500))]);
-          this.inbox.drain();
-          await this.args.onRecover?.(this.world);
-          await this.assemble(configFields, snapshot && CHECKPOINT_FILES.map((f) => snapshot!.files[f]));
+          await this.restartWorkers();
+          await this.assembleOrRestart(configFields, snapshot && CHECKPOINT_FILES.map((f) => snapshot!.files[f]));
+          out.progress.log(`workers ready again (${this.world}): going on from step ${pos.globalStep}`);
         }
       }
       await this.broadcast({ t: 'stop', reason: stopped ? 'stop requested' : 'training finished' });
