@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as zmq from 'zeromq';
 import { CHECKPOINT_FILES, type CheckpointFiles } from '../shared/checkpoint/format.js';
 import { configFingerprintFields, type TrainConfig } from '../shared/config.js';
@@ -25,7 +25,7 @@ import { VERSION } from '../shared/version.js';
 import { describeHashMismatch, Membership, type Member } from './membership.js';
 import { RunMetrics } from './metrics/registry.js';
 import type { EvalResult } from '../shared/eval/summary.js';
-import { startMetricsServer, type Health, type MetricsServer } from './metrics/server.js';
+import { linger, startMetricsServer, type Health, type MetricsServer } from './metrics/server.js';
 
 /** Everything the coordinator needs. */
 export interface CoordinatorArgs {
@@ -43,6 +43,8 @@ export interface CoordinatorArgs {
   /** Where the Prometheus endpoint listens. */
   metricsBind: string;
   metricsPort: number;
+  /** --linger: seconds /metrics stays up after the run for Prometheus to scrape the final values (0: off). */
+  lingerSec?: number;
   /** CurveZMQ cluster keypair: the control socket becomes a CURVE server. */
   curve?: CurveKeys;
   log: (line: string) => void;
@@ -247,7 +249,7 @@ export class Coordinator {
         continue;
       }
       const h = admitted.hello;
-      this.metrics.workerJoined({ rank: admitted.rank, device: h.device, backend: h.backend, adapter: h.adapterName, adapterVendor: h.adapterVendor, adapterType: h.adapterType });
+      this.metrics.workerJoined({ rank: admitted.rank, device: h.device, host: h.host, backend: h.backend, adapter: h.adapterName, adapterVendor: h.adapterVendor, adapterType: h.adapterType });
       this.args.log(`worker rank ${admitted.rank} joined: ${admitted.hello.host} pid ${admitted.hello.pid}, ${admitted.hello.backend}, ${admitted.hello.device}, data ${admitted.hello.dataEndpoint}`);
     }
     const runId = randomBytes(6).toString('hex');
@@ -311,9 +313,10 @@ export class Coordinator {
     const extra = { world };
     const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, extra, resumed });
     await out.init();
-    this.metrics.setInfo({ model: config.model, backend: members[0].hello.backend, version: VERSION, world }, config.epochs, steps);
+    this.metrics.setInfo({ model: config.model, backend: members[0].hello.backend, version: VERSION, world, runId: basename(paths.root), seed: config.seed, lr: config.lr, batchSize: config.batchSize }, config.epochs, steps);
     this.health = { status: 'training', globalStep: 0, workers: world };
     let pos = resume ? { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } : { epoch: 0, step: 0, globalStep: 0 };
+    this.metrics.setPosition(pos.globalStep);
     let stopped = false;
     let restarts = 0;
     let nonFiniteRollbacks = 0;
@@ -350,6 +353,7 @@ export class Coordinator {
           }
           const failedAt = pos.globalStep;
           pos = snapshot ? { ...snapshot.pos } : { epoch: 0, step: 0, globalStep: 0 };
+          this.metrics.setPosition(pos.globalStep);
           const what = err instanceof NonFiniteError ? 'restarting the workers once' : shrunk ? `continuing with ${this.world} worker(s)` : `restart ${restarts} of ${this.args.maxRestarts}`;
           out.progress.log(`${err.message}: ${what}, rolling back from step ${failedAt} to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step}): ${failedAt - pos.globalStep} step(s) to redo`);
           await out.rollback(pos.globalStep, err.message);
@@ -361,8 +365,10 @@ export class Coordinator {
       }
       await this.broadcast({ t: 'stop', reason: stopped ? 'stop requested' : 'training finished' });
       this.health.status = 'finished';
+      this.metrics.setStatus('finished');
     } catch (err) {
       this.health.status = 'failed';
+      this.metrics.setStatus('failed');
       await this.saveSnapshot(out, snapshot);
       throw err;
     } finally {
@@ -474,6 +480,7 @@ export class Coordinator {
 
   /** Asks rank 0 to evaluate its generator (the other workers wait for the next step meanwhile). */
   private async evaluate(epoch: number): Promise<{ result: EvalResult; seconds: number }> {
+    this.metrics.setStatus('evaluating');
     const root = this.membership!.members()[0];
     await this.send(root.identity, { t: 'eval', epoch, count: this.args.config.evalN });
     for (;;) {
@@ -512,6 +519,7 @@ export class Coordinator {
 
   /** Writes a checkpoint of rank 0's state at `pos`; it is also the new rollback snapshot. */
   private async checkpoint(out: RunOutputs, pos: { epoch: number; step: number; globalStep: number }): Promise<Snapshot> {
+    this.metrics.setStatus('checkpointing');
     const t0 = performance.now();
     const snapshot = { files: await this.requestCheckpointFiles(pos), pos: { ...pos } };
     await writeSnapshot(out, snapshot);
@@ -519,13 +527,18 @@ export class Coordinator {
     return snapshot;
   }
 
-  /** Tells every worker to stop (best effort) and closes the socket. */
-  async close(reason = 'coordinator shutting down'): Promise<void> {
+  /**
+   * Tells every worker to stop (best effort) and closes the socket; then keeps /metrics up for
+   * --linger (metrics/server.ts `linger`: until two more scrapes, the linger's seconds or `stop`)
+   * so the final values reach Prometheus, and closes it.
+   */
+  async close(reason = 'coordinator shutting down', stop: AbortSignal = new AbortController().signal): Promise<void> {
     clearInterval(this.heartbeat);
-    await this.metricsServer?.close();
     if (this.stats.rejected) this.args.log(`dropped ${this.stats.rejected} control message(s) that failed authentication or validation (last: ${this.stats.lastRejection})`);
     if (this.membership) await Promise.race([this.broadcast({ t: 'stop', reason }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
     this.router.close();
+    if (this.metricsServer) await linger(this.metrics, this.args.lingerSec ?? 0, stop, this.args.log);
+    await this.metricsServer?.close();
   }
 }
 

@@ -196,7 +196,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
             t: 'report', rank, epoch: msg.epoch, step: msg.step, lossD: s.lossD, lossG: s.lossG, dReal: s.dReal, dFake: s.dFake, dFakeForG: s.dFakeForG,
             skipped: s.skipped, dataMs, computeMs: s.timings.discriminator + s.timings.generator, flattenMs: s.timings.flatten, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer,
             totalMs: s.timings.total, reducedBytes: ring.bytesSent - sentBefore, memoryBytes: tf.memory().numBytes, numTensors: tf.memory().numTensors, rssBytes: process.memoryUsage().rss,
-            ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes } : {}),
+            ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes, ...(gpu.latest.index !== undefined ? { gpuIndex: gpu.latest.index } : {}), ...(gpu.latest.uuid ? { gpuUuid: gpu.latest.uuid } : {}) } : {}),
             ...deviceMemory(),
             ...(msg.hash ? { weightsHash: replica.weightsHash() } : {}),
           });

@@ -105,6 +105,9 @@ export interface StepReport extends StepLosses {
   /** GPU utilisation 0..1 and memory used, from nvidia-smi; absent where there is none. */
   gpuUtilization?: number;
   gpuMemoryBytes?: number;
+  /** The GPU those figures are of, as nvidia-smi names it: its index on the host and its UUID (DCGM's `gpu` and `UUID` labels). */
+  gpuIndex?: number;
+  gpuUuid?: string;
   /** webgpu: bytes of GPU buffers in use by tensors and held by tfjs's buffer pool (tf.memory()). */
   deviceMemoryBytes?: number;
   deviceMemoryAllocatedBytes?: number;
@@ -201,7 +204,7 @@ const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
   step: { epoch: 'number', step: 'number', globalStep: 'number', hash: 'boolean' },
   report: {
     rank: 'number', epoch: 'number', step: 'number', lossD: 'number', lossG: 'number', dReal: 'number', dFake: 'number', dFakeForG: 'number',
-    skipped: 'boolean', dataMs: 'number', computeMs: 'number', flattenMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', numTensors: 'number', rssBytes: 'number', weightsHash: 'string?', gpuUtilization: 'number?', gpuMemoryBytes: 'number?', deviceMemoryBytes: 'number?', deviceMemoryAllocatedBytes: 'number?',
+    skipped: 'boolean', dataMs: 'number', computeMs: 'number', flattenMs: 'number', reduceMs: 'number', optimizerMs: 'number', totalMs: 'number', reducedBytes: 'number', memoryBytes: 'number', numTensors: 'number', rssBytes: 'number', weightsHash: 'string?', gpuUtilization: 'number?', gpuMemoryBytes: 'number?', gpuIndex: 'number?', gpuUuid: 'string?', deviceMemoryBytes: 'number?', deviceMemoryAllocatedBytes: 'number?',
   },
   sample: { epoch: 'number', count: 'number' },
   samples: { epoch: 'number', count: 'number' },
