@@ -116,6 +116,7 @@ test('the global step follows a rollback and a resume; the ETA origin is re-take
   s = await scrape(server);
   t.is(one(s, 'gan_global_step'), 45);
   t.is(one(s, 'gan_rollbacks_total'), 1);
+  t.deepEqual(values(s, 'gan_run_start_global_step'), [], 'no ETA origin until the first step after the rollback');
   metrics.recordStep([report(0, 1, 1)], 0.5, 64);
   s = await scrape(server);
   t.is(one(s, 'gan_global_step'), 46);

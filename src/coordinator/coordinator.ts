@@ -534,6 +534,8 @@ export class Coordinator {
    */
   async close(reason = 'coordinator shutting down', stop: AbortSignal = new AbortController().signal): Promise<void> {
     clearInterval(this.heartbeat);
+    // Closing a run that did not finish (it failed before training, at assembly say): say so.
+    if (this.metrics.runStatus !== 'finished') this.metrics.setStatus('failed');
     if (this.stats.rejected) this.args.log(`dropped ${this.stats.rejected} control message(s) that failed authentication or validation (last: ${this.stats.lastRejection})`);
     if (this.membership) await Promise.race([this.broadcast({ t: 'stop', reason }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
     this.router.close();

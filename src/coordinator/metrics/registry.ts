@@ -166,6 +166,9 @@ export class RunMetrics {
     this.position = globalStep;
     this.globalStep.set(globalStep);
     this.originPending = true;
+    // No ETA while the run restarts: the old origin would mix the time lost with the steps undone.
+    this.startTime.remove();
+    this.startStep.remove();
   }
 
   /**
