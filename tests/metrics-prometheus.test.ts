@@ -152,7 +152,7 @@ test('dashboard expressions against a real Prometheus: data on every panel, wind
       (await query(promUrl, 'gan_last_checkpoint_timestamp_seconds > 0 and on() gan_eval_epoch > 0 and on() count_over_time(gan_global_step[1m]) > 20')).length ? true : undefined,
     );
     const empty: string[] = [];
-    let withData = 0;
+    const withData: string[] = [];
     for (const { panel, expr } of exprs) {
       const q = expr.replaceAll('$worker', '.*').replaceAll('$__rate_interval', '15s');
       const result = await query(promUrl, q);
@@ -160,10 +160,11 @@ test('dashboard expressions against a real Prometheus: data on every panel, wind
         t.is(result.length, 0, `${panel}: ${q} should be absent on CPU workers`);
         continue;
       }
-      if (result.length) withData++;
+      if (result.length) withData.push(`${panel}: ${q} = ${(result as VectorSample[]).map((r) => Number(r.value[1]).toPrecision(4)).join(', ')}`);
       else empty.push(`${panel}: ${q}`);
     }
-    t.log(`${withData} expressions returned data; GPU-only expressions absent as they should be`);
+    t.log(`${withData.length} expressions returned data; GPU-only expressions absent as they should be`);
+    for (const line of withData) t.log(`  ✓ ${line}`);
     t.deepEqual(empty, [], 'these panels showed no data');
     t.deepEqual((await query(promUrl, 'gan_worker_up')).map((r) => r.metric.worker).sort(), ['0', '1']);
     t.like((await (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).json()) as object, { workers: 2 });
