@@ -1,7 +1,9 @@
 /**
  * Every Prometheus metric of a run, in one place. The coordinator owns the registry; workers'
- * numbers arrive in their step reports and are exported here with `worker` (rank) and `device`
- * labels. Naming follows Prometheus conventions: a `gan_` prefix, base units (`_seconds`,
+ * numbers arrive in their step reports and are exported here with `worker` (rank), `device` and
+ * `host` labels (GPU series add DCGM's `gpu`, `UUID`, `Hostname`). Per-step values are summaries
+ * (counters under the hood) and the run's position a gauge set from the run, so window means and
+ * the ETA survive scrape gaps, rollbacks and resumes. Naming follows Prometheus conventions: a `gan_` prefix, base units (`_seconds`,
  * `_bytes`, `_ratio`), `_total` for counters, and no high-cardinality labels (never a step or epoch).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
