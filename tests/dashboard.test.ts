@@ -272,3 +272,38 @@ test('GPU panels say they are empty on CPU workers', (t) => {
   t.true(gpu.length >= 1);
   for (const p of gpu) t.regex(p.description ?? '', /no data on CPU workers/i, p.title);
 });
+
+test('the dashboard is read-only exactly when its provisioning forbids saving UI edits', (t) => {
+  // editable true under allowUiUpdates false offered edits that could never be saved.
+  const provider = readFileSync(new URL('../deploy/grafana/provisioning/dashboards/gan.yml', import.meta.url), 'utf8');
+  const allowUiUpdates = /allowUiUpdates:\s*true/.test(provider);
+  t.regex(provider, /allowUiUpdates:\s*(true|false)/);
+  t.is((dashboard as { editable?: boolean }).editable, allowUiUpdates);
+});
+
+test('annotations mark evaluations, checkpoints and restarts from their counters, in valid PromQL on registry metrics', async (t) => {
+  const list = (dashboard as { annotations?: { list?: { name: string; expr?: string; datasource?: { uid?: string } }[] } }).annotations?.list ?? [];
+  const queries = list.filter((a) => a.expr);
+  const { all } = await registrySeries();
+  for (const counter of ['gan_evaluations_total', 'gan_checkpoints_total', 'gan_worker_restarts_total']) {
+    t.true(queries.some((a) => a.expr!.includes(counter)), `no annotation on ${counter}`);
+  }
+  for (const a of queries) {
+    t.is(a.datasource?.uid, 'prometheus', a.name);
+    for (const name of metricNames(a.expr!)) t.true(all.has(name), `${name} in annotation ${a.name}`);
+  }
+  const r = promtoolCheckRules(queries.map((a, i) => ({ record: `dashboard:annotation_${i}`, expr: a.expr! })));
+  t.is(r.status, 0, r.output);
+});
+
+test('window means come from the per-step sums and the ETA from the run position, not from last-step gauges or the step counter', (t) => {
+  const byTitle = new Map(dataPanels().map((p) => [p.title, (p.targets ?? []).map((x) => x.expr ?? '')]));
+  for (const [title, names] of [['Losses', ['gan_generator_loss', 'gan_discriminator_loss']], ['D(x) and D(G(z))', ['gan_d_real_ratio', 'gan_d_fake_ratio']]] as const) {
+    const exprs = byTitle.get(title) ?? [];
+    for (const n of names) t.true(exprs.includes(`rate(${n}_sum[$__rate_interval]) / rate(${n}_count[$__rate_interval])`), `${title}: ${exprs.join(' | ')}`);
+  }
+  const eta = (byTitle.get('ETA') ?? []).join(' ');
+  t.regex(eta, /gan_steps_planned - gan_global_step/);
+  t.regex(eta, /gan_run_start_timestamp_seconds/);
+  t.notRegex(eta, /gan_steps_total/);
+});

@@ -16,12 +16,18 @@ interface Described {
   seen: string[];
 }
 
-// adapter* are fixed per worker process (gan_worker_info); state is used/allocated: all low-cardinality.
-const LABEL_ALLOW_LIST = new Set(['worker', 'device', 'model', 'backend', 'version', 'world_size', 'le', 'adapter', 'adapter_vendor', 'adapter_type', 'state']);
-/** Per-worker metrics allowed labels beyond worker and device (each worker's facts, a memory kind). */
+// adapter* and host are fixed per worker process; state is used/allocated; status one of six; the
+// run facts of gan_info (run_id, seed, lr, batch_size) are fixed per run; gpu/UUID/Hostname are fixed
+// per GPU and spelt as NVIDIA's DCGM exporter spells them so the series join: all low-cardinality.
+const LABEL_ALLOW_LIST = new Set(['worker', 'device', 'host', 'model', 'backend', 'version', 'world_size', 'run_id', 'seed', 'lr', 'batch_size', 'le', 'adapter', 'adapter_vendor', 'adapter_type', 'state', 'status', 'gpu', 'UUID', 'Hostname']);
+/** Labels named like a step, epoch or batch that are one fixed value per run. */
+const FIXED_PER_RUN = new Set(['gan_info{batch_size}']);
+/** Per-worker metrics allowed labels beyond worker, device and host (each worker's facts, a memory kind, its GPU). */
 const EXTRA_WORKER_LABELS: Record<string, string> = {
-  gan_worker_info: 'adapter,adapter_type,adapter_vendor,backend,device,worker',
-  gan_backend_device_memory_bytes: 'device,state,worker',
+  gan_worker_info: 'adapter,adapter_type,adapter_vendor,backend,device,host,worker',
+  gan_backend_device_memory_bytes: 'device,host,state,worker',
+  gan_gpu_utilization_ratio: 'Hostname,UUID,device,gpu,host,worker',
+  gan_gpu_memory_used_bytes: 'Hostname,UUID,device,gpu,host,worker',
 };
 
 function report(rank: number, gpu: boolean): StepReport {
@@ -30,16 +36,17 @@ function report(rank: number, gpu: boolean): StepReport {
     lossD: 1.2, lossG: 0.8, dReal: 0.6, dFake: 0.4, dFakeForG: 0.45, skipped: rank === 1,
     dataMs: 1, computeMs: 30, flattenMs: 1, reduceMs: 5, optimizerMs: 2, totalMs: 38,
     reducedBytes: 1 << 20, memoryBytes: 64 << 20, numTensors: 120, rssBytes: 512 << 20,
-    ...(gpu ? { gpuUtilization: 0.7, gpuMemoryBytes: 2 << 30 } : {}),
+    ...(gpu ? { gpuUtilization: 0.7, gpuMemoryBytes: 2 << 30, gpuIndex: 0, gpuUuid: 'GPU-5f1c2d7e-8a9b-4c3d-9e8f-0123456789ab' } : {}),
   };
 }
 
 /** Every metric of a RunMetrics whose every recording method has run once, so labelled series exist. */
 async function runMetrics(): Promise<Described[]> {
   const m = new RunMetrics({ heartbeatAges: () => new Map([[0, 0.5], [1, 1.5]]), rejected: () => 2 });
-  m.setInfo({ model: 'dcgan', backend: 'tfjs-node-gpu', version: '0.1.0', world: 2 }, 5, 100);
-  m.workerJoined({ rank: 0, device: 'gpu:0' });
-  m.workerJoined({ rank: 1, device: 'cpu' });
+  m.setInfo({ model: 'dcgan', backend: 'tfjs-node-gpu', version: '0.1.0', world: 2, runId: 'r1', seed: 1, lr: 2e-4, batchSize: 128 }, 5, 100);
+  m.setPosition(0);
+  m.workerJoined({ rank: 0, device: 'gpu:0', host: 'a' });
+  m.workerJoined({ rank: 1, device: 'cpu', host: 'b' });
   m.recordStep([report(0, true), report(1, false)], 0.04, 128);
   m.epochDone(1);
   m.checkpointWritten(0.3);
@@ -115,14 +122,14 @@ test('labels come from the allow-list only', async (t) => {
 test('no label is a step, an epoch or an image (unbounded cardinality)', async (t) => {
   const bad: string[] = [];
   for (const m of await runMetrics()) {
-    for (const label of new Set([...m.declared, ...m.seen])) if (/step|epoch|image|batch|iteration/i.test(label)) bad.push(`${m.name}{${label}}`);
+    for (const label of new Set([...m.declared, ...m.seen])) if (/step|epoch|image|batch|iteration/i.test(label) && !FIXED_PER_RUN.has(`${m.name}{${label}}`)) bad.push(`${m.name}{${label}}`);
   }
   t.deepEqual(bad, []);
 });
 
-test('per-worker series are labelled with worker and device, and only those', async (t) => {
-  // The dashboard filters on worker=~"$worker" and shows {{device}}: a per-worker metric needs both.
+test('per-worker series are labelled with worker, device and host, and only those', async (t) => {
+  // The dashboard filters on worker=~"$worker" and shows {{device}} and {{host}}: a per-worker metric needs all three.
   const perWorker = (await runMetrics()).filter((m) => m.declared.includes('worker'));
   t.true(perWorker.length >= 8, perWorker.map((m) => m.name).join(', '));
-  t.deepEqual(perWorker.filter((m) => m.declared.slice().sort().join(',') !== (EXTRA_WORKER_LABELS[m.name] ?? 'device,worker')).map((m) => `${m.name}: ${m.declared.join(',')}`), []);
+  t.deepEqual(perWorker.filter((m) => m.declared.slice().sort().join(',') !== (EXTRA_WORKER_LABELS[m.name] ?? 'device,host,worker')).map((m) => `${m.name}: ${m.declared.join(',')}`), []);
 });

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as zmq from 'zeromq';
 import { CHECKPOINT_FILES, type CheckpointFiles } from '../shared/checkpoint/format.js';
 import { configFingerprintFields, type TrainConfig } from '../shared/config.js';
@@ -27,7 +27,7 @@ import type { TrainResult } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
 import { describeHashMismatch, Membership, type Member } from './membership.js';
 import { RunMetrics } from './metrics/registry.js';
-import { startMetricsServer, type Health, type MetricsServer } from './metrics/server.js';
+import { linger, startMetricsServer, type Health, type MetricsServer } from './metrics/server.js';
 
 /** Everything the coordinator needs. */
 export interface CoordinatorArgs {
@@ -45,6 +45,8 @@ export interface CoordinatorArgs {
   /** Where the Prometheus endpoint listens. */
   metricsBind: string;
   metricsPort: number;
+  /** --linger: seconds /metrics stays up after the run for Prometheus to scrape the final values (0: off). */
+  lingerSec?: number;
   /** CurveZMQ cluster keypair: the control socket becomes a CURVE server. */
   curve?: CurveKeys;
   log: (line: string) => void;
@@ -243,7 +245,7 @@ export class Coordinator {
         continue;
       }
       const h = admitted.hello;
-      this.metrics.workerJoined({ rank: admitted.rank, device: h.device, backend: h.backend, adapter: h.adapterName, adapterVendor: h.adapterVendor, adapterType: h.adapterType });
+      this.metrics.workerJoined({ rank: admitted.rank, device: h.device, host: h.host, backend: h.backend, adapter: h.adapterName, adapterVendor: h.adapterVendor, adapterType: h.adapterType });
       this.args.log(`worker rank ${admitted.rank} joined: ${admitted.hello.host} pid ${admitted.hello.pid}, ${admitted.hello.backend}, ${admitted.hello.device}, data ${admitted.hello.dataEndpoint}`);
     }
     const runId = randomBytes(6).toString('hex');
@@ -329,10 +331,11 @@ export class Coordinator {
     const extra = { world };
     const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, extra, resumed });
     await out.init();
-    this.metrics.setInfo({ model: config.model, backend: members[0].hello.backend, version: VERSION, world }, config.epochs, steps);
+    this.metrics.setInfo({ model: config.model, backend: members[0].hello.backend, version: VERSION, world, runId: basename(paths.root), seed: config.seed, lr: config.lr, batchSize: config.batchSize }, config.epochs, steps);
     this.health = { status: 'training', globalStep: 0, workers: world };
     let pos: RunPosition = resume ? { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } : { epoch: 0, step: 0, globalStep: 0 };
     const executor = new ClusterExecutor({ config, channel: this.channel(), onReports: (reports, seconds, globalStep) => this.onReports(reports, seconds, globalStep) });
+    this.metrics.setPosition(pos.globalStep);
     let stopped = false;
     let nonFiniteRollbacks = 0;
     this.metrics.epochDone(pos.epoch);
@@ -347,6 +350,7 @@ export class Coordinator {
             },
             onEpochEnd: (epochs) => this.metrics.epochDone(epochs),
             onEval: (result, epoch) => this.metrics.recordEval(result, epoch),
+            onPhase: (phase) => this.metrics.setStatus(phase),
           });
           break;
         } catch (err) {
@@ -376,6 +380,7 @@ export class Coordinator {
           }
           const failedAt = pos.globalStep;
           pos = snapshot ? { ...snapshot.pos } : { epoch: 0, step: 0, globalStep: 0 };
+          this.metrics.setPosition(pos.globalStep);
           const what = err instanceof NonFiniteStepsError ? 'restarting the workers once' : shrunk ? `continuing with ${this.world} worker(s)` : `restart ${this.restarts} of ${this.args.maxRestarts}`;
           out.progress.log(`${err.message}: ${what}, rolling back from step ${failedAt} to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step}): ${failedAt - pos.globalStep} step(s) to redo`);
           await out.rollback(pos.globalStep, err.message);
@@ -386,8 +391,10 @@ export class Coordinator {
       }
       await this.broadcast({ t: 'stop', reason: stopped ? 'stop requested' : 'training finished' });
       this.health.status = 'finished';
+      this.metrics.setStatus('finished');
     } catch (err) {
       this.health.status = 'failed';
+      this.metrics.setStatus('failed');
       await this.saveSnapshot(out, snapshot);
       throw err;
     } finally {
@@ -429,13 +436,20 @@ export class Coordinator {
     }
   }
 
-  /** Tells every worker to stop (best effort) and closes the socket. */
-  async close(reason = 'coordinator shutting down'): Promise<void> {
+  /**
+   * Tells every worker to stop (best effort) and closes the socket; then keeps /metrics up for
+   * --linger (metrics/server.ts `linger`: until two more scrapes, the linger's seconds or `stop`)
+   * so the final values reach Prometheus, and closes it.
+   */
+  async close(reason = 'coordinator shutting down', stop: AbortSignal = new AbortController().signal): Promise<void> {
     clearInterval(this.heartbeat);
-    await this.metricsServer?.close();
+    // Closing a run that did not finish (it failed before training, at assembly say): say so.
+    if (this.metrics.runStatus !== 'finished') this.metrics.setStatus('failed');
     if (this.stats.rejected) this.args.log(`dropped ${this.stats.rejected} control message(s) that failed authentication or validation (last: ${this.stats.lastRejection})`);
     if (this.membership) await Promise.race([this.broadcast({ t: 'stop', reason }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
     this.router.close();
+    if (this.metricsServer) await linger(this.metrics, this.args.lingerSec ?? 0, stop, this.args.log);
+    await this.metricsServer?.close();
   }
 }
 

@@ -24,6 +24,7 @@ export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, toke
     snapshotIntervalSec: flags['snapshot-interval'] as number,
     metricsBind: flags['metrics-bind'] as string,
     metricsPort: flags['metrics-port'] as number,
+    lingerSec: flags.linger as number,
     curve: flags['curve-keys'] === undefined ? undefined : loadCurveKeys(flags['curve-keys'] as string, true),
     log: (l) => process.stderr.write(`[coordinator] ${l}\n`),
   };
@@ -44,9 +45,16 @@ export async function runCoordinator(
   args: Omit<CoordinatorArgs, 'shouldStop' | 'onRecover'> & { onRecover?: (coordinator: Coordinator, world: number) => Promise<void> },
   onListening: (endpoint: string, coordinator: Coordinator) => void | Promise<void>,
 ): Promise<CoordinatorOutcome> {
+  // Once the run is over, any stop request ends the metrics linger (coordinator.close) at once.
+  let over = false;
+  const endLinger = new AbortController();
   const stops: StopSignals = new StopSignals({
-    onStop: (sig) => process.stderr.write(`\n${stopNotice(sig)}\n`),
-    onStopNow: (sig) => coordinator.fail(`${sig} again: stopping at once`),
+    onStop: (sig) => (over ? endLinger.abort() : process.stderr.write(`\n${stopNotice(sig)}\n`)),
+    // A second request means "now": no linger either.
+    onStopNow: (sig) => {
+      endLinger.abort();
+      if (!over) coordinator.fail(`${sig} again: stopping at once`);
+    },
   });
   const coordinator: Coordinator = new Coordinator({
     ...args,
@@ -65,7 +73,11 @@ export async function runCoordinator(
     process.stderr.write(`cluster: error: ${err.message}\n`);
     return { failed: true };
   } finally {
-    stops.dispose();
-    await coordinator.close();
+    over = true;
+    try {
+      await coordinator.close(undefined, endLinger.signal);
+    } finally {
+      stops.dispose();
+    }
   }
 }

@@ -79,6 +79,7 @@ export const COORDINATOR_FLAGS: readonly FlagSpec[] = [
   seconds({ name: 'worker-timeout', default: 15, min: 1, help: 'seconds of silence after which a worker is reported dead (must exceed the longest compute phase)' }),
   seconds({ name: 'join-timeout', default: 120, min: 1, help: 'seconds to wait for all workers to join' }),
   f({ name: 'metrics-port', type: 'int', default: 9464, min: 0, max: 65535, help: "port of the run's Prometheus endpoint (/metrics, /healthz); 0 = a free port, printed at start" }),
+  seconds({ name: 'linger', default: 12, min: 0, help: "after the run ends, keep /metrics up until Prometheus scraped it twice more (the final status, FID and counters), at most this long; 12 s covers two scrapes at the shipped 5 s interval; skipped when nothing ever scraped /metrics; 0 = off; a stop signal ends it" }),
   f({ name: 'metrics-bind', type: 'string', default: '127.0.0.1', help: 'address the metrics endpoint binds to (0.0.0.0 to let a Prometheus on another host scrape it)' }),
   f({ name: 'max-restarts', type: 'int', default: 3, min: 0, help: 'times the run recovers from a lost worker (restart, roll back to the last snapshot) before it stops' }),
   f({ name: 'elastic', type: 'bool', default: false, help: 'when a lost worker cannot be restarted (restarts used up), go on with one worker fewer, global batch kept' }),

@@ -10,15 +10,27 @@ export interface GpuReading {
   /** 0..1 */
   utilization: number;
   memoryBytes: number;
+  /** The GPU's index on its host and its UUID, as nvidia-smi (and NVIDIA's DCGM exporter) name it; absent when not printed. */
+  index?: number;
+  uuid?: string;
 }
 
-/** Parses `nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits` (first line; MiB). */
+/** The fields asked of nvidia-smi, in this order. */
+export const NVIDIA_SMI_QUERY = 'utilization.gpu,memory.used,index,uuid';
+
+/**
+ * Parses `nvidia-smi --query-gpu=utilization.gpu,memory.used[,index,uuid] --format=csv,noheader,nounits`
+ * (first line; MiB). Index and UUID are optional so the two-field form still parses.
+ */
 export function parseNvidiaSmi(text: string): GpuReading | undefined {
   const line = text.split('\n').find((l) => l.trim() !== '');
   if (!line) return undefined;
-  const [util, mem] = line.split(',').map((s) => Number(s.trim()));
+  const fields = line.split(',').map((s) => s.trim());
+  const [util, mem] = fields.slice(0, 2).map(Number);
   if (!Number.isFinite(util) || !Number.isFinite(mem)) return undefined;
-  return { utilization: util / 100, memoryBytes: mem * 1024 * 1024 };
+  const index = fields[2] !== undefined && /^\d+$/.test(fields[2]) ? Number(fields[2]) : undefined;
+  const uuid = fields[3] !== undefined && /^GPU-[0-9a-fA-F-]+$/.test(fields[3]) ? fields[3] : undefined;
+  return { utilization: util / 100, memoryBytes: mem * 1024 * 1024, ...(index !== undefined ? { index } : {}), ...(uuid ? { uuid } : {}) };
 }
 
 export class GpuSampler {
@@ -28,7 +40,7 @@ export class GpuSampler {
   /** Starts sampling GPU `index` (as seen by this process) every `intervalMs`. */
   start(index = 0, intervalMs = 5000): void {
     const sample = () =>
-      execFile('nvidia-smi', ['--query-gpu=utilization.gpu,memory.used', '--format=csv,noheader,nounits', '-i', String(index)], { timeout: 4000 }, (err, out) => {
+      execFile('nvidia-smi', [`--query-gpu=${NVIDIA_SMI_QUERY}`, '--format=csv,noheader,nounits', '-i', String(index)], { timeout: 4000 }, (err, out) => {
         if (err) {
           // No nvidia-smi: stop asking; the metrics stay absent.
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.stop();

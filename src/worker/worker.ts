@@ -210,7 +210,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
             await send({
               t: 'report', rank, epoch: msg.epoch, step, ...reportOfStep(s, dataMs),
               reducedBytes: ring.bytesSent - sentBefore, memoryBytes: memory.numBytes, numTensors: memory.numTensors, rssBytes: process.memoryUsage.rss(),
-              ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes } : {}),
+              ...(gpu.latest ? { gpuUtilization: gpu.latest.utilization, gpuMemoryBytes: gpu.latest.memoryBytes, ...(gpu.latest.index !== undefined ? { gpuIndex: gpu.latest.index } : {}), ...(gpu.latest.uuid ? { gpuUuid: gpu.latest.uuid } : {}) } : {}),
               ...deviceMemory(),
               ...(hash ? { weightsHash: replica.weightsHash() } : {}),
             });

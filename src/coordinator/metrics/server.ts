@@ -3,11 +3,11 @@
  * 127.0.0.1 unless --metrics-bind says otherwise.
  */
 import { createServer, type Server } from 'node:http';
-import type { RunMetrics } from './registry.js';
+import type { RunMetrics, RunStatus } from './registry.js';
 
 /** What `/healthz` reports. */
 export interface Health {
-  status: 'starting' | 'training' | 'finished' | 'failed';
+  status: RunStatus;
   globalStep: number;
   workers: number;
 }
@@ -17,6 +17,38 @@ export interface MetricsServer {
   /** `http://host:port` it listens on. */
   url: string;
   close(): Promise<void>;
+}
+
+/** Scrapes the linger after a run waits for: the final values land in Prometheus even if one scrape fails. */
+export const LINGER_SCRAPES = 2;
+
+/**
+ * Keeps the endpoint up after the run so Prometheus records its final values (status, last FID,
+ * the last steps' counters): until `LINGER_SCRAPES` more /metrics answers, `seconds`, or `stop`
+ * aborts (a stop signal), whichever comes first. When nothing ever scraped /metrics (no Prometheus
+ * watches this run: tests, a port-0 run) there is nothing to wait for. Resolves with what ended it.
+ */
+export async function linger(metrics: RunMetrics, seconds: number, stop: AbortSignal, log: (line: string) => void): Promise<'scraped' | 'timeout' | 'signal' | 'unwatched' | 'off'> {
+  if (seconds <= 0) return 'off';
+  if (metrics.scrapeCount === 0) return 'unwatched';
+  if (stop.aborted) return 'signal';
+  log(`run ${metrics.runStatus}: /metrics stays up until ${LINGER_SCRAPES} more scrapes or ${seconds} s (--linger; a stop signal ends it now)`);
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const scrapes = (async () => {
+    for (let i = 0; i < LINGER_SCRAPES; i++) await metrics.nextScrape();
+    return 'scraped' as const;
+  })();
+  try {
+    return await Promise.race([
+      scrapes,
+      new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), seconds * 1000))),
+      new Promise<'signal'>((resolve) => stop.addEventListener('abort', (onAbort = () => resolve('signal')), { once: true })),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) stop.removeEventListener('abort', onAbort);
+  }
 }
 
 /** Starts the server; port 0 picks a free one. */
@@ -31,12 +63,13 @@ export async function startMetricsServer(metrics: RunMetrics, host: string, port
       metrics.refresh();
       metrics.registry
         .metrics()
-        .then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text))
+        .then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text, () => metrics.scraped()))
         .catch((err) => res.writeHead(500).end(String(err)));
       return;
     }
     if (path === '/healthz') {
-      const h = health();
+      // One source for the status: the metrics' state set (evaluating and checkpointing included).
+      const h = { ...health(), status: metrics.runStatus };
       res.writeHead(h.status === 'failed' ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
       return;
     }

@@ -69,6 +69,8 @@ export interface LoopArgs {
   onSnapshot?: (s: Snapshot, written: { seconds: number } | undefined) => void;
   onEpochEnd?: (epochsCompleted: number) => void;
   onEval?: (result: EvalResult, epoch: number) => void;
+  /** Called as the run leaves its steps for an evaluation or a checkpoint (the run status metric). */
+  onPhase?: (phase: 'evaluating' | 'checkpointing') => void;
 }
 
 /** Trains from `pos` to the end of the run; resolves true when stopped by request. */
@@ -78,6 +80,7 @@ export async function trainLoop(a: LoopArgs): Promise<boolean> {
   let lastSnapshot = performance.now();
   const snapshotDue = () => a.snapshotIntervalSec !== undefined && (performance.now() - lastSnapshot) / 1000 >= a.snapshotIntervalSec;
   const checkpoint = async () => {
+    a.onPhase?.('checkpointing');
     const t0 = performance.now();
     const s = { files: await executor.checkpointFiles({ ...pos }), pos: { ...pos } };
     await out.writeCheckpoint(s.files, s.pos);
@@ -117,6 +120,7 @@ export async function trainLoop(a: LoopArgs): Promise<boolean> {
     a.onEpochEnd?.(epoch + 1);
     if (wants.samples) await out.writeSamples(epoch + 1, await executor.samples(epoch + 1));
     if (wants.eval) {
+      a.onPhase?.('evaluating');
       const { result, seconds } = await executor.evaluate(epoch + 1);
       await out.recordEval(epoch + 1, pos.globalStep, result, seconds);
       a.onEval?.(result, epoch + 1);

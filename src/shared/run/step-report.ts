@@ -46,6 +46,9 @@ export const STEP_REPORT_FIELDS = {
   /** GPU utilisation 0..1 and memory used, from nvidia-smi; absent where there is none. */
   gpuUtilization: { wire: 'number?', across: 'rank' },
   gpuMemoryBytes: { wire: 'number?', across: 'rank' },
+  /** The GPU those figures are of, as nvidia-smi names it: its index on the host and its UUID (DCGM's `gpu` and `UUID` labels). */
+  gpuIndex: { wire: 'number?', across: 'rank' },
+  gpuUuid: { wire: 'string?', across: 'rank' },
   /** webgpu: bytes of GPU buffers in use by tensors and held by tfjs's buffer pool (tf.memory()). */
   deviceMemoryBytes: { wire: 'number?', across: 'rank' },
   deviceMemoryAllocatedBytes: { wire: 'number?', across: 'rank' },
