@@ -380,7 +380,7 @@ export class Coordinator {
           }
           const failedAt = pos.globalStep;
           pos = snapshot ? { ...snapshot.pos } : { epoch: 0, step: 0, globalStep: 0 };
-          this.metrics.setPosition(pos.globalStep);
+          this.metrics.setPosition(pos.globalStep, true);
           const what = err instanceof NonFiniteStepsError ? 'restarting the workers once' : shrunk ? `continuing with ${this.world} worker(s)` : `restart ${this.restarts} of ${this.args.maxRestarts}`;
           out.progress.log(`${err.message}: ${what}, rolling back from step ${failedAt} to step ${pos.globalStep} (epoch ${pos.epoch + 1}, step ${pos.step}): ${failedAt - pos.globalStep} step(s) to redo`);
           await out.rollback(pos.globalStep, err.message);

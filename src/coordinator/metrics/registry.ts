@@ -163,8 +163,9 @@ export class RunMetrics {
    * (gan_run_start_*) is taken at the end of the next recorded step, so start-up, reassembly,
    * restore and first-step warm-up time is not counted as training speed.
    */
-  setPosition(globalStep: number): void {
-    if (this.position !== undefined && globalStep < this.position) this.rollbacks.inc();
+  setPosition(globalStep: number, rollback = false): void {
+    // A recovery counts even when it lands on the step it failed at (a snapshot just before).
+    if (rollback || (this.position !== undefined && globalStep < this.position)) this.rollbacks.inc();
     this.position = globalStep;
     this.globalStep.set(globalStep);
     this.originPending = true;
