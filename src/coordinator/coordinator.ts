@@ -482,10 +482,12 @@ export class Coordinator {
     }
   }
 
-  /** Asks rank 0 to serialise its state at `pos`; resolves with the checkpoint files (in CHECKPOINT_FILES order). */
+  /**
+   * Asks rank 0 to serialise its state at `pos`; resolves with the checkpoint files (in CHECKPOINT_FILES order).
+   * Every worker gets the command: the optimizer state is sharded, and every rank's segment takes part in the gather.
+   */
   private async requestCheckpointFiles(pos: { epoch: number; step: number; globalStep: number }): Promise<Uint8Array[]> {
-    const root = this.membership!.members()[0];
-    await this.send(root.identity, { t: 'checkpoint', ...pos });
+    await this.broadcast({ t: 'checkpoint', ...pos });
     for (;;) {
       const m = await this.nextFromMembers(300_000, 'checkpoint files from rank 0');
       if (m.msg.t !== 'checkpoint-data' || m.msg.globalStep !== pos.globalStep) continue;
