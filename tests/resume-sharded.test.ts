@@ -1,13 +1,21 @@
 /**
  * Checkpoints of a cluster whose Adam state is sharded (ZeRO stage 1) are whole: each rank's
  * segment of the moments reaches rank 0 when it writes. So a 2-worker run's checkpoint has the
- * moments a single process has at the same step (up to float32 reduction order), resumes in one
- * process, and a single process's checkpoint resumes in a 2-worker cluster, both ending with the
- * weights of an uninterrupted single-process run. `mlp-plain` (no BatchNorm, no Dropout) as in
- * cluster-equivalence.test.ts, whose seed and bound (1e-5 relative) this file keeps.
+ * moments a single process has at the same step (up to float32 reduction order: 2.5e-7 relative
+ * seen), resumes in one process (bit-identical to resuming it in a 1-worker cluster), and a single
+ * process's checkpoint resumes in a 2-worker cluster; both end near the weights of an
+ * uninterrupted single-process run. `mlp-plain` (no BatchNorm, no Dropout) and seed 1, as in
+ * cluster-equivalence.test.ts.
+ *
+ * Bounds: 1 process then 2 workers ends 1.5e-8 from the reference (1e-5 asserted). 2 workers then
+ * 1 process ends 4.3e-5 (G) and 2.0e-5 (D) from it: the 2.5e-7 reduction-order difference at the
+ * checkpoint crosses a LeakyReLU kink in the 6 steps after it (see cluster-equivalence.test.ts),
+ * and the unsharded all-reduce (the code before the sharded optimizer) produced checkpoints with
+ * the very same bytes in this scenario; 1e-4 is asserted. The moments themselves are checked
+ * directly: a checkpoint missing one rank's half of them would be about 0.7 away.
  */
 import test from 'ava';
-import { readFile } from 'node:fs/promises';
+import { cp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, tempDir } from './helpers/cli.js';
 import { relativeError } from './helpers/tf.js';
@@ -42,15 +50,23 @@ test('a 2-worker sharded checkpoint holds whole moments and resumes in 1 process
   const optErr = relativeError(optTwo, optOne);
   t.true(optErr <= 1e-5, `moments of the 2-worker checkpoint: relative error ${optErr}`);
 
+  const twoCopy = join(dir, 'two-copy');
+  await cp(two, twoCopy, { recursive: true });
   const c = await runCli('cluster', ['--workers', '2', '--resume', 'latest', '--run-dir', one, '--epochs', '2', '--progress', 'off'], { env });
   t.is(c.code, 0, c.stderr);
   const d = await runCli('train', ['--resume', 'latest', '--run-dir', two, '--epochs', '2', '--progress', 'off'], { env });
   t.is(d.code, 0, d.stderr);
+  const e = await runCli('cluster', ['--workers', '1', '--resume', 'latest', '--run-dir', twoCopy, '--epochs', '2', '--progress', 'off'], { env });
+  t.is(e.code, 0, e.stderr);
   const w = await weights(ref);
-  for (const [name, run] of [['1 process, then 2 workers', one], ['2 workers, then 1 process', two]] as const) {
+  for (const [name, run, bound] of [['1 process, then 2 workers', one, 1e-5], ['2 workers, then 1 process', two, 1e-4]] as const) {
     const x = await weights(run);
     const [eg, ed] = [relativeError(x.g, w.g), relativeError(x.d, w.d)];
     t.log(`${name}: relative error G ${eg.toExponential(2)}, D ${ed.toExponential(2)}`);
-    t.true(eg <= 1e-5 && ed <= 1e-5, `${name}: G ${eg}, D ${ed}`);
+    t.true(eg <= bound && ed <= bound, `${name}: G ${eg}, D ${ed}`);
   }
+  const [inTrain, inCluster] = [await weights(two), await weights(twoCopy)];
+  t.deepEqual(inCluster.g, inTrain.g, 'the 2-worker checkpoint resumed in a 1-worker cluster and in npm run train must end alike');
+  t.deepEqual(inCluster.d, inTrain.d);
+  t.deepEqual(await latestFile(twoCopy, 'optimizer.bin'), await latestFile(two, 'optimizer.bin'));
 });

@@ -6,7 +6,8 @@
  *                1/N segment this rank owns + commit + reading the N owners' flags
  *   write-back   writing all parameters into the tfjs variables (every rank does it, sharded or not)
  * Medians of `--reps` repetitions, in ms and in ns per parameter (of the whole model: the figure
- * that adds to a step). No collectives: the ring's time is the machinery bench's.
+ * that adds to a step), as wall time and as this process's CPU time (user + system, which a
+ * shared, loaded machine disturbs less). No collectives: the ring's time is the machinery bench's.
  *
  *   node --import tsx src/bench/optimizer-update.ts [--model mlp|dcgan] [--reps 15]
  */
@@ -28,15 +29,18 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
-function time(f: () => void): number {
+function time(f: () => void): [number, number] {
   f(); // warm-up
-  const xs: number[] = [];
+  const [wall, cpu]: number[][] = [[], []];
   for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     f();
-    xs.push(performance.now() - t0);
+    wall.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
-  return median(xs);
+  return [median(wall), median(cpu)];
 }
 function allFinite(a: Float32Array): boolean {
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
@@ -45,7 +49,8 @@ function allFinite(a: Float32Array): boolean {
 const gradients = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1e-3);
 
 const rows: string[][] = [];
-const row = (name: string, net: string, params: number, ms: number) => rows.push([name, net, String(params), ms.toFixed(2), ((ms * 1e6) / params).toFixed(2)]);
+const row = (name: string, net: string, params: number, [wall, cpu]: [number, number]) =>
+  rows.push([name, net, String(params), wall.toFixed(2), ((wall * 1e6) / params).toFixed(2), cpu.toFixed(2), ((cpu * 1e6) / params).toFixed(2)]);
 for (const [net, model] of [['D', gan.discriminator], ['G', gan.generator]] as const) {
   const vars = trainableVariables(model);
   const layout = fusionLayout(vars);
@@ -72,6 +77,6 @@ for (const [net, model] of [['D', gan.discriminator], ['G', gan.generator]] as c
   }
   row('write-back into the variables', net, P, time(() => writeVariables(vars, layout, params)));
 }
-const head = ['part', 'net', 'params', 'ms', 'ns/param'];
+const head = ['part', 'net', 'params', 'wall ms', 'ns/param', 'cpu ms', 'ns/param'];
 const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 for (const r of [head, ...rows]) console.log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '));
