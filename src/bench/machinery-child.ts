@@ -3,8 +3,11 @@
  * replaced by a synthetic one. Each half-step (D, then G) fills a gradient buffer of the real
  * model's size, spends half of `syntheticComputeMs` (a spin: a GPU-like step keeps the host
  * waiting, not idle), then does what a worker does after its backward pass (replica.ts): the ring
- * all-reduce of the buffer (src/shared/allreduce/ring.ts), the non-finite check and Adam over the
- * flat parameters (src/shared/optimizer.ts). World 1 has no sockets (the ring is the identity).
+ * sharded optimizer step (ZeRO stage 1): the ring's reduce-scatter, Adam on the segment this rank
+ * owns (src/shared/optimizer.ts, with its finiteness flag), the all-gather of the parameters, the
+ * owners' flags read and the moments committed. World 1 has no sockets (the ring is the identity).
+ * The optimizer's time is Adam's and the commit's; writing into tfjs variables is not part of it
+ * (src/bench/optimizer-update.ts measures that).
  *
  * Protocol with the parent (src/bench/machinery.ts): prints `endpoint <tcp://…>` (empty for world
  * 1), reads its right neighbour's endpoint as one line on stdin, runs `warmup + steps` steps, and
@@ -36,11 +39,6 @@ export interface MachineryChildResult {
   reduceByNetMs: [number[], number[]];
 }
 
-function allFinite(a: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
-}
-
 async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
   const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, secret: Buffer.from('machinery bench') });
   try {
@@ -50,10 +48,13 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
     lines.close();
     await ring.connect(right.trim());
     const adam = { lr: 2e-4, beta1: 0.5, beta2: 0.999 };
-    const nets = [
-      { params: new Float32Array(a.sizes.D).fill(0.01), trainable: a.sizes.D, grads: new Float32Array(a.sizes.D), adam: new Adam(a.sizes.D, adam) },
-      { params: new Float32Array(a.sizes.G).fill(0.01), trainable: a.sizes.G, grads: new Float32Array(a.sizes.G + a.sizes.stats), adam: new Adam(a.sizes.G, adam) },
-    ];
+    // Two buffers per network, as replica.ts: the gathered buffer becomes the parameters and the
+    // old parameters' buffer the next step's gradients (replica.ts gets a fresh one from flatten).
+    const nets = [[a.sizes.D, a.sizes.D], [a.sizes.G, a.sizes.G + a.sizes.stats]].map(([trainable, length]) => {
+      const [lo, end] = ring.ownedRange(length);
+      const hi = Math.min(end, trainable);
+      return { trainable, lo, hi, bounds: ring.asShardedReducer().segmentBounds(length), params: new Float32Array(length).fill(0.01), grads: new Float32Array(length), adam: new Adam(hi - lo, adam) };
+    });
     const out: MachineryChildResult = { stepMs: [], computeMs: [], reduceMs: [], optimizerMs: [], reduceByNetMs: [[], []] };
     for (let s = 0; s < a.warmup + a.steps; s++) {
       let [compute, reduce, optimizer] = [0, 0, 0];
@@ -66,15 +67,26 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
           // spin: the host waits on the device
         }
         const r0 = performance.now();
-        await ring.allReduceMean(net.grads);
+        let updateMs = 0;
+        const buf = net.grads;
+        await ring.reduceUpdateGather(buf, () => {
+          const u0 = performance.now();
+          const seg = buf.subarray(net.lo, net.hi);
+          if (!net.adam.propose(net.params.subarray(net.lo, net.hi), seg, seg)) buf[net.lo] = NaN;
+          updateMs = performance.now() - u0;
+        });
         const o0 = performance.now();
-        const g = net.grads.subarray(0, net.trainable);
-        if (allFinite(net.grads)) net.adam.step(net.params, g);
+        let ok = true;
+        for (let k = 0; k + 1 < net.bounds.length; k++) if (!Number.isFinite(buf[net.bounds[k]])) ok = false;
+        if (ok) {
+          net.adam.commit();
+          [net.params, net.grads] = [buf, net.params];
+        }
         const o1 = performance.now();
         compute += r0 - c0;
-        reduce += o0 - r0;
-        byNet[n] = o0 - r0;
-        optimizer += o1 - o0;
+        reduce += o0 - r0 - updateMs;
+        byNet[n] = o0 - r0 - updateMs;
+        optimizer += updateMs + (o1 - o0);
       }
       if (s < a.warmup) continue;
       out.stepMs.push(performance.now() - t0);

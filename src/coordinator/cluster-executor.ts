@@ -119,10 +119,13 @@ export class ClusterExecutor implements StepExecutor {
     }
   }
 
-  /** Rank 0 serialises its state at `pos`. */
+  /**
+   * Rank 0 serialises its state at `pos`. Every rank is asked: each holds the Adam moments of its
+   * own segment (sharded optimizer), and they gather to rank 0 in one collective.
+   */
   async checkpointFiles(pos: RunPosition): Promise<CheckpointFiles> {
     const { channel } = this.a;
-    await channel.send(channel.root(), { t: 'checkpoint', ...pos });
+    await channel.broadcast({ t: 'checkpoint', ...pos });
     for (;;) {
       const m = await channel.next(300_000, 'checkpoint files from rank 0');
       const msg = m.msg;

@@ -26,6 +26,40 @@ export interface AdamState {
   v: Float32Array;
 }
 
+/**
+ * The update of elements [0, grads.length): reads params, grads, m, v and writes the new parameters
+ * to `out` and the new moments to `mOut`, `vOut` (any of them may alias its input: each element is
+ * read before it is written). `t` is the iteration count of this update. Returns 0 when every new
+ * parameter is finite, NaN otherwise (a non-finite gradient makes its parameter NaN: Inf/Inf in the
+ * quotient), so the finiteness check costs one add per element and no second pass.
+ *
+ * `mi` and `vi` are the unrounded (double) values, as `m[i] = …` evaluates to: the parameter uses
+ * them before their float32 rounding, as the update always has (checkpoints and the cluster's
+ * sharded update depend on this one formula).
+ */
+function adamKernel(
+  params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array,
+  out: Float32Array, mOut: Float32Array, vOut: Float32Array, t: number, a: { lr: number; beta1: number; beta2: number; epsilon: number },
+): number {
+  const { beta1: b1, beta2: b2, epsilon: eps } = a;
+  const stepSize = a.lr / (1 - Math.pow(b1, t));
+  const invSqrtBc2 = 1 / Math.sqrt(1 - Math.pow(b2, t));
+  const c1 = 1 - b1;
+  const c2 = 1 - b2;
+  let bad = 0;
+  for (let i = 0; i < grads.length; i++) {
+    const g = grads[i];
+    const mi = b1 * m[i] + c1 * g;
+    const vi = b2 * v[i] + c2 * g * g;
+    mOut[i] = mi;
+    vOut[i] = vi;
+    const p = Math.fround(params[i] - (stepSize * mi) / (Math.sqrt(vi) * invSqrtBc2 + eps));
+    out[i] = p;
+    bad += p - p;
+  }
+  return bad;
+}
+
 export class Adam {
   readonly lr: number;
   readonly beta1: number;
@@ -34,6 +68,11 @@ export class Adam {
   t = 0;
   m: Float32Array;
   v: Float32Array;
+  /**
+   * The moments a `propose` computed, not yet committed (sharded use only): the step is decided by
+   * every rank together after the all-gather, so the old moments must survive a skip.
+   */
+  private pending?: { m: Float32Array; v: Float32Array };
 
   constructor(size: number, args: AdamArgs) {
     this.lr = args.lr;
@@ -44,23 +83,53 @@ export class Adam {
     this.v = new Float32Array(size);
   }
 
+  /** Number of parameters whose moments this optimizer holds. */
+  get size(): number {
+    return this.m.length;
+  }
+
   /** Applies one update to `params` in place with the (already averaged) `grads`. */
   step(params: Float32Array, grads: Float32Array): void {
     if (params.length !== this.m.length || grads.length !== this.m.length) {
       throw new RangeError(`Adam.step: expected ${this.m.length} parameters and gradients, got ${params.length} and ${grads.length}`);
     }
     this.t += 1;
-    const { beta1: b1, beta2: b2, epsilon: eps, m, v } = this;
-    const stepSize = this.lr / (1 - Math.pow(b1, this.t));
-    const invSqrtBc2 = 1 / Math.sqrt(1 - Math.pow(b2, this.t));
-    const c1 = 1 - b1;
-    const c2 = 1 - b2;
-    for (let i = 0; i < params.length; i++) {
-      const g = grads[i];
-      const mi = (m[i] = b1 * m[i] + c1 * g);
-      const vi = (v[i] = b2 * v[i] + c2 * g * g);
-      params[i] -= (stepSize * mi) / (Math.sqrt(vi) * invSqrtBc2 + eps);
+    adamKernel(params, grads, this.m, this.v, params, this.m, this.v, this.t, this);
+  }
+
+  /**
+   * Computes the update of step t + 1 without applying it: the new parameters go to `out`, the new
+   * moments to a pending pair; `params` and the moments are left as they were. Returns whether
+   * every new parameter is finite. `commit` applies the pending moments; without it, the next
+   * `propose` replaces them (the step was skipped).
+   */
+  propose(params: Float32Array, grads: Float32Array, out: Float32Array): boolean {
+    const n = this.m.length;
+    if (params.length !== n || grads.length !== n || out.length !== n) {
+      throw new RangeError(`Adam.propose: expected ${n} parameters, gradients and outputs, got ${params.length}, ${grads.length} and ${out.length}`);
     }
+    this.pending ??= { m: new Float32Array(n), v: new Float32Array(n) };
+    return adamKernel(params, grads, this.m, this.v, out, this.pending.m, this.pending.v, this.t + 1, this) === 0;
+  }
+
+  /** Makes the last `propose`'s moments current and counts the step (swaps buffers, copies nothing). */
+  commit(): void {
+    const p = this.pending;
+    if (!p) throw new Error('Adam.commit without a proposal');
+    [this.m, p.m] = [p.m, this.m];
+    [this.v, p.v] = [p.v, this.v];
+    this.t += 1;
+  }
+
+  /**
+   * Keeps only the moments of elements [lo, hi) (this rank's segment of a sharded optimizer); the
+   * optimizer then updates that segment alone.
+   */
+  keepRange(lo: number, hi: number): void {
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && 0 <= lo && lo <= hi && hi <= this.m.length)) throw new RangeError(`Adam.keepRange: [${lo}, ${hi}) is not within [0, ${this.m.length})`);
+    this.m = this.m.slice(lo, hi);
+    this.v = this.v.slice(lo, hi);
+    this.pending = undefined;
   }
 
   exportState(): AdamState {

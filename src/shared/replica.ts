@@ -2,11 +2,20 @@
  * One replica of the GAN: both networks, their flat parameter copies and Adam states, and the step.
  *
  * The same class runs in `npm run train` (one replica, nothing to reduce) and in every worker of a
- * cluster (the reducer all-reduces the fusion buffer with the peers). The replica knows nothing of
- * sockets: averaging gradients is the `GradientReducer`'s job.
+ * cluster. The replica knows nothing of sockets: averaging gradients is the reducer's job. Two kinds:
+ *   GradientReducer  all-reduces the fusion buffer; every replica then runs Adam on all of it.
+ *   ShardedReducer   (the cluster's, ZeRO stage 1) reduce-scatters it; each rank runs Adam on the
+ *                    segment it owns only, holding Adam's moments for that segment only, and the
+ *                    all-gather carries the updated parameters (float32, bits copied), so replicas
+ *                    stay bit-identical and each parameter is computed once.
+ * Sharded, the step is skipped on every rank alike: an owner whose segment (or local loss) is not
+ * finite writes NaN into its segment's first parameter, which every rank reads after the
+ * all-gather (no extra collective); the owners' new moments are only committed when no segment
+ * was flagged (Adam.propose / commit).
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
+import type { ShardedReducer } from './allreduce/ring.js';
 import { fusionLayout, readVariables, readVariablesAsync, writeVariables, type FusionLayout } from './allreduce/fusion.js';
 import { buildGan, type Gan, type ModelName } from './models/index.js';
 import { Adam, type AdamArgs, type AdamState } from './optimizer.js';
@@ -15,6 +24,15 @@ import { discriminatorGradients, generatorGradients, trainableVariables, type Di
 
 /** Averages a fusion buffer across replicas in place; identity for a single replica. */
 export type GradientReducer = (buffer: Float32Array, network: 'D' | 'G') => Promise<void> | void;
+
+export type { ShardedReducer } from './allreduce/ring.js';
+
+/** What a step may be given to combine the replicas' gradients. */
+export type Reducer = GradientReducer | ShardedReducer;
+
+function isSharded(r: Reducer): r is ShardedReducer {
+  return typeof r !== 'function' && r.kind === 'sharded';
+}
 
 /** Everything needed to build a replica. */
 export interface ReplicaArgs {
@@ -69,7 +87,13 @@ interface NetworkState {
   vars: tf.Variable[];
   layout: FusionLayout;
   params: Float32Array;
+  /** Moments of all parameters, or (sharded) of [shard.lo, shard.hi) only. */
   adam: Adam;
+  /**
+   * Set once the optimizer is sharded: the reduced buffer's length (G's carries its BatchNorm
+   * statistics after the gradients), its segments' bounds, and this rank's parameters [lo, hi).
+   */
+  shard?: { bufferLength: number; bounds: number[]; lo: number; hi: number };
 }
 
 function allFinite(a: Float32Array): boolean {
@@ -149,7 +173,7 @@ export class Replica {
    * The discriminator's half of a step: gradients on `real` (batch × image floats in [-1, 1]) and
    * on G(z), averaged by `reduce`, then Adam. Changes D's weights only.
    */
-  async discriminatorStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: GradientReducer): Promise<HalfStep<DiscriminatorGradients>> {
+  async discriminatorStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: Reducer): Promise<HalfStep<DiscriminatorGradients>> {
     const t0 = performance.now();
     const [realT, zT] = [tf.tensor(real, [batch, ...this.gan.imageShape], 'float32'), this.noiseTensor(pos, batch)];
     let out: DiscriminatorGradients;
@@ -166,7 +190,7 @@ export class Replica {
    * statistics only. With several replicas the statistics each replica's forward pass updated ride
    * along in G's fusion buffer and come back averaged, so replicas keep identical statistics.
    */
-  async generatorStep(batch: number, pos: StepPosition, reduce?: GradientReducer): Promise<HalfStep<GeneratorGradients>> {
+  async generatorStep(batch: number, pos: StepPosition, reduce?: Reducer): Promise<HalfStep<GeneratorGradients>> {
     const t0 = performance.now();
     const zT = this.noiseTensor(pos, batch);
     let out: GeneratorGradients;
@@ -187,10 +211,15 @@ export class Replica {
     return { ...half, grads: fused.subarray(0, gradLen) };
   }
 
-  /** Reduces `out.grads` (its first `gradLen` floats are gradients), checks them, applies Adam. */
+  /**
+   * Reduces `out.grads` (its first `gradLen` floats are gradients), checks them, applies Adam.
+   * Sharded, `out.grads` holds the gathered parameters afterwards (and G's averaged statistics).
+   */
   private async finish<T extends { grads: Float32Array; flattenMs: number }>(
-    net: NetworkState, out: T, loss: number, t0: number, which: 'D' | 'G', reduce?: GradientReducer, gradLen = out.grads.length,
+    net: NetworkState, out: T, loss: number, t0: number, which: 'D' | 'G', reduce?: Reducer, gradLen = out.grads.length,
   ): Promise<HalfStep<T>> {
+    if (reduce && isSharded(reduce)) return this.finishSharded(net, out, loss, t0, reduce, gradLen);
+    if (net.shard) throw new Error('this replica\'s optimizer state is sharded: its steps need the sharded reducer');
     const t1 = performance.now();
     if (reduce) await reduce(out.grads, which);
     const t2 = performance.now();
@@ -202,12 +231,116 @@ export class Replica {
     return { ...out, skipped: !ok, computeMs: t1 - t0 - out.flattenMs, reduceMs: t2 - t1, optimizerMs: t3 - t2 };
   }
 
+  /**
+   * The sharded half-step: reduce-scatter, Adam on the owned segment into the buffer (proposed, not
+   * committed), all-gather of the parameters, then every rank reads the owners' flags and commits
+   * (or skips) alike. The owner's moments move only on commit.
+   */
+  private async finishSharded<T extends { grads: Float32Array; flattenMs: number }>(
+    net: NetworkState, out: T, loss: number, t0: number, reduce: ShardedReducer, gradLen: number,
+  ): Promise<HalfStep<T>> {
+    const buf = out.grads;
+    this.shardOptimizer(reduce);
+    const shard = net.shard!;
+    if (buf.length !== shard.bufferLength) throw new RangeError(`sharded step: a buffer of ${buf.length} floats, the shard was cut for ${shard.bufferLength}`);
+    this.gathered = undefined;
+    const t1 = performance.now();
+    let updateMs = 0;
+    await reduce.reduceUpdateGather(buf, () => {
+      const u0 = performance.now();
+      const { lo, hi } = shard;
+      const seg = buf.subarray(lo, hi);
+      // The new parameters overwrite the averaged gradients in place (each is read before written).
+      const finite = net.adam.propose(net.params.subarray(lo, hi), seg, seg);
+      if (!(finite && Number.isFinite(loss)) && hi > lo) buf[lo] = NaN;
+      updateMs = performance.now() - u0;
+    });
+    const t2 = performance.now();
+    const b = shard.bounds;
+    let ok = true;
+    for (let k = 0; k + 1 < b.length; k++) if (!Number.isFinite(buf[b[k]])) ok = false;
+    if (ok) {
+      net.adam.commit();
+      // The gathered buffer becomes the parameters (flatten allocated it for this step): no copy.
+      net.params = gradLen === buf.length ? buf : buf.subarray(0, gradLen);
+      writeVariables(net.vars, net.layout, net.params);
+    }
+    const t3 = performance.now();
+    return { ...out, skipped: !ok, computeMs: t1 - t0 - out.flattenMs, reduceMs: t2 - t1 - updateMs, optimizerMs: updateMs + (t3 - t2) };
+  }
+
+  /**
+   * Cuts both networks' Adam states down to this rank's segments (ZeRO stage 1); a no-op when
+   * already sharded for this reducer. Every rank must call it alike (the steps call it).
+   * Throws when a segment would hold no gradient (more ranks than the buffer allows).
+   */
+  shardOptimizer(reduce: ShardedReducer): void {
+    for (const [net, length] of [[this.d, this.d.layout.length], [this.g, this.g.layout.length + this.gStats.layout.length]] as const) {
+      const gradLen = net.layout.length;
+      const bounds = reduce.segmentBounds(length);
+      if (net.shard) {
+        if (net.shard.bounds.join() !== bounds.join()) throw new Error('the optimizer state is sharded for another ring (world changed): restore it first');
+        continue;
+      }
+      // Each segment's first element must be a parameter: it carries the owner's skip flag.
+      for (let k = 0; k + 1 < bounds.length; k++) {
+        if (!(bounds[k] < bounds[k + 1] && bounds[k] < gradLen)) throw new RangeError(`cannot shard ${gradLen} parameters over ${bounds.length - 1} ranks: segment ${k} holds no parameter`);
+      }
+      const [lo, end] = reduce.ownedRange(length);
+      const hi = Math.min(end, gradLen);
+      net.adam.keepRange(lo, hi);
+      net.shard = { bufferLength: length, bounds, lo, hi };
+    }
+  }
+
+  /** Whether the Adam moments are sharded (each rank holds its segments only). */
+  get sharded(): boolean {
+    return this.d.shard !== undefined;
+  }
+
+  /** The gathered full Adam states, valid until the next step (sharded replicas; see gatherOptimizerStates). */
+  private gathered?: { D: AdamState; G: AdamState };
+
+  /**
+   * Gathers every rank's segment of both Adam states into whole states (a collective: every rank
+   * calls it, at the same point; it shards a replica not yet sharded). Afterwards, until the next
+   * step, `optimizerStates` and `exportState` return the whole states; checkpoints are written
+   * from them. It is an all-gather (every rank gets them) because that is the ring's collective;
+   * only rank 0 uses them.
+   */
+  async gatherOptimizerStates(reduce: ShardedReducer): Promise<{ D: AdamState; G: AdamState }> {
+    this.shardOptimizer(reduce);
+    const whole = async (net: NetworkState): Promise<AdamState> => {
+      const { bufferLength, lo } = net.shard!;
+      const gradLen = net.layout.length;
+      const part = async (mine: Float32Array) => {
+        const buf = new Float32Array(bufferLength);
+        buf.set(mine, lo);
+        await reduce.allGather(buf);
+        return buf.slice(0, gradLen);
+      };
+      return { t: net.adam.t, m: await part(net.adam.m), v: await part(net.adam.v) };
+    };
+    this.gathered = { D: await whole(this.d), G: await whole(this.g) };
+    return this.gathered;
+  }
+
+  /** Back to whole, unsharded Adam states (before loading whole states into a sharded replica). */
+  private unshard(): void {
+    for (const net of [this.d, this.g]) {
+      if (!net.shard) continue;
+      net.adam = new Adam(net.layout.length, this.args.adam);
+      net.shard = undefined;
+    }
+    this.gathered = undefined;
+  }
+
   private noiseTensor(pos: StepPosition, batch: number): tf.Tensor {
     return tf.tensor(this.noise(pos, batch), [batch, this.args.latent], 'float32');
   }
 
   /** One D step then one G step; the G step reuses the D step's noise, as the reference trainers do. */
-  async trainStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: GradientReducer): Promise<StepStats> {
+  async trainStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: Reducer): Promise<StepStats> {
     const d = await this.discriminatorStep(real, batch, pos, reduce);
     const g = await this.generatorStep(batch, pos, reduce);
     return {
@@ -241,13 +374,21 @@ export class Replica {
     return data.slice();
   }
 
-  /** Both Adam states, for checkpoints. */
+  /**
+   * Both whole Adam states, for checkpoints. A sharded replica has them only after
+   * `gatherOptimizerStates` (until its next step); before, this throws.
+   */
   optimizerStates(): { D: AdamState; G: AdamState } {
+    if (this.sharded) {
+      if (!this.gathered) throw new Error('the optimizer state is sharded across the ranks: gatherOptimizerStates() first');
+      return { D: { ...this.gathered.D, m: this.gathered.D.m.slice(), v: this.gathered.D.v.slice() }, G: { ...this.gathered.G, m: this.gathered.G.m.slice(), v: this.gathered.G.v.slice() } };
+    }
     return { D: this.d.adam.exportState(), G: this.g.adam.exportState() };
   }
 
-  /** Restores both Adam states (from a checkpoint or a broadcast). */
+  /** Restores both whole Adam states (from a checkpoint or a broadcast); a sharded replica is unsharded first. */
   loadOptimizerStates(states: { D: AdamState; G: AdamState }): void {
+    this.unshard();
     this.d.adam.importState(states.D);
     this.g.adam.importState(states.G);
   }
@@ -273,7 +414,8 @@ export class Replica {
    */
   exportState(): Float32Array {
     const stats = this.statsCopy;
-    const parts = [this.d.params, this.g.params, stats, this.d.adam.m, this.d.adam.v, this.g.adam.m, this.g.adam.v, Float32Array.of(this.d.adam.t, this.g.adam.t)];
+    const opt = this.sharded ? this.optimizerStates() : { D: this.d.adam, G: this.g.adam };
+    const parts = [this.d.params, this.g.params, stats, opt.D.m, opt.D.v, opt.G.m, opt.G.v, Float32Array.of(opt.D.t, opt.G.t)];
     const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     let o = 0;
     for (const p of parts) {
@@ -288,6 +430,7 @@ export class Replica {
     const [d, g, st] = [this.d.layout.length, this.g.layout.length, this.gStats.layout.length];
     const expected = 3 * d + 3 * g + st + 2;
     if (buf.length !== expected) throw new RangeError(`replica state has ${buf.length} floats, expected ${expected}`);
+    this.unshard();
     let o = 0;
     const take = (n: number) => buf.slice(o, (o += n));
     this.d.params = take(d);

@@ -1,5 +1,5 @@
 /** The worker's view of the data plane: the ring all-reduce, bound before ranks are dealt. */
-import { RingAllReduce, type Compression, type RingCurve } from '../shared/allreduce/ring.js';
+import { RingAllReduce, type Compression, type RingCurve, type ShardedReducer } from '../shared/allreduce/ring.js';
 
 /** What the worker uses of the ring. */
 export interface Ring {
@@ -8,6 +8,8 @@ export interface Ring {
   readonly bytesSent: number;
   join(rank: number, world: number, peers: string[]): Promise<void>;
   allReduceMean(buf: Float32Array): Promise<void>;
+  /** The sharded optimizer's collectives (reduce-scatter, update, all-gather) over this ring. */
+  sharded(): ShardedReducer;
   broadcast(buf: Float32Array, root: number): Promise<void>;
   close(): void;
 }
@@ -33,6 +35,7 @@ export async function openRing(args: OpenRingArgs): Promise<Ring> {
       await ring.connect(peers[(rank + 1) % world]);
     },
     allReduceMean: (buf) => ring.allReduceMean(buf),
+    sharded: () => ring.asShardedReducer(),
     broadcast: (buf, root) => ring.broadcast(buf, root),
     close: () => ring.close(),
   };

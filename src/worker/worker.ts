@@ -177,7 +177,8 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     const batch = new Float32Array(local * 28 * 28);
     // CUDA_VISIBLE_DEVICES=i leaves this process one GPU, index 0 from its point of view.
     if (args.backend.name === 'tfjs-node-gpu') gpu.start(0);
-    const reducer = (buf: Float32Array) => ring!.allReduceMean(buf);
+    // ZeRO stage 1: each rank updates its segment of the parameters and holds Adam's moments for it only.
+    const reducer = ring.sharded();
     for (;;) {
       // No timer of its own: the watchdog ends this wait when the heartbeats stop. While rank 0
       // evaluates or serialises a checkpoint (a DCGAN eval on wasm outlasts --coordinator-timeout),
@@ -232,6 +233,9 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
           break;
         }
         case 'checkpoint': {
+          // Every rank is asked: the Adam moments are sharded, and each rank's segment must reach rank 0.
+          await replica.gatherOptimizerStates(reducer);
+          if (rank !== 0) break;
           const { files } = await serializeCheckpoint(checkpointPayload(replica, config, msg, args.backend.label));
           await send({ t: 'checkpoint-data', files: [...CHECKPOINT_FILES], epoch: msg.epoch, globalStep: msg.globalStep }, CHECKPOINT_FILES.map((f) => files[f]));
           break;

@@ -22,8 +22,8 @@
  * little-endian hosts.
  */
 import { endianness } from 'node:os';
-import { codecFor, type Compression } from './codec.js';
-import { allGather, allReduceMean, broadcast, ownedSegment, reduceScatterMean, segmentBounds, type CollectiveArgs } from './schedule.js';
+import { codecFor, FLOAT32, type Compression } from './codec.js';
+import { allGather, allReduceMean, broadcast, ownedSegment, reduceScatterMean, reduceScatterUpdateGather, segmentBounds, type CollectiveArgs } from './schedule.js';
 import { AllReduceError } from './transport.js';
 import { ZmqTransport, type RingCurve, type RingStats } from './zmq-transport.js';
 
@@ -31,6 +31,28 @@ export type { Compression } from './codec.js';
 export { ownedSegment, segmentBounds } from './schedule.js';
 export { AllReduceError, AllReduceTimeoutError, type RingPhase } from './transport.js';
 export type { RingCurve, RingStats } from './zmq-transport.js';
+
+/**
+ * The collectives of a sharded optimizer step (ZeRO stage 1), as the replica sees them
+ * (replica.ts): it knows nothing of sockets. `RingAllReduce.asShardedReducer` makes one.
+ */
+export interface ShardedReducer {
+  readonly kind: 'sharded';
+  /** Number of ranks. */
+  readonly world: number;
+  /** The `world + 1` bounds of the segments of a buffer of `length` floats: segment k is [b[k], b[k+1]). */
+  segmentBounds(length: number): number[];
+  /** The range [lo, hi) of a buffer of `length` floats this rank owns (updates) in `reduceUpdateGather`. */
+  ownedRange(length: number): [number, number];
+  /**
+   * Reduce-scatters `buf` (mean; through the gradient codec), calls `update(lo, hi)` to rewrite
+   * the owned range [lo, hi) (and nothing else), then all-gathers it as float32: every rank ends
+   * with every owner's bits.
+   */
+  reduceUpdateGather(buf: Float32Array, update: (lo: number, hi: number) => void): Promise<void>;
+  /** Copies each rank's owned range of `buf` to every rank, as float32 (bits unchanged). */
+  allGather(buf: Float32Array): Promise<void>;
+}
 
 export interface RingArgs {
   rank: number;
@@ -155,6 +177,36 @@ export class RingAllReduce {
   /** `allReduceMean` as a function (structurally a GradientReducer: the network tag is ignored). */
   asReducer(): (buffer: Float32Array) => Promise<void> {
     return (buffer) => this.allReduceMean(buffer);
+  }
+
+  /**
+   * The sharded optimizer's collectives over this ring (see ShardedReducer). The reduce-scatter
+   * uses the ring's compression; the all-gather carries parameters, so it is always float32.
+   */
+  asShardedReducer(): ShardedReducer {
+    const ring = this;
+    return {
+      kind: 'sharded',
+      get world() {
+        return ring.world;
+      },
+      segmentBounds: (length) => segmentBounds(length, this.world),
+      ownedRange: (length) => this.ownedRange(length),
+      reduceUpdateGather: (buf, update) => this.reduceUpdateGather(buf, update),
+      allGather: (buf) => this.allGather(buf, 'none'),
+    };
+  }
+
+  /**
+   * Reduce-scatter (mean, with the ring's compression), `update(lo, hi)` of this rank's owned range,
+   * all-gather as float32; one collective (one seq). With world = 1 only `update` runs.
+   */
+  reduceUpdateGather(buf: Float32Array, update: (lo: number, hi: number) => void): Promise<void> {
+    const [lo, hi] = this.ownedRange(buf.length);
+    if (this.world === 1) {
+      return this.collective(async () => undefined).then(() => update(lo, hi));
+    }
+    return this.collective((a) => reduceScatterUpdateGather(this.transport!, buf, a, { ...a, codec: FLOAT32 }, () => update(lo, hi)));
   }
 
   /**

@@ -192,6 +192,21 @@ export async function allReduceMean(t: Transport, buf: Float32Array, a: Collecti
   await allGather(t, buf, a, true);
 }
 
+/**
+ * The sharded optimizer's step (ZeRO stage 1): reduce-scatter `buf` (codec `rs`), let `update`
+ * rewrite this rank's owned range (it must write nothing else), then all-gather it (codec `ag`:
+ * float32 when it carries parameters, so their bits are copied whatever the gradients' codec).
+ * Every rank ends with every owner's segment, bit-identical. Our own segment is sent without a
+ * copy at step 0 (reduceScatterMean's promise holds: `update` writes only the owned segment, and
+ * segment `rank` is next written by the all-gather, whose chunk of it can only come back after
+ * the right neighbour received ours).
+ */
+export async function reduceScatterUpdateGather(t: Transport, buf: Float32Array, rs: CollectiveArgs, ag: CollectiveArgs, update: () => void): Promise<void> {
+  await reduceScatterMean(t, buf, rs, undefined, true);
+  update();
+  await allGather(t, buf, ag);
+}
+
 /** Copies root's bytes into every rank's `bytes` along the chain root → root + 1 → …, in chunks. */
 export async function broadcast(t: Transport, bytes: Uint8Array, root: number, seq: number, chunkBytes: number): Promise<void> {
   const N = t.world;
