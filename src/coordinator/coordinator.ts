@@ -16,7 +16,7 @@ import { encodeMessage } from '../shared/protocol/codec.js';
 import { curveServer, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
 import type { Hello, StepReport, ToCoordinator, ToWorker } from '../shared/protocol/messages.js';
-import { RunOutputs, SAMPLE_GRID_COUNT } from '../shared/run/outputs.js';
+import { RunOutputs, sampleGridCount } from '../shared/run/outputs.js';
 import { maxControlFrameBytes } from '../shared/models/sizes.js';
 import { createRunDir, defaultRunDir, openRunDir, writeRunConfig } from '../shared/run/run-dir.js';
 import { rewindMetrics, type ResumePlan } from '../shared/run/resume.js';
@@ -461,12 +461,13 @@ export class Coordinator {
 
   private async samples(epoch: number): Promise<Float32Array> {
     const root = this.membership!.members()[0];
-    await this.send(root.identity, { t: 'sample', epoch, count: SAMPLE_GRID_COUNT });
+    const count = sampleGridCount(this.args.config.model);
+    await this.send(root.identity, { t: 'sample', epoch, count });
     for (;;) {
       const m = await this.nextFromMembers(120_000, 'sample images from rank 0');
       if (m.msg.t === 'samples' && m.msg.epoch === epoch && m.raw.length === 1) {
         const b = m.raw[0];
-        if (b.byteLength !== SAMPLE_GRID_COUNT * 28 * 28 * 4) throw new ClusterError(`rank 0 sent ${b.byteLength} bytes of samples, expected ${SAMPLE_GRID_COUNT * 28 * 28 * 4}`);
+        if (b.byteLength !== count * 28 * 28 * 4) throw new ClusterError(`rank 0 sent ${b.byteLength} bytes of samples, expected ${count * 28 * 28 * 4}`);
         return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
       }
     }

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { flattenTensorsAsync, type FusionLayout } from './allreduce/fusion.js';
 import type { Gan } from './models/index.js';
+import { joinImages, joinLatent } from './models/labels.js';
 
 /** Result of the discriminator's half of a step. */
 export interface DiscriminatorGradients {
@@ -69,6 +70,8 @@ async function meanProbability(logits: tf.Tensor): Promise<number> {
  * The discriminator's gradients on a real batch and a batch generated from `z`. Real and fake
  * images go through D as one batch (D has no BatchNorm, so this equals two passes, with fewer,
  * larger matmuls). G runs in training mode, as it does in its own step, with its statistics frozen.
+ * A conditional model gets `onehot` ([batch, 10], the real images' digits): G draws the fakes for
+ * the same digits, and D sees each image with its digit.
  */
 export async function discriminatorGradients(
   gan: Gan,
@@ -76,13 +79,15 @@ export async function discriminatorGradients(
   real: tf.Tensor,
   z: tf.Tensor,
   dropoutSeedOf: (layerIndex: number) => number,
+  onehot?: tf.Tensor,
 ): Promise<DiscriminatorGradients> {
   const batch = real.shape[0];
-  const fake = tf.tidy(() => withFrozenStatistics(gan.generator, () => gan.generator.apply(z, { training: true }) as tf.Tensor));
+  const fake = tf.tidy(() => withFrozenStatistics(gan.generator, () => gan.generator.apply(joinLatent(z, onehot), { training: true }) as tf.Tensor));
   let logits: tf.Tensor | undefined;
   setDropoutSeeds(gan.discriminator, dropoutSeedOf);
   const { value, grads } = tf.variableGrads(() => {
-    const out = gan.discriminator.apply(tf.concat([real, fake]), { training: true }) as tf.Tensor;
+    const input = joinImages(tf.concat([real, fake]), onehot ? tf.concat([onehot, onehot]) : undefined);
+    const out = gan.discriminator.apply(input, { training: true }) as tf.Tensor;
     logits = tf.keep(out);
     const [lr, lf] = tf.split(out, [batch, batch]);
     return tf.add(tf.mean(tf.softplus(tf.neg(lr))), tf.mean(tf.softplus(lf))) as tf.Scalar;
@@ -102,18 +107,19 @@ export async function discriminatorGradients(
   return { grads: flat, lossD, dReal, dFake, flattenMs };
 }
 
-/** The generator's gradients through the (current) discriminator, for noise `z`. */
+/** The generator's gradients through the (current) discriminator, for noise `z` (and, conditional, digits `onehot`). */
 export async function generatorGradients(
   gan: Gan,
   layout: FusionLayout,
   z: tf.Tensor,
   dropoutSeedOf: (layerIndex: number) => number,
+  onehot?: tf.Tensor,
 ): Promise<GeneratorGradients> {
   let logits: tf.Tensor | undefined;
   setDropoutSeeds(gan.discriminator, dropoutSeedOf);
   const { value, grads } = tf.variableGrads(() => {
-    const fake = gan.generator.apply(z, { training: true }) as tf.Tensor;
-    const out = gan.discriminator.apply(fake, { training: true }) as tf.Tensor;
+    const fake = gan.generator.apply(joinLatent(z, onehot), { training: true }) as tf.Tensor;
+    const out = gan.discriminator.apply(joinImages(fake, onehot), { training: true }) as tf.Tensor;
     logits = tf.keep(out);
     return tf.mean(tf.softplus(tf.neg(out))) as tf.Scalar;
   }, trainableVariables(gan.generator));

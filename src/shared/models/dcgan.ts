@@ -4,15 +4,17 @@
  *    64 (k5 s2), 1 (k5 s2, tanh), BatchNorm + LeakyReLU between, no biases.
  * D: Conv2D 64 (k5 s2), Conv2D 128 (k5 s2), each LeakyReLU + Dropout(0.3), flatten, Dense 1 logit.
  * LeakyReLU keeps Keras' default slope (0.3), as the report does.
+ * The conditional variant (`cdcgan`) joins a one-hot digit to both inputs (models/labels.ts): G's
+ * Dense takes latent + 10 floats, D's first convolution 1 + 10 channels (the digit's plane all ones).
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { seededInit } from './init.js';
 import type { Gan, GanBuildArgs } from './types.js';
 
-export function buildDcgan(args: GanBuildArgs): Gan {
+export function buildDcgan(args: GanBuildArgs, classes = 0): Gan {
   const gInit = seededInit(args.seed, 'G');
   const generator = tfl.sequential({ name: 'generator' });
-  generator.add(tfl.layers.dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent], kernelInitializer: gInit() }));
+  generator.add(tfl.layers.dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent + classes], kernelInitializer: gInit() }));
   generator.add(tfl.layers.batchNormalization());
   generator.add(tfl.layers.leakyReLU());
   generator.add(tfl.layers.reshape({ targetShape: [7, 7, 256] }));
@@ -25,7 +27,7 @@ export function buildDcgan(args: GanBuildArgs): Gan {
 
   const dInit = seededInit(args.seed, 'D');
   const discriminator = tfl.sequential({ name: 'discriminator' });
-  let inputShape: number[] | undefined = [28, 28, 1];
+  let inputShape: number[] | undefined = [28, 28, 1 + classes];
   for (const filters of [64, 128]) {
     discriminator.add(tfl.layers.conv2d({ filters, kernelSize: 5, strides: 2, padding: 'same', inputShape, kernelInitializer: dInit() }));
     inputShape = undefined;
@@ -34,5 +36,5 @@ export function buildDcgan(args: GanBuildArgs): Gan {
   }
   discriminator.add(tfl.layers.flatten());
   discriminator.add(tfl.layers.dense({ units: 1, kernelInitializer: dInit() }));
-  return { name: 'dcgan', latent: args.latent, generator, discriminator, imageShape: [28, 28, 1] };
+  return { name: classes > 0 ? 'cdcgan' : 'dcgan', latent: args.latent, classes, generator, discriminator, imageShape: [28, 28, 1] };
 }

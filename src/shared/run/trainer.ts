@@ -7,12 +7,13 @@ import type { BackendChoice } from '../backend/select.js';
 import { serializeCheckpoint } from '../checkpoint/serialize.js';
 import type { TrainConfig } from '../config.js';
 import { loadMnist, describeSource } from '../data/mnist.js';
-import { batchIndices, epochPermutation, gatherImages, stepsPerEpoch } from '../data/schedule.js';
+import { batchIndices, epochPermutation, gatherBatch, stepsPerEpoch } from '../data/schedule.js';
 import { paramCounts, summarize } from '../models/index.js';
 import { Replica } from '../replica.js';
 import { Rng } from '../rng.js';
 import { VERSION } from '../version.js';
-import { RunOutputs, SAMPLE_GRID_COUNT } from './outputs.js';
+import { RunOutputs, sampleGridCount } from './outputs.js';
+import { DIGIT_GRID_COLUMNS, digitRowLabels, modelClasses, repeatPerRow } from '../models/conditional.js';
 import { readCheckpoint } from '../checkpoint/load.js';
 import { CLASSIFIER_DEFAULTS, DEFAULT_CLASSIFIER_DIR, ensureClassifier } from '../eval/classifier-store.js';
 import { evaluateGenerator, type GeneratorEvaluatorArgs } from '../eval/evaluate.js';
@@ -47,9 +48,18 @@ export interface TrainResult {
   stopped: boolean;
 }
 
-/** The fixed noise of the sample grids: one batch for the whole run, so epochs compare. */
+/**
+ * The fixed noise of the sample grids: one batch for the whole run, so epochs compare. A
+ * conditional model's grid has a row per digit, and column c uses the same z in every row.
+ */
 export function fixedNoise(config: TrainConfig): Float32Array {
-  return Rng.stream(config.seed, 'fixed-noise').fillNormal(new Float32Array(SAMPLE_GRID_COUNT * config.latent));
+  if (modelClasses(config.model) === 0) return Rng.stream(config.seed, 'fixed-noise').fillNormal(new Float32Array(sampleGridCount(config.model) * config.latent));
+  return repeatPerRow(Rng.stream(config.seed, 'fixed-noise').fillNormal(new Float32Array(DIGIT_GRID_COLUMNS * config.latent)), DIGIT_GRID_COLUMNS, config.latent);
+}
+
+/** The digits of the sample grids beside `fixedNoise`: row d all d for a conditional model; undefined otherwise. */
+export function fixedLabels(config: TrainConfig): Uint8Array | undefined {
+  return modelClasses(config.model) === 0 ? undefined : digitRowLabels(DIGIT_GRID_COLUMNS);
 }
 
 export async function train(args: TrainArgs): Promise<TrainResult> {
@@ -94,6 +104,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   await out.init();
   const noise = fixedNoise(config);
   const batchBuf = new Float32Array(config.batchSize * 28 * 28);
+  const labelBuf = new Uint8Array(config.batchSize);
   let globalStep = resume?.state.globalStep ?? 0;
   let stopped = false;
   let nonFinite = 0;
@@ -110,9 +121,9 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       let metricsMs = 0;
       for (let step = epoch === first.epoch ? first.step : 0; step < steps; step++) {
         const t0 = performance.now();
-        gatherImages(data, batchIndices(perm, step, config.batchSize), batchBuf);
+        gatherBatch(data, batchIndices(perm, step, config.batchSize), batchBuf, labelBuf);
         const dataMs = performance.now() - t0;
-        const s = await replica.trainStep(batchBuf, config.batchSize, { epoch, step, rank: 0, world: 1 });
+        const s = await replica.trainStep(batchBuf, config.batchSize, { epoch, step, rank: 0, world: 1 }, undefined, labelBuf);
         globalStep++;
         const t1 = performance.now();
         await out.recordStep(epoch, step + 1, globalStep, {
@@ -138,7 +149,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
       if (stopped) break;
       await out.endEpoch(epoch + 1, globalStep);
       const wants = out.wants(epoch + 1);
-      if (wants.samples) await out.writeSamples(epoch + 1, await replica.generate(noise, SAMPLE_GRID_COUNT));
+      if (wants.samples) await out.writeSamples(epoch + 1, await replica.generate(noise, sampleGridCount(config.model), fixedLabels(config)));
       if (wants.eval && evaluator) {
         const { result, seconds } = await evaluateGenerator(evaluator, replica.gan.generator);
         await out.recordEval(epoch + 1, globalStep, result, seconds);
