@@ -4,8 +4,9 @@
  *    64 (k5 s2), 1 (k5 s2, tanh), BatchNorm + LeakyReLU between, no biases.
  * D: Conv2D 64 (k5 s2), Conv2D 128 (k5 s2), each LeakyReLU + Dropout(0.3), flatten, Dense 1 logit.
  * LeakyReLU keeps Keras' default slope (0.3), as the report does.
- * The conditional variant (`cdcgan`) joins a one-hot digit to both inputs (models/labels.ts): G's
- * Dense takes latent + 10 floats, D's first convolution 1 + 10 channels (the digit's plane all ones).
+ * The conditional variant (`cdcgan`, an AC-GAN): G's Dense takes z joined with a one-hot digit
+ * (latent + 10 floats, models/labels.ts); D's last Dense has 1 + 10 units, the real-vs-fake logit
+ * and the digit's logits (step.ts).
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { seededInit } from './init.js';
@@ -27,7 +28,7 @@ export function buildDcgan(args: GanBuildArgs, classes = 0): Gan {
 
   const dInit = seededInit(args.seed, 'D');
   const discriminator = tfl.sequential({ name: 'discriminator' });
-  let inputShape: number[] | undefined = [28, 28, 1 + classes];
+  let inputShape: number[] | undefined = [28, 28, 1];
   for (const filters of [64, 128]) {
     discriminator.add(tfl.layers.conv2d({ filters, kernelSize: 5, strides: 2, padding: 'same', inputShape, kernelInitializer: dInit() }));
     inputShape = undefined;
@@ -35,6 +36,6 @@ export function buildDcgan(args: GanBuildArgs, classes = 0): Gan {
     discriminator.add(tfl.layers.dropout({ rate: 0.3 }));
   }
   discriminator.add(tfl.layers.flatten());
-  discriminator.add(tfl.layers.dense({ units: 1, kernelInitializer: dInit() }));
+  discriminator.add(tfl.layers.dense({ units: 1 + classes, kernelInitializer: dInit() }));
   return { name: classes > 0 ? 'cdcgan' : 'dcgan', latent: args.latent, classes, generator, discriminator, imageShape: [28, 28, 1] };
 }

@@ -1,8 +1,12 @@
 /**
- * How a conditional model sees its label: a one-hot vector joined to its input. G takes [z | onehot];
- * the MLP's D takes [image | onehot]; the DCGAN's D takes the image with ten more channels, channel
- * 1 + d all ones for digit d (the one-hot broadcast over the 28 × 28 plane). Both networks stay plain
- * Sequential models, so checkpoints, the fusion layout and the optimizer treat them as any other.
+ * How a conditional model sees its label (AC-GAN): G takes [z | one-hot digit]; D takes the image
+ * alone and answers with 1 + 10 logits (real vs fake, and the digit; the losses are in step.ts).
+ * Both networks stay plain Sequential models, so checkpoints, the fusion layout and the optimizer
+ * treat them as any other.
+ *
+ * Why not the digit joined to D's input (the plain cGAN): measured here, cmlp built that way
+ * reached 9.9% conditional accuracy (chance) after 1,000 steps (--limit 12800, batch 64, 5
+ * epochs, FID 153.0): D told real from fake without looking at the digit, so G ignored it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -18,14 +22,6 @@ export function oneHotLabels(labels: Uint8Array, n: number): tf.Tensor2D {
 /** G's input: z [n, latent] joined with the one-hot labels [n, 10], or z itself when `onehot` is undefined. */
 export function joinLatent(z: tf.Tensor, onehot?: tf.Tensor): tf.Tensor {
   return onehot ? tf.concat([z, onehot], 1) : z;
-}
-
-/** D's input: images [n, 784] or [n, 28, 28, 1] joined with the one-hot labels; the images when `onehot` is undefined. */
-export function joinImages(images: tf.Tensor, onehot?: tf.Tensor): tf.Tensor {
-  if (!onehot) return images;
-  if (images.rank === 2) return tf.concat([images, onehot], 1);
-  const [n, h, w] = images.shape;
-  return tf.concat([images, tf.broadcastTo(tf.reshape(onehot, [n, 1, 1, LABEL_CLASSES]), [n, h!, w!, LABEL_CLASSES])], 3);
 }
 
 /**

@@ -2,8 +2,9 @@
  * The MLP GAN of the reference report with code:
  * G: Dense 100→256→512→1024→784, LeakyReLU(0.2) then BatchNorm after each hidden layer, tanh out.
  * D: Dense 784→1024→512→256→1, LeakyReLU(0.2) + Dropout(0.3) after each hidden layer, logit out.
- * The conditional variant (`cmlp`) is the same with a one-hot digit joined to both inputs
- * (models/labels.ts): G's first layer takes latent + 10 floats, D's 784 + 10.
+ * The conditional variant (`cmlp`, an AC-GAN): G's first layer takes z joined with a one-hot digit
+ * (latent + 10 floats, models/labels.ts); D's last layer has 1 + 10 units, the real-vs-fake logit
+ * and the digit's logits (step.ts).
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { seededInit } from './init.js';
@@ -34,14 +35,14 @@ export function buildMlpGan(args: GanBuildArgs, variant: MlpVariant = { batchNor
 
   const dInit = seededInit(args.seed, 'D');
   const discriminator = tfl.sequential({ name: 'discriminator' });
-  inputShape = [IMAGE_SIZE + classes];
+  inputShape = [IMAGE_SIZE];
   for (const units of [1024, 512, 256]) {
     discriminator.add(tfl.layers.dense({ units, inputShape, kernelInitializer: dInit() }));
     inputShape = undefined;
     discriminator.add(tfl.layers.leakyReLU({ alpha: 0.2 }));
     if (variant.dropout > 0) discriminator.add(tfl.layers.dropout({ rate: variant.dropout }));
   }
-  discriminator.add(tfl.layers.dense({ units: 1, kernelInitializer: dInit() }));
+  discriminator.add(tfl.layers.dense({ units: 1 + classes, kernelInitializer: dInit() }));
   const name = `${classes > 0 ? 'c' : ''}mlp${variant.batchNorm && variant.dropout > 0 ? '' : '-plain'}`;
   return { name, latent: args.latent, classes, generator, discriminator, imageShape: [IMAGE_SIZE] };
 }
