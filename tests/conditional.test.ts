@@ -10,10 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli.js';
 
-/** The cmlp run the tests share: RUN_ARGS below, evaluated once at its end. */
-const RUN_ARGS = ['--model', 'cmlp', '--backend', 'wasm', '--limit', '1024', '--batch-size', '64', '--epochs', '1', '--eval-every', '1', '--eval-n', '1000', '--seed', '1', '--progress', 'off'];
-/** Chance is 10%; see the measured figures in the accuracy test. */
-const ACCURACY_BOUND = 0;
+/** The cmlp run the tests share: 600 steps of 64 (3 epochs of 12,800 images), evaluated once at its end. */
+const RUN_ARGS = ['--model', 'cmlp', '--backend', 'wasm', '--limit', '12800', '--batch-size', '64', '--epochs', '3', '--eval-every', '3', '--eval-n', '1000', '--seed', '1', '--progress', 'off'];
+/**
+ * Chance is 10%. Measured with these flags (seed 1, wasm+blas): 10.0% after epoch 1, 23.5% after
+ * epoch 2, 57.5% after epoch 3 (FID 168.9); the bound leaves 27 points of margin and is 3× chance.
+ */
+const ACCURACY_BOUND = 0.3;
 
 let base = '';
 let run = '';

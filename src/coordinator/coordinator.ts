@@ -433,6 +433,7 @@ export class Coordinator {
         const { result, seconds } = await this.evaluate(epoch + 1);
         await out.recordEval(epoch + 1, pos.globalStep, result, seconds);
         this.metrics.recordEval(result, epoch + 1);
+        this.metrics.recordConditionalAccuracy(result);
       }
       const stopped = pos.epoch < config.epochs && this.stopRequested();
       if (stopped) out.progress.log(`stop requested: saving a checkpoint at the end of epoch ${epoch + 1}`);
