@@ -18,7 +18,7 @@ const bad: [string[], RegExp][] = [
   [['--epochs', '2.5'], /^--epochs must be an integer, got '2.5'$/],
   [['--batch-size', 'many'], /^--batch-size must be an integer, got 'many'$/],
   [['--lr', '0'], /^--lr must be > 0, got 0$/],
-  [['--model', 'gpt'], /^--model must be one of mlp, dcgan, got 'gpt'$/],
+  [['--model', 'gpt'], /^--model must be one of mlp, dcgan, cmlp, cdcgan, got 'gpt'$/],
   [['--backend', 'tpu'], /^--backend must be one of auto, tfjs-node-gpu, webgpu, tfjs-node, wasm, cpu, got 'tpu'$/],
   [['--epoch', '3'], /unknown flag '--epoch'/],
   [['stray'], /stray/],

@@ -52,6 +52,7 @@ async function runMetrics(): Promise<Described[]> {
   m.checkpointWritten(0.3);
   m.workerRestarted();
   m.workerLost(1);
+  m.recordConditionalAccuracy({ conditional: { accuracy: 0.5, perDigit: [] } } as unknown as Parameters<RunMetrics['recordConditionalAccuracy']>[0]);
   m.refresh();
   const declared = new Map(
     m.registry.getMetricsAsArray().map((x) => [x.name, [...((x as unknown as { labelNames?: readonly string[] }).labelNames ?? [])]]),

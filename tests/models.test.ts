@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/shared/backend/select.js';
 import { buildGan, paramCounts, summarize } from '../src/shared/models/index.js';
 import { ganParamCount, maxControlFrameBytes } from '../src/shared/models/sizes.js';
+import { joinLatent, oneHotLabels } from '../src/shared/models/labels.js';
 
 test.before(async () => {
   await selectBackend('wasm');
@@ -18,6 +19,53 @@ test('dcgan parameter counts match the reference report', (t) => {
   const gan = buildGan('dcgan', { latent: 100, seed: 1 });
   t.deepEqual(paramCounts(gan.generator), { total: 2_330_944, trainable: 2_305_472, nonTrainable: 25_472 });
   t.deepEqual(paramCounts(gan.discriminator), { total: 212_865, trainable: 212_865, nonTrainable: 0 });
+});
+
+test('cmlp parameter counts: the MLP with a one-hot digit joined to G\'s input (+10 × 256) and 10 digit logits out of D (+10 × 257)', (t) => {
+  const gan = buildGan('cmlp', { latent: 100, seed: 1 });
+  t.is(gan.classes, 10);
+  t.deepEqual(paramCounts(gan.generator), { total: 1_496_080, trainable: 1_492_496, nonTrainable: 3_584 });
+  t.deepEqual(paramCounts(gan.discriminator), { total: 1_462_795, trainable: 1_462_795, nonTrainable: 0 });
+  t.regex(summarize(gan), /Generator \(cmlp, conditioned on 10 digit classes\): 1,496,080 parameters/);
+});
+
+test('cdcgan parameter counts: the DCGAN with the digit joined to G\'s input (+10 × 12,544) and 10 digit logits out of D (+10 × 6,273)', (t) => {
+  const gan = buildGan('cdcgan', { latent: 100, seed: 1 });
+  t.deepEqual(paramCounts(gan.generator), { total: 2_456_384, trainable: 2_430_912, nonTrainable: 25_472 });
+  t.deepEqual(paramCounts(gan.discriminator), { total: 275_595, trainable: 275_595, nonTrainable: 0 });
+});
+
+test('the unconditional models take no digit (classes 0, inputs as before)', (t) => {
+  for (const name of ['mlp', 'dcgan'] as const) {
+    const gan = buildGan(name, { latent: 100, seed: 1 });
+    t.is(gan.classes, 0);
+    t.is(gan.generator.inputs[0].shape[1], 100);
+  }
+});
+
+for (const name of ['cmlp', 'cdcgan'] as const) {
+  test(`${name}: G maps [z | one-hot digit] to images in [-1, 1], D maps an image to one real-vs-fake logit and 10 digit logits`, (t) => {
+    const gan = buildGan(name, { latent: 100, seed: 1 });
+    const onehot = oneHotLabels(Uint8Array.of(0, 7, 9), 3);
+    const [img, logit] = tf.tidy(() => {
+      const x = gan.generator.predict(joinLatent(tf.randomNormal([3, 100]), onehot)) as tf.Tensor;
+      const y = gan.discriminator.predict(x) as tf.Tensor;
+      return [x, y];
+    });
+    t.deepEqual(img.shape, [3, ...gan.imageShape]);
+    t.deepEqual(logit.shape, [3, 11]);
+    t.true(img.dataSync().every((p) => p >= -1 && p <= 1));
+    tf.dispose([img, logit, onehot]);
+  });
+}
+
+test('the digit changes what G draws: the same z with another digit gives another image', (t) => {
+  const gan = buildGan('cmlp', { latent: 100, seed: 1 });
+  const z = tf.randomNormal([1, 100]);
+  const draw = (d: number) => tf.tidy(() => (gan.generator.predict(joinLatent(z, oneHotLabels(Uint8Array.of(d), 1))) as tf.Tensor).dataSync());
+  t.notDeepEqual(draw(3), draw(4));
+  t.deepEqual(draw(3), draw(3));
+  z.dispose();
 });
 
 for (const name of ['mlp', 'dcgan'] as const) {
@@ -49,7 +97,7 @@ test('the summary names both networks with their counts', (t) => {
 });
 
 test('the tf-free parameter counts (control-socket frame limit) equal the built models, and the limit covers their largest checkpoint file', (t) => {
-  for (const name of ['mlp', 'mlp-plain', 'dcgan'] as const) {
+  for (const name of ['mlp', 'mlp-plain', 'dcgan', 'cmlp', 'cmlp-plain', 'cdcgan'] as const) {
     for (const latent of [1, 100, 257]) {
       const gan = buildGan(name, { latent, seed: 1 });
       const g = paramCounts(gan.generator);

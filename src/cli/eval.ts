@@ -5,7 +5,7 @@ import { readCheckpoint } from '../shared/checkpoint/load.js';
 import { resolveCheckpoint } from '../shared/checkpoint/store.js';
 import { EVAL_FLAGS, FlagError, givenFlags } from '../shared/config.js';
 import { CLASSIFIER_DEFAULTS, DEFAULT_CLASSIFIER_DIR, ensureClassifier } from '../shared/eval/classifier-store.js';
-import { evalNoise, evaluateImages, generateImages, summaryLine } from '../shared/eval/evaluate.js';
+import { evalLabelsFor, evalNoise, evaluateImages, generateImages, summaryLine } from '../shared/eval/evaluate.js';
 import { writeFileAtomic } from '../shared/fsutil.js';
 import { loadImageSet } from '../shared/images/image-set.js';
 import { runCli } from './main.js';
@@ -18,6 +18,8 @@ interface Scored {
   what: string;
   /** Fields of the JSON report naming the source. */
   source: Record<string, unknown>;
+  /** The digits a conditional generator was asked for (image i: digit i mod 10). */
+  labels?: Uint8Array;
 }
 
 await runCli('npm run eval --', EVAL_FLAGS, async (flags) => {
@@ -42,16 +44,17 @@ await runCli('npm run eval --', EVAL_FLAGS, async (flags) => {
     const seed = flags.seed as number;
     const latent = ckpt.state.latent;
     log(`eval: generating ${n} images from ${dir} (epoch ${ckpt.state.epoch}, step ${ckpt.state.globalStep}), seed ${seed}, backend ${backend.name}`);
-    const images = await generateImages(ckpt.generator, evalNoise(seed, n, latent), n, latent);
+    const labels = evalLabelsFor(ckpt.generator, n, latent);
+    const images = await generateImages(ckpt.generator, evalNoise(seed, n, latent), n, latent, undefined, labels);
     scored = {
-      images, n, what: `${n} generated from ${dir} (epoch ${ckpt.state.epoch}, seed ${seed})`,
+      images, n, labels, what: `${n} generated from ${dir} (epoch ${ckpt.state.epoch}, seed ${seed})`,
       source: { checkpoint: dir, epoch: ckpt.state.epoch, globalStep: ckpt.state.globalStep, model: (ckpt.state.config as { model?: string }).model, seed },
     };
   }
   const classifierDir = resolve((flags.classifier as string | undefined) ?? DEFAULT_CLASSIFIER_DIR);
   const classifier = await ensureClassifier({ dir: classifierDir, ...CLASSIFIER_DEFAULTS, data: flags.data as string | undefined, backend: backend.name, log });
   log(`eval: classifying ${scored.n} images against the ${classifier.reference.test.count} test images`);
-  const result = await evaluateImages(classifier, scored.images, scored.n);
+  const result = await evaluateImages(classifier, scored.images, scored.n, scored.labels);
   const seconds = (performance.now() - t0) / 1000;
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
   process.stdout.write(
@@ -62,6 +65,9 @@ await runCli('npm run eval --', EVAL_FLAGS, async (flags) => {
       `digit shares    ${result.coverage.shares.map((s, k) => `${k}:${pct(s)}`).join(' ')}`,
       `coverage        KL to test shares ${result.coverage.kl.toFixed(4)}; digits under a quarter of their share: ${result.coverage.underQuarter.length ? result.coverage.underQuarter.join(', ') + ' (MODE COLLAPSE)' : 'none'}`,
       `confidence      ${result.confidence.generated.toFixed(3)} generated, ${result.confidence.real.toFixed(3)} test`,
+      ...(result.conditional
+        ? [`conditional     ${pct(result.conditional.accuracy)} classified as the digit asked for; by digit ${result.conditional.perDigit.map((a, k) => `${k}:${pct(a)}`).join(' ')}`]
+        : []),
       `classifier      ${classifierDir} (test accuracy ${pct(result.classifier.testAccuracy)}, sha256 ${result.classifier.sha256.slice(0, 12)})`,
       '',
     ].join('\n'),

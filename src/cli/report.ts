@@ -7,6 +7,8 @@ import { resolveCheckpoint } from '../shared/checkpoint/store.js';
 import { FlagError, REPORT_FLAGS } from '../shared/config.js';
 import { writeFileAtomic } from '../shared/fsutil.js';
 import { encodeGridPng } from '../shared/pool/tasks.js';
+import { evalLabels } from '../shared/models/conditional.js';
+import { generateWith, generatorClasses } from '../shared/models/labels.js';
 import { reportHtml, type ReportHtmlArgs } from '../shared/report/html.js';
 import { readRun } from '../shared/report/run-data.js';
 import { Rng } from '../shared/rng.js';
@@ -23,7 +25,11 @@ await runCli('npm run report --', REPORT_FLAGS, async (flags) => {
     const ckpt = await readCheckpoint(ckptDir);
     const latent = ckpt.state.latent;
     const z = Rng.stream(0, 'sample').fillNormal(new Float32Array(25 * latent));
-    const images = tf.tidy(() => (ckpt.generator.predict(tf.tensor(z, [25, latent])) as tf.Tensor).dataSync() as Float32Array).slice();
+    // A conditional generator draws digit i mod 10 for image i (0-9, 0-9, 0-4 in reading order).
+    const labels = generatorClasses(ckpt.generator, latent) > 0 ? evalLabels(25) : undefined;
+    const images = labels
+      ? await generateWith(ckpt.generator, z, 25, latent, labels)
+      : tf.tidy(() => (ckpt.generator.predict(tf.tensor(z, [25, latent])) as tf.Tensor).dataSync() as Float32Array).slice();
     args.finalGrid = { png: encodeGridPng({ images, count: 25, rows: 28, cols: 28 }), checkpoint: ckptDir, epoch: ckpt.state.epoch };
   } else args.finalGridNote = 'This run has no complete checkpoint, so there is no final grid.';
   const out = (flags.out as string | undefined) ?? join(root, 'report.html');

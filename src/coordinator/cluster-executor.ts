@@ -14,7 +14,7 @@ import type { TrainConfig } from '../shared/config.js';
 import type { EvalResult } from '../shared/eval/summary.js';
 import type { StepReport, ToCoordinator, ToWorker } from '../shared/protocol/messages.js';
 import type { StepExecutor, StepRange } from '../shared/run/loop.js';
-import { SAMPLE_GRID_COUNT } from '../shared/run/outputs.js';
+import { sampleGridCount } from '../shared/run/outputs.js';
 import type { RunPosition } from '../shared/run/snapshot.js';
 import { combineReports, type StepRecord } from '../shared/run/step-report.js';
 import type { Member } from './membership.js';
@@ -98,12 +98,13 @@ export class ClusterExecutor implements StepExecutor {
 
   async samples(epoch: number): Promise<Float32Array> {
     const { channel } = this.a;
-    await channel.send(channel.root(), { t: 'sample', epoch, count: SAMPLE_GRID_COUNT });
+    const count = sampleGridCount(this.a.config.model);
+    await channel.send(channel.root(), { t: 'sample', epoch, count });
     for (;;) {
       const m = await channel.next(120_000, 'sample images from rank 0');
       if (m.msg.t === 'samples' && m.msg.epoch === epoch && m.raw.length === 1) {
         const b = m.raw[0];
-        if (b.byteLength !== SAMPLE_GRID_COUNT * 28 * 28 * 4) throw channel.error(`rank 0 sent ${b.byteLength} bytes of samples, expected ${SAMPLE_GRID_COUNT * 28 * 28 * 4}`);
+        if (b.byteLength !== count * 28 * 28 * 4) throw channel.error(`rank 0 sent ${b.byteLength} bytes of samples, expected ${count * 28 * 28 * 4}`);
         return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
       }
     }

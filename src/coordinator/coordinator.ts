@@ -349,7 +349,10 @@ export class Coordinator {
               if (written) this.metrics.checkpointWritten(written.seconds);
             },
             onEpochEnd: (epochs) => this.metrics.epochDone(epochs),
-            onEval: (result, epoch) => this.metrics.recordEval(result, epoch),
+            onEval: (result, epoch) => {
+              this.metrics.recordEval(result, epoch);
+              this.metrics.recordConditionalAccuracy(result);
+            },
             onPhase: (phase) => this.metrics.setStatus(phase),
           });
           break;

@@ -45,7 +45,7 @@ const seconds = (spec: Omit<FlagSpec, 'type' | 'max' | 'unit'>): FlagSpec => ({ 
 
 /** Flags of training (`npm run train`; the cluster commands accept them too). */
 export const TRAIN_FLAGS: readonly FlagSpec[] = [
-  f({ name: 'model', type: 'enum', choices: MODEL_NAMES, default: 'mlp', help: 'GAN architecture: mlp (dense) or dcgan (convolutional)' }),
+  f({ name: 'model', type: 'enum', choices: MODEL_NAMES, default: 'mlp', help: 'GAN architecture: mlp (dense) or dcgan (convolutional); cmlp and cdcgan are the same conditioned on the digit (npm run sample -- --digit 7)' }),
   f({ name: 'epochs', type: 'int', default: 50, min: 1, help: 'epochs to train (one epoch = every training image once)' }),
   f({ name: 'batch-size', type: 'int', default: 128, min: 1, help: 'images per step (the global batch when distributed)' }),
   f({ name: 'lr', type: 'float', default: 2e-4, min: 0, minExclusive: true, help: 'Adam learning rate, both networks' }),
@@ -124,7 +124,8 @@ const CHECKPOINT_CHOICE_FLAGS: readonly FlagSpec[] = [
 /** Flags of `npm run sample`. */
 export const SAMPLE_FLAGS: readonly FlagSpec[] = [
   ...CHECKPOINT_CHOICE_FLAGS,
-  f({ name: 'n', type: 'int', default: 64, min: 1, max: 4096, help: 'images to draw (laid out as a near-square grid)' }),
+  f({ name: 'n', type: 'int', default: 64, min: 1, max: 4096, help: 'images to draw (laid out as a near-square grid); a conditional model without --digit draws one row per digit, N/10 rounded up per row (8 unless --n is given)' }),
+  f({ name: 'digit', type: 'int', min: 0, max: 9, help: 'draw only this digit (conditional models: cmlp, cdcgan)' }),
   f({ name: 'seed', type: 'int', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'noise seed; same checkpoint + seed + backend = same PNG bytes' }),
   f({ name: 'scale', type: 'int', default: 2, min: 1, max: 16, help: 'pixels per image pixel in the grid (2: 56 px digits)' }),
   f({ name: 'out', type: 'string', help: 'output PNG path; default samples.png beside the checkpoint' }),

@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ShardedReducer } from './allreduce/ring.js';
 import { fusionLayout, readVariables, readVariablesAsync, writeVariables, type FusionLayout } from './allreduce/fusion.js';
 import { buildGan, type Gan, type ModelName } from './models/index.js';
+import { joinLatent, oneHotLabels } from './models/labels.js';
 import { Adam, type AdamArgs, type AdamState } from './optimizer.js';
 import { Rng, streamSeed } from './rng.js';
 import { discriminatorGradients, generatorGradients, trainableVariables, type DiscriminatorGradients, type GeneratorGradients } from './step.js';
@@ -171,16 +172,17 @@ export class Replica {
 
   /**
    * The discriminator's half of a step: gradients on `real` (batch × image floats in [-1, 1]) and
-   * on G(z), averaged by `reduce`, then Adam. Changes D's weights only.
+   * on G(z), averaged by `reduce`, then Adam. Changes D's weights only. `labels` (the real images'
+   * digits) are required by a conditional model and ignored by an unconditional one.
    */
-  async discriminatorStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: Reducer): Promise<HalfStep<DiscriminatorGradients>> {
+  async discriminatorStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: Reducer, labels?: Uint8Array): Promise<HalfStep<DiscriminatorGradients>> {
     const t0 = performance.now();
-    const [realT, zT] = [tf.tensor(real, [batch, ...this.gan.imageShape], 'float32'), this.noiseTensor(pos, batch)];
+    const [realT, zT, onehot] = [tf.tensor(real, [batch, ...this.gan.imageShape], 'float32'), this.noiseTensor(pos, batch), this.labelTensor(labels, batch)];
     let out: DiscriminatorGradients;
     try {
-      out = await discriminatorGradients(this.gan, this.d.layout, realT, zT, this.dropoutSeeds(pos, 0));
+      out = await discriminatorGradients(this.gan, this.d.layout, realT, zT, this.dropoutSeeds(pos, 0), onehot);
     } finally {
-      tf.dispose([realT, zT]);
+      tf.dispose([realT, zT, ...(onehot ? [onehot] : [])]);
     }
     return this.finish(this.d, out, out.lossD, t0, 'D', reduce);
   }
@@ -190,14 +192,14 @@ export class Replica {
    * statistics only. With several replicas the statistics each replica's forward pass updated ride
    * along in G's fusion buffer and come back averaged, so replicas keep identical statistics.
    */
-  async generatorStep(batch: number, pos: StepPosition, reduce?: Reducer): Promise<HalfStep<GeneratorGradients>> {
+  async generatorStep(batch: number, pos: StepPosition, reduce?: Reducer, labels?: Uint8Array): Promise<HalfStep<GeneratorGradients>> {
     const t0 = performance.now();
-    const zT = this.noiseTensor(pos, batch);
+    const [zT, onehot] = [this.noiseTensor(pos, batch), this.labelTensor(labels, batch)];
     let out: GeneratorGradients;
     try {
-      out = await generatorGradients(this.gan, this.g.layout, zT, this.dropoutSeeds(pos, 1));
+      out = await generatorGradients(this.gan, this.g.layout, zT, this.dropoutSeeds(pos, 1), onehot);
     } finally {
-      zT.dispose();
+      tf.dispose([zT, ...(onehot ? [onehot] : [])]);
     }
     if (this.gStats.layout.length > 0) this.statsCopy = await readVariablesAsync(this.gStats.vars, this.gStats.layout);
     if (!reduce || this.gStats.layout.length === 0) return this.finish(this.g, out, out.lossG, t0, 'G', reduce);
@@ -339,10 +341,20 @@ export class Replica {
     return tf.tensor(this.noise(pos, batch), [batch, this.args.latent], 'float32');
   }
 
-  /** One D step then one G step; the G step reuses the D step's noise, as the reference trainers do. */
-  async trainStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: Reducer): Promise<StepStats> {
-    const d = await this.discriminatorStep(real, batch, pos, reduce);
-    const g = await this.generatorStep(batch, pos, reduce);
+  /** The one-hot digits of a conditional model's batch; undefined for an unconditional model. */
+  private labelTensor(labels: Uint8Array | undefined, batch: number): tf.Tensor | undefined {
+    if (this.gan.classes === 0) return undefined;
+    if (!labels) throw new RangeError(`model ${this.args.model} is conditional: its step needs the batch's labels`);
+    return oneHotLabels(labels, batch);
+  }
+
+  /**
+   * One D step then one G step; the G step reuses the D step's noise, as the reference trainers do.
+   * A conditional model draws its fakes for the real batch's `labels` in both halves.
+   */
+  async trainStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: Reducer, labels?: Uint8Array): Promise<StepStats> {
+    const d = await this.discriminatorStep(real, batch, pos, reduce, labels);
+    const g = await this.generatorStep(batch, pos, reduce, labels);
     return {
       lossD: d.lossD,
       lossG: g.lossG,
@@ -366,9 +378,11 @@ export class Replica {
     writeVariables(net.vars, net.layout, net.params);
   }
 
-  /** Generates images (n × image floats in [-1, 1]) from the given noise, in inference mode. */
-  async generate(z: Float32Array, n: number): Promise<Float32Array> {
-    const out = tf.tidy(() => this.gan.generator.apply(tf.tensor(z, [n, this.args.latent], 'float32'), { training: false }) as tf.Tensor);
+  /** Generates images (n × image floats in [-1, 1]) from the given noise (and digits, for a conditional model), in inference mode. */
+  async generate(z: Float32Array, n: number, labels?: Uint8Array): Promise<Float32Array> {
+    const onehot = this.labelTensor(labels, n);
+    const out = tf.tidy(() => this.gan.generator.apply(joinLatent(tf.tensor(z, [n, this.args.latent], 'float32'), onehot), { training: false }) as tf.Tensor);
+    onehot?.dispose();
     const data = (await out.data()) as Float32Array;
     out.dispose();
     return data.slice();

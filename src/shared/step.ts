@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { flattenTensorsAsync, type FusionLayout } from './allreduce/fusion.js';
 import type { Gan } from './models/index.js';
+import { joinLatent } from './models/labels.js';
 
 /** Result of the discriminator's half of a step. */
 export interface DiscriminatorGradients {
@@ -57,6 +58,21 @@ function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
   return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
+/**
+ * D's outputs: the real-vs-fake logit [n, 1] and, for a conditional model, the digit logits
+ * [n, classes] (its last layer has 1 + classes units).
+ */
+function splitLogits(out: tf.Tensor, classes: number): [tf.Tensor, tf.Tensor | undefined] {
+  if (classes === 0) return [out, undefined];
+  const [source, digits] = tf.split(out, [1, classes], 1);
+  return [source, digits];
+}
+
+/** Mean softmax cross-entropy of digit logits against one-hot digits. */
+function classLoss(logits: tf.Tensor, onehot: tf.Tensor): tf.Scalar {
+  return tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+}
+
 /** Mean of sigmoid(logits) as a number. */
 async function meanProbability(logits: tf.Tensor): Promise<number> {
   const m = tf.tidy(() => tf.mean(tf.sigmoid(logits)));
@@ -69,6 +85,9 @@ async function meanProbability(logits: tf.Tensor): Promise<number> {
  * The discriminator's gradients on a real batch and a batch generated from `z`. Real and fake
  * images go through D as one batch (D has no BatchNorm, so this equals two passes, with fewer,
  * larger matmuls). G runs in training mode, as it does in its own step, with its statistics frozen.
+ * A conditional model gets `onehot` ([batch, 10], the real images' digits): G draws the fakes for
+ * the same digits, and D's class logits add the cross-entropy of both halves against those digits
+ * (AC-GAN: D learns to tell the digit of real and fake images alike).
  */
 export async function discriminatorGradients(
   gan: Gan,
@@ -76,16 +95,19 @@ export async function discriminatorGradients(
   real: tf.Tensor,
   z: tf.Tensor,
   dropoutSeedOf: (layerIndex: number) => number,
+  onehot?: tf.Tensor,
 ): Promise<DiscriminatorGradients> {
   const batch = real.shape[0];
-  const fake = tf.tidy(() => withFrozenStatistics(gan.generator, () => gan.generator.apply(z, { training: true }) as tf.Tensor));
+  const fake = tf.tidy(() => withFrozenStatistics(gan.generator, () => gan.generator.apply(joinLatent(z, onehot), { training: true }) as tf.Tensor));
   let logits: tf.Tensor | undefined;
   setDropoutSeeds(gan.discriminator, dropoutSeedOf);
   const { value, grads } = tf.variableGrads(() => {
     const out = gan.discriminator.apply(tf.concat([real, fake]), { training: true }) as tf.Tensor;
-    logits = tf.keep(out);
-    const [lr, lf] = tf.split(out, [batch, batch]);
-    return tf.add(tf.mean(tf.softplus(tf.neg(lr))), tf.mean(tf.softplus(lf))) as tf.Scalar;
+    const [source, classes] = splitLogits(out, gan.classes);
+    logits = tf.keep(source);
+    const [lr, lf] = tf.split(source, [batch, batch]);
+    const loss = tf.add(tf.mean(tf.softplus(tf.neg(lr))), tf.mean(tf.softplus(lf)));
+    return (classes ? tf.add(loss, classLoss(classes, tf.concat([onehot!, onehot!]))) : loss) as tf.Scalar;
   }, trainableVariables(gan.discriminator));
   fake.dispose();
   const vars = trainableVariables(gan.discriminator);
@@ -102,20 +124,26 @@ export async function discriminatorGradients(
   return { grads: flat, lossD, dReal, dFake, flattenMs };
 }
 
-/** The generator's gradients through the (current) discriminator, for noise `z`. */
+/**
+ * The generator's gradients through the (current) discriminator, for noise `z`. A conditional
+ * model's G draws the digits `onehot` and its loss adds D's cross-entropy of the fakes against them.
+ */
 export async function generatorGradients(
   gan: Gan,
   layout: FusionLayout,
   z: tf.Tensor,
   dropoutSeedOf: (layerIndex: number) => number,
+  onehot?: tf.Tensor,
 ): Promise<GeneratorGradients> {
   let logits: tf.Tensor | undefined;
   setDropoutSeeds(gan.discriminator, dropoutSeedOf);
   const { value, grads } = tf.variableGrads(() => {
-    const fake = gan.generator.apply(z, { training: true }) as tf.Tensor;
+    const fake = gan.generator.apply(joinLatent(z, onehot), { training: true }) as tf.Tensor;
     const out = gan.discriminator.apply(fake, { training: true }) as tf.Tensor;
-    logits = tf.keep(out);
-    return tf.mean(tf.softplus(tf.neg(out))) as tf.Scalar;
+    const [source, classes] = splitLogits(out, gan.classes);
+    logits = tf.keep(source);
+    const loss = tf.mean(tf.softplus(tf.neg(source)));
+    return (classes ? tf.add(loss, classLoss(classes, onehot!)) : loss) as tf.Scalar;
   }, trainableVariables(gan.generator));
   const vars = trainableVariables(gan.generator);
   const tf0 = performance.now();

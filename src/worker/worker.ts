@@ -11,7 +11,7 @@ import { deserializeModel, serializeCheckpoint } from '../shared/checkpoint/seri
 import { CHECKPOINT_FILES, unpackOptimizer, type CheckpointState } from '../shared/checkpoint/format.js';
 import { configFingerprintFields, type TrainConfig } from '../shared/config.js';
 import { loadMnist } from '../shared/data/mnist.js';
-import { batchIndices, epochPermutation, gatherImages, shardSize } from '../shared/data/schedule.js';
+import { batchIndices, epochPermutation, gatherBatch, shardSize } from '../shared/data/schedule.js';
 import { curveClient, type CurveKeys } from '../shared/protocol/curve.js';
 import { fingerprint } from '../shared/protocol/fingerprint.js';
 import { Inbox, receiveLoop, SendQueue, type ReceiveStats } from '../shared/protocol/channel.js';
@@ -20,7 +20,7 @@ import { PROTOCOL_VERSION, type ToWorker, type Welcome } from '../shared/protoco
 import { summarize } from '../shared/models/index.js';
 import { Replica } from '../shared/replica.js';
 import { checkpointPayload } from '../shared/run/snapshot.js';
-import { fixedNoise } from '../shared/run/trainer.js';
+import { fixedLabels, fixedNoise } from '../shared/run/trainer.js';
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../shared/eval/classifier-store.js';
 import { evaluateGenerator, type GeneratorEvaluatorArgs } from '../shared/eval/evaluate.js';
 import { resolve } from 'node:path';
@@ -175,6 +175,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     await send({ t: 'ready', rank, weightsHash: replica.weightsHash() });
 
     const batch = new Float32Array(local * 28 * 28);
+    const labels = new Uint8Array(local);
     // CUDA_VISIBLE_DEVICES=i leaves this process one GPU, index 0 from its point of view.
     if (args.backend.name === 'tfjs-node-gpu') gpu.start(0);
     // ZeRO stage 1: each rank updates its segment of the parameters and holds Adam's moments for it only.
@@ -192,13 +193,13 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
           const perm = epochPermutation(config.seed, msg.epoch, data.count);
           for (let step = msg.from; step < msg.to; step++) {
             const tData = performance.now();
-            gatherImages(data, batchIndices(perm, step, config.batchSize, rank, world), batch);
+            gatherBatch(data, batchIndices(perm, step, config.batchSize, rank, world), batch, labels);
             const dataMs = performance.now() - tData;
             const sentBefore = ring.bytesSent;
             const stopQueued = () => inbox.has((m) => m.msg.t === 'stop');
             let s;
             try {
-              s = await replica.trainStep(batch, local, { epoch: msg.epoch, step, rank, world }, reducer);
+              s = await replica.trainStep(batch, local, { epoch: msg.epoch, step, rank, world }, reducer, labels);
             } catch (err) {
               // A stop closes the ring under a collective in flight (recovery from a lost peer):
               // the stop, queued next, is what happened, not this error.
@@ -222,7 +223,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
           break;
         }
         case 'sample': {
-          const images = await replica.generate(fixedNoise(config), msg.count);
+          const images = await replica.generate(fixedNoise(config), msg.count, fixedLabels(config));
           await send({ t: 'samples', epoch: msg.epoch, count: msg.count }, [new Uint8Array(images.buffer, images.byteOffset, images.byteLength)]);
           break;
         }

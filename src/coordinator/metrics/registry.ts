@@ -301,6 +301,18 @@ export class RunMetrics {
     this.evaluations.inc();
   }
 
+  private conditionalAccuracy?: Gauge;
+
+  /**
+   * A conditional model's evaluation: the share of generated images the classifier sees as the
+   * digit asked for. The gauge is made at the first such evaluation, so other runs never export it.
+   */
+  recordConditionalAccuracy(r: EvalResult): void {
+    if (!r.conditional) return;
+    this.conditionalAccuracy ??= new Gauge({ name: 'gan_conditional_accuracy', help: 'Share of generated images the classifier sees as the digit asked for, last evaluation of a conditional model (chance: 0.1)', registers: [this.registry] });
+    this.conditionalAccuracy.set(r.conditional.accuracy);
+  }
+
   /** One completed step: the reports of every worker and the coordinator's wall time. */
   recordStep(reports: StepReport[], seconds: number, globalBatch: number): void {
     const mean = (f: (r: StepReport) => number) => reports.reduce((s, r) => s + f(r), 0) / reports.length;

@@ -2,6 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { modelClasses } from '../models/conditional.js';
+import type { ModelName } from '../models/index.js';
 import type { AdamState } from '../optimizer.js';
 import { unpackOptimizer, type CheckpointState } from './format.js';
 import { deserializeModel, serializeCheckpoint, type CheckpointPayload } from './serialize.js';
@@ -35,7 +37,11 @@ export async function readCheckpoint(dir: string, opts: { full?: boolean; hash?:
   };
   const out: LoadedCheckpoint = { dir, state, generator: await load('generator') };
   const zSize = out.generator.inputs[0]?.shape[1];
-  if (zSize !== state.latent) throw new CheckpointError(`checkpoint ${basename(dir)}: generator takes z of size ${zSize}, state.json says latent ${state.latent}`);
+  // A conditional model's G takes z joined with a one-hot digit (models/labels.ts).
+  const classes = modelClasses((state.config as { model?: ModelName }).model ?? 'mlp') ?? 0;
+  if (zSize !== state.latent + classes) {
+    throw new CheckpointError(`checkpoint ${basename(dir)}: generator takes inputs of size ${zSize}, state.json says latent ${state.latent}${classes ? ` plus ${classes} digit classes` : ''}`);
+  }
   if (opts.full) {
     out.discriminator = await load('discriminator');
     try {

@@ -86,3 +86,24 @@ export function gatherImages(split: MnistSplit, indices: ArrayLike<number>, out?
   }
   return out;
 }
+
+/**
+ * Copies the labels (digits) of the images at `indices` into `out`, in the same order as
+ * `gatherImages`: a conditional model's batch carries each image's digit. Pass `out` to reuse it.
+ */
+export function gatherLabels(split: MnistSplit, indices: ArrayLike<number>, out?: Uint8Array): Uint8Array {
+  if (out === undefined) out = new Uint8Array(indices.length);
+  else if (out.length !== indices.length) throw new RangeError(`gatherLabels: out has ${out.length} entries, expected ${indices.length}`);
+  for (let k = 0; k < indices.length; k++) {
+    const i = indices[k];
+    if (!(Number.isInteger(i) && i >= 0 && i < split.count)) throw new RangeError(`gatherLabels: index ${i} out of range [0, ${split.count})`);
+    out[k] = split.labels[i];
+  }
+  return out;
+}
+
+/** One step's share of the data: the images (as `gatherImages`) and their labels (as `gatherLabels`), into the given buffers. */
+export function gatherBatch(split: MnistSplit, indices: ArrayLike<number>, images: Float32Array, labels: Uint8Array): void {
+  gatherImages(split, indices, images);
+  gatherLabels(split, indices, labels);
+}

@@ -51,3 +51,22 @@ export function meanConfidence(probs: Float32Array, count: number): number {
   for (let i = 0; i < count; i++) s += probs[i * NUM_CLASSES + argmax(probs, i * NUM_CLASSES, NUM_CLASSES)];
   return s / count;
 }
+
+/** How often the classifier sees the digit that was asked for: overall and per requested digit. */
+export interface ConditionalAccuracy {
+  /** Share of images classified as their requested digit. */
+  accuracy: number;
+  /** perDigit[d]: that share among the images requested as digit d (NaN when none were). */
+  perDigit: number[];
+}
+
+/** The conditional accuracy of images generated for `labels` (the requested digits). */
+export function conditionalAccuracy(probs: Float32Array, labels: Uint8Array, count: number): ConditionalAccuracy {
+  const asked = new Array<number>(NUM_CLASSES).fill(0);
+  const right = new Array<number>(NUM_CLASSES).fill(0);
+  for (let i = 0; i < count; i++) {
+    asked[labels[i]]++;
+    if (argmax(probs, i * NUM_CLASSES, NUM_CLASSES) === labels[i]) right[labels[i]]++;
+  }
+  return { accuracy: right.reduce((a, b) => a + b, 0) / count, perDigit: asked.map((n, d) => (n === 0 ? NaN : right[d] / n)) };
+}

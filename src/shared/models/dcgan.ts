@@ -4,15 +4,18 @@
  *    64 (k5 s2), 1 (k5 s2, tanh), BatchNorm + LeakyReLU between, no biases.
  * D: Conv2D 64 (k5 s2), Conv2D 128 (k5 s2), each LeakyReLU + Dropout(0.3), flatten, Dense 1 logit.
  * LeakyReLU keeps Keras' default slope (0.3), as the report does.
+ * The conditional variant (`cdcgan`, an AC-GAN): G's Dense takes z joined with a one-hot digit
+ * (latent + 10 floats, models/labels.ts); D's last Dense has 1 + 10 units, the real-vs-fake logit
+ * and the digit's logits (step.ts).
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { seededInit } from './init.js';
 import type { Gan, GanBuildArgs } from './types.js';
 
-export function buildDcgan(args: GanBuildArgs): Gan {
+export function buildDcgan(args: GanBuildArgs, classes = 0): Gan {
   const gInit = seededInit(args.seed, 'G');
   const generator = tfl.sequential({ name: 'generator' });
-  generator.add(tfl.layers.dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent], kernelInitializer: gInit() }));
+  generator.add(tfl.layers.dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent + classes], kernelInitializer: gInit() }));
   generator.add(tfl.layers.batchNormalization());
   generator.add(tfl.layers.leakyReLU());
   generator.add(tfl.layers.reshape({ targetShape: [7, 7, 256] }));
@@ -33,6 +36,6 @@ export function buildDcgan(args: GanBuildArgs): Gan {
     discriminator.add(tfl.layers.dropout({ rate: 0.3 }));
   }
   discriminator.add(tfl.layers.flatten());
-  discriminator.add(tfl.layers.dense({ units: 1, kernelInitializer: dInit() }));
-  return { name: 'dcgan', latent: args.latent, generator, discriminator, imageShape: [28, 28, 1] };
+  discriminator.add(tfl.layers.dense({ units: 1 + classes, kernelInitializer: dInit() }));
+  return { name: classes > 0 ? 'cdcgan' : 'dcgan', latent: args.latent, classes, generator, discriminator, imageShape: [28, 28, 1] };
 }

@@ -12,6 +12,11 @@ const PARAMS: Record<ModelName, { fixed: number; perLatent: number }> = {
   'mlp-plain': { fixed: 1_460_752 + 1_460_225, perLatent: 256 },
   // G: Dense(z → 7·7·256, no bias): 12,544 weights per z entry.
   dcgan: { fixed: 1_076_544 + 212_865, perLatent: 7 * 7 * 256 },
+  // Conditional (AC-GAN): the one-hot digit adds 10 inputs to G's first layer (10 × 256, 10 × 12,544)
+  // and D's last layer 10 digit logits (10 × (256 + 1) for the MLP, 10 × (7·7·128 + 1) for the DCGAN).
+  cmlp: { fixed: 1_467_920 + 10 * 256 + 1_460_225 + 10 * 257, perLatent: 256 },
+  'cmlp-plain': { fixed: 1_460_752 + 10 * 256 + 1_460_225 + 10 * 257, perLatent: 256 },
+  cdcgan: { fixed: 1_076_544 + 10 * 7 * 7 * 256 + 212_865 + 10 * (7 * 7 * 128 + 1), perLatent: 7 * 7 * 256 },
 };
 
 /** Total weights of generator and discriminator, BatchNorm statistics included. */

@@ -12,6 +12,11 @@ export interface GanBuildArgs {
 export interface Gan {
   name: string;
   latent: number;
+  /**
+   * Label classes G and D are conditioned on (a one-hot digit joined to their inputs, see
+   * labels.ts): 10 for the conditional models, 0 for the unconditional ones.
+   */
+  classes: number;
   generator: tfl.LayersModel;
   discriminator: tfl.LayersModel;
   /** Shape of one image as the discriminator takes it and the generator produces it. */

@@ -6,11 +6,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { serializeCheckpoint } from '../checkpoint/serialize.js';
 import type { TrainConfig } from '../config.js';
 import type { MnistSplit } from '../data/mnist.js';
-import { batchIndices, epochPermutation, gatherImages } from '../data/schedule.js';
+import { batchIndices, epochPermutation, gatherBatch } from '../data/schedule.js';
 import { evaluateGenerator, type GeneratorEvaluatorArgs } from '../eval/evaluate.js';
 import type { Replica } from '../replica.js';
 import type { StepExecutor, StepRange } from './loop.js';
-import { SAMPLE_GRID_COUNT } from './outputs.js';
+import { sampleGridCount } from './outputs.js';
 import { checkpointPayload, type RunPosition } from './snapshot.js';
 import { combineReports, reportOfStep, type StepRecord } from './step-report.js';
 
@@ -20,16 +20,19 @@ export interface LocalExecutorArgs {
   config: TrainConfig;
   /** The backend's label, written into checkpoints. */
   backend: string;
-  /** The fixed noise of the sample grids. */
+  /** The fixed noise of the sample grids, and their digits for a conditional model. */
   noise: Float32Array;
+  noiseLabels?: Uint8Array;
   evaluator?: GeneratorEvaluatorArgs;
 }
 
 export class LocalExecutor implements StepExecutor {
   private readonly batch: Float32Array;
+  private readonly labels: Uint8Array;
 
   constructor(private readonly a: LocalExecutorArgs) {
     this.batch = new Float32Array(a.config.batchSize * 28 * 28);
+    this.labels = new Uint8Array(a.config.batchSize);
   }
 
   async run(range: StepRange, onStep: (r: StepRecord) => Promise<void>, pause: () => boolean): Promise<void> {
@@ -38,9 +41,9 @@ export class LocalExecutor implements StepExecutor {
     let metricsMs = 0;
     for (let step = range.from; step < range.to; step++) {
       const t0 = performance.now();
-      gatherImages(data, batchIndices(perm, step, config.batchSize), this.batch);
+      gatherBatch(data, batchIndices(perm, step, config.batchSize), this.batch, this.labels);
       const dataMs = performance.now() - t0;
-      const s = await replica.trainStep(this.batch, config.batchSize, { epoch: range.epoch, step, rank: 0, world: 1 });
+      const s = await replica.trainStep(this.batch, config.batchSize, { epoch: range.epoch, step, rank: 0, world: 1 }, undefined, this.labels);
       const t1 = performance.now();
       const combined = combineReports([{ ...reportOfStep(s, dataMs), reducedBytes: 0, memoryBytes: tf.memory().numBytes, numTensors: tf.memory().numTensors, rssBytes: process.memoryUsage.rss() }]);
       await onStep({ ...combined, ms: dataMs + s.timings.total + metricsMs, images: config.batchSize, metricsMs });
@@ -53,7 +56,7 @@ export class LocalExecutor implements StepExecutor {
   }
 
   samples(): Promise<Float32Array> {
-    return this.a.replica.generate(this.a.noise, SAMPLE_GRID_COUNT);
+    return this.a.replica.generate(this.a.noise, sampleGridCount(this.a.config.model), this.a.noiseLabels);
   }
 
   evaluate() {

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { writeCheckpointFiles } from '../checkpoint/store.js';
 import type { CheckpointFiles } from '../checkpoint/format.js';
 import type { TrainConfig } from '../config.js';
+import { DIGIT_GRID_COLUMNS, LABEL_CLASSES, modelClasses } from '../models/conditional.js';
+import type { ModelName } from '../models/index.js';
 import type { EvalResult } from '../eval/summary.js';
 import { summaryLine } from '../eval/summary.js';
 import { writeFileAtomic } from '../fsutil.js';
@@ -17,6 +19,11 @@ import { MAX_FIELDS, MEAN_FIELDS, type StepRecord } from './step-report.js';
 
 /** Images in the fixed-noise sample grid written during training (8×8, as `npm run sample` draws). */
 export const SAMPLE_GRID_COUNT = 64;
+
+/** Images in a run's sample grids: 8×8 for an unconditional model, one row of 8 per digit for a conditional one. */
+export function sampleGridCount(model: ModelName): number {
+  return modelClasses(model) === 0 ? SAMPLE_GRID_COUNT : LABEL_CLASSES * DIGIT_GRID_COLUMNS;
+}
 
 /** Pixel scale of the sample grids (a 28 px digit drawn 56 px wide is readable on a screen). */
 export const SAMPLE_GRID_SCALE = 2;
@@ -154,14 +161,18 @@ export class RunOutputs {
     await this.metrics.append({
       type: 'eval', epoch, globalStep, images: r.images, fid: r.fid, fidFloor: r.fidFloor, score: r.score, scoreCeiling: r.scoreCeiling,
       coverageKl: r.coverage.kl, shares: r.coverage.shares, underQuarter: r.coverage.underQuarter, collapsed: r.coverage.collapsed,
-      confidence: r.confidence.generated, realConfidence: r.confidence.real, seconds, time: new Date().toISOString(),
+      confidence: r.confidence.generated, realConfidence: r.confidence.real,
+      ...(r.conditional ? { conditionalAccuracy: r.conditional.accuracy, conditionalPerDigit: r.conditional.perDigit } : {}),
+      seconds, time: new Date().toISOString(),
     });
     this.progress.log(`eval after epoch ${epoch} (${r.images} images, ${seconds.toFixed(1)} s): ${summaryLine(r)}`);
   }
 
-  /** Encodes the fixed-noise images (SAMPLE_GRID_COUNT × 28 × 28 in [-1, 1]) and writes samples/epoch-NNNN.png. */
+  /** Encodes the fixed-noise images (sampleGridCount × 28 × 28 in [-1, 1]) and writes samples/epoch-NNNN.png. */
   async writeSamples(epoch: number, images: Float32Array): Promise<void> {
-    const png = await this.pool.gridPng(images, SAMPLE_GRID_COUNT, 28, 28, { scale: SAMPLE_GRID_SCALE });
+    const model = this.args.config.model;
+    const grid = modelClasses(model) === 0 ? {} : { gridCols: DIGIT_GRID_COLUMNS };
+    const png = await this.pool.gridPng(images, sampleGridCount(model), 28, 28, { scale: SAMPLE_GRID_SCALE, ...grid });
     await writeFileAtomic(join(this.args.paths.samples, `epoch-${String(epoch).padStart(4, '0')}.png`), png);
   }
 

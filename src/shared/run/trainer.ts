@@ -11,7 +11,8 @@ import { paramCounts, summarize } from '../models/index.js';
 import { Replica } from '../replica.js';
 import { Rng } from '../rng.js';
 import { VERSION } from '../version.js';
-import { RunOutputs, SAMPLE_GRID_COUNT } from './outputs.js';
+import { RunOutputs, sampleGridCount } from './outputs.js';
+import { DIGIT_GRID_COLUMNS, digitRowLabels, modelClasses, repeatPerRow } from '../models/conditional.js';
 import { LocalExecutor } from './local-executor.js';
 import { NonFiniteStepsError, trainLoop } from './loop.js';
 import { readCheckpoint } from '../checkpoint/load.js';
@@ -48,9 +49,18 @@ export interface TrainResult {
   stopped: boolean;
 }
 
-/** The fixed noise of the sample grids: one batch for the whole run, so epochs compare. */
+/**
+ * The fixed noise of the sample grids: one batch for the whole run, so epochs compare. A
+ * conditional model's grid has a row per digit, and column c uses the same z in every row.
+ */
 export function fixedNoise(config: TrainConfig): Float32Array {
-  return Rng.stream(config.seed, 'fixed-noise').fillNormal(new Float32Array(SAMPLE_GRID_COUNT * config.latent));
+  if (modelClasses(config.model) === 0) return Rng.stream(config.seed, 'fixed-noise').fillNormal(new Float32Array(sampleGridCount(config.model) * config.latent));
+  return repeatPerRow(Rng.stream(config.seed, 'fixed-noise').fillNormal(new Float32Array(DIGIT_GRID_COLUMNS * config.latent)), DIGIT_GRID_COLUMNS, config.latent);
+}
+
+/** The digits of the sample grids beside `fixedNoise`: row d all d for a conditional model; undefined otherwise. */
+export function fixedLabels(config: TrainConfig): Uint8Array | undefined {
+  return modelClasses(config.model) === 0 ? undefined : digitRowLabels(DIGIT_GRID_COLUMNS);
 }
 
 export async function train(args: TrainArgs): Promise<TrainResult> {
@@ -94,7 +104,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   const out = new RunOutputs({ paths, config, stepsPerEpoch: steps, resumed });
   await out.init();
   const pos: RunPosition = resume ? { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } : { epoch: 0, step: 0, globalStep: 0 };
-  const executor = new LocalExecutor({ replica, data, config, backend: backend.label, noise: fixedNoise(config), evaluator });
+  const executor = new LocalExecutor({ replica, data, config, backend: backend.label, noise: fixedNoise(config), noiseLabels: fixedLabels(config), evaluator });
   let stopped: boolean;
   try {
     stopped = await trainLoop({ executor, out, config, stepsPerEpoch: steps, pos, shouldStop });
