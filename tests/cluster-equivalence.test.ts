@@ -14,22 +14,14 @@
  * kernels themselves agree with the plain wasm ones within 1e-5 on every call of those steps.
  */
 import test from 'ava';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { relativeError } from './helpers/tf.js';
 import { runCli, tempDir } from './helpers/cli.js';
+import { finalWeights } from './helpers/run.js';
 
 const COMMON = ['--model', 'mlp-plain', '--backend', 'wasm', '--epochs', '1', '--limit', '576', '--batch-size', '96', '--seed', '1'];
 const env = { GAN_TEST_MODELS: '1' };
 
-async function finalWeights(run: string): Promise<{ g: Float32Array; d: Float32Array }> {
-  const latest = (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim();
-  const read = async (net: string) => {
-    const b = await readFile(join(run, 'checkpoints', latest, net, 'weights.bin'));
-    return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-  };
-  return { g: await read('generator'), d: await read('discriminator') };
-}
 
 test('2 and 3 workers end 6 steps with the single-process weights (relative error ≤ 1e-5)', async (t) => {
   const dir = await tempDir(t);

@@ -10,11 +10,13 @@ import { join } from 'node:path';
 import { runCli, runNpm, signalGroup, tempDir } from './helpers/cli.js';
 import { finalState, SEND_AFTER_MS, STOPPED_AROUND_EPOCH_2 } from './helpers/run.js';
 
-const RUN = ['--model', 'mlp', '--backend', 'wasm', '--limit', '384', '--batch-size', '64', '--epochs', '3', '--progress', 'lines'];
+// cmlp: a conditional model's labels travel with its images through the stop and the resume too.
+const runFlags = (model: string) => ['--model', model, '--backend', 'wasm', '--limit', '384', '--batch-size', '64', '--epochs', '3', '--progress', 'lines'];
 
 
-for (const mode of ['train', 'cluster'] as const) {
-  test(`${mode}: Ctrl-C through npm after epoch 1, then --resume latest, ends bit-identical to an uninterrupted run`, async (t) => {
+for (const [model, mode] of [['mlp', 'train'], ['mlp', 'cluster'], ['cmlp', 'train'], ['cmlp', 'cluster']] as const) {
+  test(`${model}, ${mode}: Ctrl-C through npm after epoch 1, then --resume latest, ends bit-identical to an uninterrupted run`, async (t) => {
+    const RUN = runFlags(model);
     const dir = await tempDir(t);
     const extra = mode === 'cluster' ? ['--workers', '2'] : [];
     const full = await runCli(mode, [...extra, ...RUN, '--run-dir', join(dir, 'full')]);
