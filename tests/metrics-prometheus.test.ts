@@ -39,7 +39,10 @@ interface MatrixSeries {
 
 /** Expressions that must be empty on CPU-only workers (absent, not zero): nvidia-smi's figures and webgpu's device memory. */
 const GPU_ONLY = /gan_gpu_|gan_backend_device_memory_bytes/;
-const RUN = ['--workers', '2', '--model', 'mlp', '--backend', 'wasm', '--limit', '512', '--batch-size', '64', '--log-every', '1', '--sample-every', '50', '--linger', '30'];
+// 8 steps per epoch, at batch 256 so a step takes long enough (0.3-0.6 s here) that the panels are
+// read while the run is live: at batch 64 the whole 64-step run took 20 s once the cluster's steps
+// streamed (ranges of steps), less than the history the checks wait for.
+const RUN = ['--workers', '2', '--model', 'mlp', '--backend', 'wasm', '--limit', '2048', '--batch-size', '256', '--log-every', '1', '--sample-every', '50', '--linger', '30'];
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -147,9 +150,9 @@ test('dashboard expressions against a real Prometheus: data on every panel, wind
     await waitFor('a quarter of the run', 300_000, async () => ((await scalar(promUrl, 'gan_global_step')) ?? 0) >= 16 || undefined);
     const etaStart = await readEta(promUrl, etaExpr);
 
-    // Every panel has data once a checkpoint and an evaluation happened and 20 s are recorded.
-    await waitFor('a checkpoint, an evaluation and 20 s of history', 300_000, async () =>
-      (await query(promUrl, 'gan_last_checkpoint_timestamp_seconds > 0 and on() gan_eval_epoch > 0 and on() count_over_time(gan_global_step[1m]) > 20')).length ? true : undefined,
+    // Every panel has data once a checkpoint and an evaluation happened and 10 s are recorded.
+    await waitFor('a checkpoint, an evaluation and 10 s of history', 300_000, async () =>
+      (await query(promUrl, 'gan_last_checkpoint_timestamp_seconds > 0 and on() gan_eval_epoch > 0 and on() count_over_time(gan_global_step[1m]) > 10')).length ? true : undefined,
     );
     const empty: string[] = [];
     const withData: string[] = [];
@@ -168,22 +171,26 @@ test('dashboard expressions against a real Prometheus: data on every panel, wind
     t.deepEqual(empty, [], 'these panels showed no data');
     t.deepEqual((await query(promUrl, 'gan_worker_up')).map((r) => r.metric.worker).sort(), ['0', '1']);
     t.like((await (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).json()) as object, { workers: 2 });
+    // The means are read late in the run over 8 s: rate() extrapolates each series to the window's
+    // edges but not past zero, so a window reaching back to the run's first samples (counters near
+    // 0) extrapolates _sum and _count differently and their ratio is no longer the exact mean.
+    await waitFor('7/8 of the run', 300_000, async () => ((await scalar(promUrl, 'gan_global_step')) ?? 0) >= 56 || undefined);
     const windowAt = Date.now() / 1000;
 
     const ra = await a.result;
     t.is(ra.code, 0, ra.stderr.slice(-2000));
 
-    // Window means: the dashboard's rate(_sum)/rate(_count) over 15 s equals the mean of
+    // Window means: the dashboard's rate(_sum)/rate(_count) over a window equals the mean of
     // metrics.jsonl's per-step values over exactly the steps the window's samples span.
     const linesA = await jsonl(runA);
     checkEta(t, 'a quarter into a fresh run', etaStart, a.done(), linesA, 1);
     const stepLoss = new Map(linesA.filter((l) => l.type === 'step').map((l) => [l.globalStep as number, l]));
     t.is(stepLoss.size, 64);
-    const counts = (await query<MatrixSeries>(promUrl, 'gan_generator_loss_count[15s]', windowAt))[0]!.values;
+    const counts = (await query<MatrixSeries>(promUrl, 'gan_generator_loss_count[8s]', windowAt))[0]!.values;
     const [from, to] = [Number(counts[0]![1]), Number(counts.at(-1)![1])];
     t.true(to - from >= 5, `only ${to - from} steps in the window`);
     for (const [metric, field] of [['gan_generator_loss', 'lossG'], ['gan_discriminator_loss', 'lossD'], ['gan_d_real_ratio', 'dReal'], ['gan_d_fake_ratio', 'dFake']] as const) {
-      const promMean = await scalar(promUrl, `rate(${metric}_sum[15s]) / rate(${metric}_count[15s])`, windowAt);
+      const promMean = await scalar(promUrl, `rate(${metric}_sum[8s]) / rate(${metric}_count[8s])`, windowAt);
       let sum = 0;
       for (let s = from + 1; s <= to; s++) sum += stepLoss.get(s)![field] as number;
       const fileMean = sum / (to - from);
