@@ -98,15 +98,30 @@ export async function runNpm(name: string, args: string[], opts: RunCliOptions =
   });
   // What is left of the group once npm has exited. A process's helpers (tsx's esbuild service) end on
   // their parent's closed pipe a few ms after it, so the group gets 1 s to empty before it counts.
+  // Zombies do not count: they have exited, and only wait for a PID 1 that may be slow to reap
+  // them (a container's init; CI saw two defunct esbuild helpers there).
   const leftAtExit = new Promise<string>((r) => child.once('exit', async () => {
-    for (let i = 0; i < 10 && signalGroup(child, 0); i++) await new Promise((w) => setTimeout(w, 100));
-    r(signalGroup(child, 0) ? execSync(`ps -o pid,ppid,stat,cmd -g ${child.pid}`, { encoding: 'utf8' }) : '');
+    for (let i = 0; i < 10 && livingInGroup(child.pid!); i++) await new Promise((w) => setTimeout(w, 100));
+    r(livingInGroup(child.pid!));
   }));
   const result = await collect(child, `npm run ${name} -- ${args.join(' ')}`, opts, async () => {
     signalGroup(child, 'SIGKILL');
     return '';
   });
   return { ...result, leftInGroup: await leftAtExit };
+}
+
+/** The processes of group `pgid` that have not exited (zombies left out), as `ps` lists them; '' for none. */
+function livingInGroup(pgid: number): string {
+  let out: string;
+  try {
+    out = execSync(`ps -o pid,ppid,stat,cmd -g ${pgid}`, { encoding: 'utf8' });
+  } catch {
+    return ''; // ps exits 1 when the group is empty
+  }
+  const [header, ...rows] = out.trimEnd().split('\n');
+  const living = rows.filter((row) => !/^\s*\d+\s+\d+\s+Z/.test(row));
+  return living.length ? [header, ...living].join('\n') + '\n' : '';
 }
 
 /** Sends `signal` to every process in `child`'s process group (a `runNpm` child leads one); false when none is left. */
