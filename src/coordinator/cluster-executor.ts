@@ -61,7 +61,7 @@ export class ClusterExecutor implements StepExecutor {
       const before = range.globalStep + (from - range.from);
       let last = performance.now();
       await channel.broadcast({ t: 'run', epoch: range.epoch, from, to, globalStep: before, hashLast: range.checkpointAfter && to === range.to });
-      const early = new Map<number, StepReport[]>();
+      const early = new Map<number, Map<number, StepReport>>();
       let metricsMs = 0;
       for (let step = from; step < to; step++) {
         const reports = await this.collect(range.epoch, step, early);
@@ -78,22 +78,25 @@ export class ClusterExecutor implements StepExecutor {
     }
   }
 
-  /** All ranks' reports of one step, in rank order; reports of later steps wait in `early`. */
-  private async collect(epoch: number, step: number, early: Map<number, StepReport[]>): Promise<StepReport[]> {
+  /**
+   * All ranks' reports of one step, in rank order; reports of later steps wait in `early`. Keyed by
+   * rank, so a rank's report counts once however often it arrives (as the lock-step code had it).
+   */
+  private async collect(epoch: number, step: number, early: Map<number, Map<number, StepReport>>): Promise<StepReport[]> {
     const world = this.a.channel.world();
-    const mine = early.get(step) ?? [];
+    const mine = early.get(step) ?? new Map<number, StepReport>();
     early.delete(step);
     // A step is bounded by the collectives' own timeouts on the workers, and a silent worker by
     // the liveness check; this bound only has to catch a coordinator-side surprise.
-    while (mine.length < world) {
+    while (mine.size < world) {
       const m = await this.a.channel.next(10 * 60_000, `step reports (epoch ${epoch + 1}, step ${step + 1})`);
       if (m.msg.t !== 'report') continue;
       const r = m.msg;
       if (r.epoch !== epoch || r.step < step || r.rank !== m.member.rank) continue;
-      if (r.step === step) mine.push(r);
-      else early.set(r.step, [...(early.get(r.step) ?? []), r]);
+      if (r.step === step) mine.set(r.rank, r);
+      else early.set(r.step, (early.get(r.step) ?? new Map<number, StepReport>()).set(r.rank, r));
     }
-    return mine.sort((x, y) => x.rank - y.rank);
+    return [...mine.values()].sort((x, y) => x.rank - y.rank);
   }
 
   async samples(epoch: number): Promise<Float32Array> {

@@ -191,12 +191,12 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
         case 'run': {
           // Steps back to back; a report per step goes out without waiting for the coordinator.
           const perm = epochPermutation(config.seed, msg.epoch, data.count);
+          const stopQueued = () => inbox.has((m) => m.msg.t === 'stop');
           for (let step = msg.from; step < msg.to; step++) {
             const tData = performance.now();
             gatherBatch(data, batchIndices(perm, step, config.batchSize, rank, world), batch, labels);
             const dataMs = performance.now() - tData;
             const sentBefore = ring.bytesSent;
-            const stopQueued = () => inbox.has((m) => m.msg.t === 'stop');
             let s;
             try {
               s = await replica.trainStep(batch, local, { epoch: msg.epoch, step, rank, world }, reducer, labels);
