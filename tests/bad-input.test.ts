@@ -120,15 +120,17 @@ test('a resumed run that diverges before its next checkpoint names the checkpoin
   t.regex(r.stderr, new RegExp(`1 consecutive steps with a non-finite loss or gradient \\(up to step 3\\): stopping; the last checkpoint is ${ckpt} `));
 });
 
-/** Pids of the live child processes of `pid` (from /proc). */
-function childrenOf(pid: number): number[] {
+/** Pids of the live worker processes (command line names `--coordinator`) whose parent is `pid`
+ * (from /proc). Other children are not counted: tsx's esbuild service is a child of the launcher too. */
+function workerChildrenOf(pid: number): number[] {
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes('--coordinator')) out.push(Number(entry));
     } catch {
       // the process exited while we looked
     }
@@ -148,7 +150,7 @@ test('a busy metrics port fails the cluster in one line before any worker proces
   const r = await runCli('cluster', ['--workers', '2', '--metrics-port', String(port), '--run-dir', join(dir, 'run'), '--limit', '128', '--batch-size', '64', '--backend', 'wasm'], {
     timeoutMs: 120_000,
     onStderr: (chunk, child) => {
-      if (children === undefined && /metrics endpoint/.test(chunk)) children = childrenOf(child.pid!);
+      if (children === undefined && /metrics endpoint/.test(chunk)) children = workerChildrenOf(child.pid!);
     },
   });
   t.is(r.code, 1, r.stderr);
