@@ -1,14 +1,16 @@
 /**
  * Hostile traffic: while a 2-worker run trains, random bytes and random msgpack are sent to every
- * listening socket (the coordinator's control socket and each worker's ring socket) for a bounded
- * time. The run must finish unharmed: exit 0, replica hashes agreeing (checked every 2 steps), and
+ * listening socket (the coordinator's ZeroMQ control socket; each worker's ring port, plain TCP:
+ * raw bytes and messages framed as the ring frames them, tcp-transport.ts) for a bounded time. The run must finish unharmed: exit 0, replica hashes agreeing (checked every 2 steps), and
  * the coordinator counting what it dropped.
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pack } from 'msgpackr';
 import * as zmq from 'zeromq';
+import { parseTcpEndpoint } from '../src/shared/allreduce/tcp-transport.js';
 import { runCli, tempDir } from './helpers/cli.js';
 
 function randomValue(depth = 0): unknown {
@@ -25,6 +27,48 @@ function randomValue(depth = 0): unknown {
   }
 }
 
+/** Bytes for a ring port: unframed noise, or a message framed as the ring frames it (u32 header bytes, u32 payload bytes, header, payload) with random contents. */
+function randomRingBytes(): Buffer {
+  if (Math.random() < 0.3) return randomBytes(Math.floor(Math.random() * 300));
+  const header = Math.random() < 0.5 ? randomBytes(Math.floor(Math.random() * 100)) : pack(randomValue());
+  const payload = randomBytes(Math.floor(Math.random() * 4096));
+  const prefix = Buffer.alloc(8);
+  prefix.writeUInt32LE(header.length, 0);
+  prefix.writeUInt32LE(payload.length, 4);
+  return Buffer.concat([prefix, header, payload]);
+}
+
+/** Writes to a ring port, reconnecting whenever the worker cuts the connection (as it does on bad framing). */
+class RingFuzzer {
+  private socket?: Socket;
+  constructor(private readonly endpoint: string) {}
+  async send(): Promise<void> {
+    if (!this.socket || this.socket.destroyed) {
+      const { host, port } = parseTcpEndpoint(this.endpoint);
+      const socket = netConnect({ host, port });
+      socket.on('error', () => undefined);
+      this.socket = socket;
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('close', () => reject(new Error('closed'))));
+    }
+    const socket = this.socket;
+    // A worker that stopped reading us (its queue for this connection is full) must not stall the loop.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error('write stalled'));
+      }, 200);
+      socket.write(randomRingBytes(), (e) => {
+        clearTimeout(timer);
+        if (e) reject(e);
+        else resolve();
+      });
+    });
+  }
+  close(): void {
+    this.socket?.destroy();
+  }
+}
+
 function randomFrames(): Buffer[] {
   return Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () => (Math.random() < 0.5 ? randomBytes(Math.floor(Math.random() * 300)) : pack(randomValue())));
 }
@@ -32,25 +76,25 @@ function randomFrames(): Buffer[] {
 test('random bytes and msgpack at every socket during training: the run finishes unharmed', async (t) => {
   const dir = await tempDir(t);
   let seen = '';
-  const sockets: zmq.Socket[] = [];
+  const sockets: { close(): void }[] = [];
   t.teardown(() => sockets.forEach((s) => s.close()));
   let fuzzing: Promise<number> | undefined;
-  const fuzz = async (endpoints: string[]): Promise<number> => {
-    const targets = endpoints.map((ep, i) => {
-      const s = i === 0 ? new zmq.Dealer({ linger: 0, sendTimeout: 100 }) : new zmq.Push({ linger: 0, sendTimeout: 100 });
-      s.connect(ep);
-      sockets.push(s);
-      return s;
-    });
+  const fuzz = async (control: string, rings: string[]): Promise<number> => {
+    const dealer = new zmq.Dealer({ linger: 0, sendTimeout: 100 });
+    dealer.connect(control);
+    sockets.push(dealer);
+    const fuzzers = rings.map((ep) => new RingFuzzer(ep));
+    sockets.push(...fuzzers);
+    const targets = [() => dealer.send(randomFrames()), ...fuzzers.map((f) => () => f.send())];
     let sent = 0;
     const until = Date.now() + 6000;
     while (Date.now() < until) {
-      for (const s of targets) {
+      for (const send of targets) {
         try {
-          await s.send(randomFrames());
+          await send();
           sent++;
         } catch {
-          // HWM reached or disconnected by the peer (maxMessageSize): keep going
+          // HWM reached, or disconnected by the peer (oversized frame, bad framing): keep going
         }
       }
       await new Promise((r) => setTimeout(r, 2));
@@ -63,7 +107,7 @@ test('random bytes and msgpack at every socket during training: the run finishes
       seen += chunk;
       const control = /listening on (tcp:\/\/[\d.]+:\d+)/.exec(seen)?.[1];
       const data = [...seen.matchAll(/joined: .* data (tcp:\/\/[\d.]+:\d+)/g)].map((m) => m[1]);
-      if (!fuzzing && control && data.length === 2 && /run directory:/.test(seen)) fuzzing = fuzz([control, ...data]);
+      if (!fuzzing && control && data.length === 2 && /run directory:/.test(seen)) fuzzing = fuzz(control, data);
     },
   });
   const sent = await fuzzing;

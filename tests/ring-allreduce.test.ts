@@ -47,25 +47,52 @@ async function checkMean(t: ExecutionContext, world: number, length: number, arg
   t.is(worst, 0, 'every element within the rounding bound of the float64 mean');
 }
 
-for (let world = 1; world <= 5; world++) {
-  const lengths = [...new Set([0, 1, 3, world - 1, 7 * world + 3, 1_000_003])].sort((a, b) => a - b);
-  for (const length of lengths) {
-    test(`mean over ${world} rank(s), length ${length}`, async (t) => {
-      await checkMean(t, world, length, { secret: Buffer.from('test secret') });
-    });
+// Every behaviour of the wire is checked on both transports (the ring picks 'tcp' unless CurveZMQ
+// is on); the collectives above them are the same code.
+for (const transport of ['tcp', 'zmq'] as const) {
+  for (let world = 1; world <= 5; world++) {
+    const lengths = [...new Set([0, 1, 3, world - 1, 7 * world + 3, 1_000_003])].sort((a, b) => a - b);
+    for (const length of lengths) {
+      if (world === 1 && transport === 'zmq') continue; // world 1 opens no transport at all
+      test(`${transport}: mean over ${world} rank(s), length ${length}`, async (t) => {
+        await checkMean(t, world, length, { secret: Buffer.from('test secret'), transport });
+      });
+    }
   }
+
+  test(`${transport}: many small chunks per segment (chunkBytes 64) pipeline correctly, 4 ranks`, async (t) => {
+    await checkMean(t, 4, 10_007, { chunkBytes: 64, transport });
+  });
+
+  test(`${transport}: fp16 on the wire: bit-identical on every rank and within the half-precision bound, 3 ranks`, async (t) => {
+    await checkMean(t, 3, 100_003, { compression: 'fp16', secret: Buffer.from('s'), transport });
+  });
+
+  test(`${transport}: fp16 on the wire with small chunks, 4 ranks`, async (t) => {
+    await checkMean(t, 4, 5_003, { compression: 'fp16', chunkBytes: 32, transport });
+  });
+
+  test(`${transport}: broadcast delivers the root’s bytes to every rank (Uint8Array, root 2 of 4)`, async (t) => {
+    const world = 4;
+    const rings = await inProcessRing(t, world, { chunkBytes: 4096, secret: Buffer.from('s'), transport });
+    const length = 100_003;
+    const root = new Uint8Array(length);
+    for (let i = 0; i < length; i++) root[i] = (i * 2654435761) >>> 24;
+    const bufs = Array.from({ length: world }, (_, r) => (r === 2 ? root.slice() : new Uint8Array(length)));
+    await Promise.all(rings.map((ring, r) => ring.broadcast(bufs[r], 2)));
+    for (const b of bufs) t.true(Buffer.from(b).equals(Buffer.from(root)));
+  });
 }
 
-test('many small chunks per segment (chunkBytes 64) pipeline correctly, 4 ranks', async (t) => {
-  await checkMean(t, 4, 10_007, { chunkBytes: 64 });
-});
-
-test('fp16 on the wire: bit-identical on every rank and within the half-precision bound, 3 ranks', async (t) => {
-  await checkMean(t, 3, 100_003, { compression: 'fp16', secret: Buffer.from('s') });
-});
-
-test('fp16 on the wire with small chunks, 4 ranks', async (t) => {
-  await checkMean(t, 4, 5_003, { compression: 'fp16', chunkBytes: 32 });
+test('the ring runs on TCP by default and on ZeroMQ when CurveZMQ is on; TCP with CurveZMQ is refused', async (t) => {
+  const plain = await RingAllReduce.bind({ rank: 0, world: 2 });
+  t.teardown(() => plain.close());
+  t.is(plain.transportKind, 'tcp');
+  const kp = curveKeyPair();
+  const curved = await RingAllReduce.bind({ rank: 0, world: 2, curve: kp });
+  t.teardown(() => curved.close());
+  t.is(curved.transportKind, 'zmq');
+  await t.throwsAsync(RingAllReduce.bind({ rank: 0, world: 2, curve: kp, transport: 'tcp' }), { message: /CurveZMQ needs the zmq transport/ });
 });
 
 test('CurveZMQ-encrypted ring reduces correctly, 3 ranks', async (t) => {
@@ -89,17 +116,6 @@ test('repeated collectives of different lengths (D, G, D, …): seq advances and
   );
   t.is(rings[0].stats.rejected, 0);
   t.true(rings[0].stats.lastDurationMs > 0);
-});
-
-test('broadcast delivers the root’s bytes to every rank (Uint8Array, root 2 of 4)', async (t) => {
-  const world = 4;
-  const rings = await inProcessRing(t, world, { chunkBytes: 4096, secret: Buffer.from('s') });
-  const length = 100_003;
-  const root = new Uint8Array(length);
-  for (let i = 0; i < length; i++) root[i] = (i * 2654435761) >>> 24;
-  const bufs = Array.from({ length: world }, (_, r) => (r === 2 ? root.slice() : new Uint8Array(length)));
-  await Promise.all(rings.map((ring, r) => ring.broadcast(bufs[r], 2)));
-  for (const b of bufs) t.true(Buffer.from(b).equals(Buffer.from(root)));
 });
 
 test('broadcast of a Float32Array from rank 0, then an all-reduce on the same ring', async (t) => {

@@ -1,6 +1,6 @@
 /**
  * One process of the all-reduce benchmark: a rank of a ring all-reduce (the code workers run,
- * src/shared/allreduce/ring.ts).
+ * src/shared/allreduce/ring.ts) over the transport asked for.
  *
  * Protocol with the parent (src/bench/allreduce.ts): the child prints `endpoint <tcp://…>`, reads
  * its peer's endpoint as one line on stdin, runs every size `warmup + repeats` times in order, and
@@ -8,7 +8,7 @@
  * stderr, exit code 1.
  */
 import { createInterface } from 'node:readline';
-import { RingAllReduce, type Compression } from '../shared/allreduce/ring.js';
+import { RingAllReduce, type Compression, type RingTransportKind } from '../shared/allreduce/ring.js';
 
 /** What the parent asks one child to do. */
 export interface AllReduceChildArgs {
@@ -21,6 +21,8 @@ export interface AllReduceChildArgs {
   /** Largest message payload, bytes. */
   chunkBytes: number;
   compression?: Compression;
+  /** The wire under the ring (both are measured: the ring picks tcp unless CurveZMQ is on). */
+  transport: RingTransportKind;
   /** Longest wait for any one message, ms. */
   timeoutMs: number;
 }
@@ -33,7 +35,7 @@ async function peerEndpoint(): Promise<string> {
 }
 
 async function runRing(a: AllReduceChildArgs): Promise<number[][]> {
-  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, compression: a.compression ?? 'none', timeoutMs: a.timeoutMs });
+  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, compression: a.compression ?? 'none', timeoutMs: a.timeoutMs, transport: a.transport });
   try {
     process.stdout.write(`endpoint ${ring.endpoint}\n`);
     await ring.connect(await peerEndpoint());

@@ -1,5 +1,5 @@
 /**
- * All-reduce over ZeroMQ on loopback, N processes (the ring the workers run), against the link
+ * All-reduce on loopback, N processes (the ring the workers run, over each transport), against the link
  * limit measured in the same run: a plain TCP stream between two processes (link.ts), and, when
  * PyTorch is installed, gloo's all-reduce of the same sizes (peer.ts).
  *
@@ -10,6 +10,7 @@
  */
 import { startChild, type BenchChild } from './child.js';
 import type { AllReduceChildArgs } from './allreduce-child.js';
+import type { RingTransportKind } from '../shared/allreduce/ring.js';
 import { measureLink, type LinkRow } from './link.js';
 import { runGloo, type GlooResult } from './peer.js';
 import { mapSummary, summarize, type Summary } from './stats.js';
@@ -28,12 +29,15 @@ export interface AllReduceBenchArgs {
   timeoutMs: number;
   /** Process counts to run gloo at (none: skip gloo). */
   glooWorlds: number[];
+  /** The ring's transports to measure. */
+  transports: RingTransportKind[];
 }
 
 /** One (N, payload) figure. Times in ms, rates in GB/s (1e9 bytes). */
 export interface AllReduceRow {
   world: number;
   bytes: number;
+  transport: RingTransportKind;
   algorithm: string;
   timeMs: Summary;
   busbwGBs: Summary;
@@ -61,9 +65,9 @@ function childDeadline(a: AllReduceBenchArgs): number {
   return 60_000 + a.sizes.length * (a.warmup + a.repeats) * a.timeoutMs;
 }
 
-export async function measureRing(a: AllReduceBenchArgs, world: number): Promise<Summary[]> {
+export async function measureRing(a: AllReduceBenchArgs, world: number, transport: RingTransportKind): Promise<Summary[]> {
   const children = Array.from({ length: world }, (_, rank) =>
-    startChild('allreduce-child.ts', { rank, world, sizes: a.sizes, warmup: a.warmup, repeats: a.repeats, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs } satisfies AllReduceChildArgs, childDeadline(a)),
+    startChild('allreduce-child.ts', { rank, world, sizes: a.sizes, warmup: a.warmup, repeats: a.repeats, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, transport } satisfies AllReduceChildArgs, childDeadline(a)),
   );
   const perRank = await runRing(children);
   // An iteration lasts as long as its slowest rank.
@@ -82,10 +86,12 @@ export function tcpBoundMs(link: LinkRow, world: number): number {
 export async function allReduceBench(a: AllReduceBenchArgs, log: (line: string) => void): Promise<{ link: LinkRow[]; rows: AllReduceRow[]; gloo: GlooResult }> {
   log('all-reduce: link limit (plain TCP, 2 processes, one way and both ways)');
   const first = await measureLink(a.sizes, a.warmup, a.repeats, a.timeoutMs);
-  const rings: { world: number; times: Summary[] }[] = [];
+  const rings: { world: number; transport: RingTransportKind; times: Summary[] }[] = [];
   for (const world of a.worlds) {
-    log(`all-reduce: ring, ${world} processes`);
-    rings.push({ world, times: await measureRing(a, world) });
+    for (const transport of a.transports) {
+      log(`all-reduce: ring over ${transport}, ${world} processes`);
+      rings.push({ world, transport, times: await measureRing(a, world, transport) });
+    }
   }
   log('all-reduce: link limit again');
   const last = await measureLink(a.sizes, a.warmup, a.repeats, a.timeoutMs);
@@ -102,12 +108,12 @@ export async function allReduceBench(a: AllReduceBenchArgs, log: (line: string) 
     gloo = await runGloo(a.glooWorlds, a.sizes, a.warmup, a.repeats, a.timeoutMs);
   }
   const rows: AllReduceRow[] = [];
-  for (const { world, times } of rings) {
+  for (const { world, transport, times } of rings) {
     a.sizes.forEach((bytes, i) => {
       const busbwGBs = mapSummary(times[i], (ms) => (bytes * (2 * (world - 1)) / world) / (ms * 1e6));
       const bound = tcpBoundMs(link[i], world);
       const glooMs = gloo.available ? gloo.rows.find((g) => g.world === world && g.bytes === bytes)?.timeMs.median : undefined;
-      rows.push({ world, bytes, algorithm: 'ring (chunked, pipelined)', timeMs: times[i], busbwGBs, tcpBoundMs: bound, ratioToTcp: bound / times[i].median, glooMs });
+      rows.push({ world, bytes, transport, algorithm: `ring over ${transport} (chunked, pipelined)`, timeMs: times[i], busbwGBs, tcpBoundMs: bound, ratioToTcp: bound / times[i].median, glooMs });
     });
   }
   return { link, rows, gloo };

@@ -2,9 +2,11 @@
  * Ring collectives between workers: the data plane's front door. It averages (or gathers, or
  * broadcasts) Float32Arrays in place and knows nothing of models or TensorFlow.
  *
- * The data plane in three parts, as Horovod's ops/ or DDP's comm hooks:
- *   zmq-transport.ts  sockets, CurveZMQ, header MACs, send queue, "receive the expected message",
+ * The data plane in parts, as Horovod's ops/ or DDP's comm hooks:
+ *   tcp-transport.ts  plain TCP (node:net): framing, send queue, "receive the expected message",
  *                     timeouts; the wire format and the threat model are described there
+ *   zmq-transport.ts  the same over ZeroMQ PUSH/PULL, used when CurveZMQ encrypts the ring
+ *   header.ts         the header both transports put before a payload, and its MAC
  *   schedule.ts       reduce-scatter, all-gather, all-reduce, broadcast over a `Transport`
  *                     (transport.ts); the order of additions and the cost model are described there
  *   codec.ts          what a chunk is on the wire: float32 as is, or fp16 (fp16.ts)
@@ -24,13 +26,21 @@
 import { endianness } from 'node:os';
 import { codecFor, FLOAT32, type Compression } from './codec.js';
 import { allGather, allReduceMean, broadcast, ownedSegment, reduceScatterMean, reduceScatterUpdateGather, segmentBounds, type CollectiveArgs } from './schedule.js';
-import { AllReduceError } from './transport.js';
-import { ZmqTransport, type RingCurve, type RingStats } from './zmq-transport.js';
+import { TcpTransport } from './tcp-transport.js';
+import { AllReduceError, type RingStats, type WireTransport } from './transport.js';
+import { ZmqTransport, type RingCurve } from './zmq-transport.js';
 
 export type { Compression } from './codec.js';
 export { ownedSegment, segmentBounds } from './schedule.js';
 export { AllReduceError, AllReduceTimeoutError, type RingPhase } from './transport.js';
-export type { RingCurve, RingStats } from './zmq-transport.js';
+export type { RingStats } from './transport.js';
+export type { RingCurve } from './zmq-transport.js';
+
+/**
+ * The wire under the ring: 'tcp' (tcp-transport.ts) unless CurveZMQ is on, which needs 'zmq'
+ * (zmq-transport.ts). Every rank of a ring must use the same one.
+ */
+export type RingTransportKind = 'tcp' | 'zmq';
 
 /**
  * The collectives of a sharded optimizer step (ZeRO stage 1), as the replica sees them
@@ -71,7 +81,10 @@ export interface RingArgs {
   chunkBytes?: number;
   /** Payload encoding of all-reduce chunks. Default 'none'. Broadcasts are always raw bytes. */
   compression?: Compression;
+  /** CurveZMQ keys: the ring then runs over ZeroMQ with every frame encrypted. */
   curve?: RingCurve;
+  /** Default: 'zmq' with `curve`, else 'tcp'. */
+  transport?: RingTransportKind;
 }
 
 /**
@@ -86,6 +99,8 @@ export class RingAllReduce {
   rank: number;
   world: number;
   private assigned = true;
+  /** The wire under this ring; undefined when world = 1 (no sockets). */
+  readonly transportKind?: RingTransportKind;
   /** `tcp://host:port` of this rank's receive socket; '' when world = 1 (no sockets). */
   readonly endpoint: string;
   readonly stats: RingStats;
@@ -99,8 +114,10 @@ export class RingAllReduce {
 
   private constructor(
     args: RingArgs,
-    private readonly transport: ZmqTransport | undefined,
+    private readonly transport: WireTransport | undefined,
+    kind?: RingTransportKind,
   ) {
+    this.transportKind = kind;
     this.rank = args.rank;
     this.world = args.world;
     this.chunkBytes = args.chunkBytes ?? DEFAULT_CHUNK_BYTES;
@@ -125,8 +142,11 @@ export class RingAllReduce {
     if (args.compression !== undefined) codecFor(args.compression);
     if (endianness() !== 'LE') throw new AllReduceError('ring: the wire format is little-endian; this host is big-endian');
     if (world === 1) return new RingAllReduce(args, undefined);
-    const transport = await ZmqTransport.bind({ run: args.run, secret: args.secret, bindHost: args.bindHost, advertiseHost: args.advertiseHost, timeoutMs, maxPayloadBytes: chunkBytes, curve: args.curve });
-    return new RingAllReduce(args, transport);
+    const kind = args.transport ?? (args.curve ? 'zmq' : 'tcp');
+    if (kind === 'tcp' && args.curve) throw new AllReduceError('ring: CurveZMQ needs the zmq transport');
+    const common = { run: args.run, secret: args.secret, bindHost: args.bindHost, advertiseHost: args.advertiseHost, timeoutMs, maxPayloadBytes: chunkBytes };
+    const transport = kind === 'zmq' ? await ZmqTransport.bind({ ...common, curve: args.curve }) : await TcpTransport.bind(common);
+    return new RingAllReduce(args, transport, kind);
   }
 
   /**

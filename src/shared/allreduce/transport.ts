@@ -45,6 +45,38 @@ export interface Transport {
   flush(): Promise<void>;
 }
 
+/** Counters of one ring instance's traffic. */
+export interface RingStats {
+  /** Bytes handed to the wire (headers, framing and payloads). */
+  bytesSent: number;
+  /** Bytes of accepted messages (headers, framing and payloads). */
+  bytesReceived: number;
+  messagesSent: number;
+  messagesReceived: number;
+  /** messagesSent + messagesReceived. */
+  messages: number;
+  /** Messages dropped: undecodable, bad mac, not the expected one, or cut off as oversized. */
+  rejected: number;
+  /** Collectives started (the next collective's seq). */
+  collectives: number;
+  /** Wall time of the last completed collective, ms. */
+  lastDurationMs: number;
+}
+
+/** A transport over a real wire: bound before the rank is known, then connected to the right neighbour. */
+export interface WireTransport extends Transport {
+  rank: number;
+  world: number;
+  /** `tcp://host:port` of this rank's receive side. */
+  readonly endpoint: string;
+  readonly stats: RingStats;
+  readonly connected: boolean;
+  /** Connects the send side to the right neighbour's endpoint. */
+  connect(rightEndpoint: string): void;
+  /** Closes everything; idempotent. A receive in progress rejects. */
+  close(): void;
+}
+
 /** A receive (or send) waited longer than timeoutMs. The ring instance is unusable afterwards. */
 export class AllReduceTimeoutError extends Error {
   override name = 'AllReduceTimeoutError';

@@ -8,43 +8,23 @@
  * is FIFO, so every rank knows exactly which message comes next from its left neighbour.
  *
  * Wire format: every message is two frames.
- *   frame 1: header, msgpack map {run, seq, phase, step, chunk, from, n, mac}
- *     run    string, the run id (args.run); messages of another run are dropped
- *     seq    the collective's number on this instance (0, 1, 2, …; every rank advances alike)
- *     phase  0 reduce-scatter, 1 all-gather, 2 broadcast
- *     step   the step within the phase (broadcast: the sender's distance from the root)
- *     chunk  the chunk's index within its segment (broadcast: within the buffer)
- *     from   the sender's rank
- *     n      elements in the payload (floats for all-reduce, bytes for broadcast)
- *     mac    16 bytes, HMAC-SHA256(secret, JSON [run, seq, phase, step, chunk, from, n, payload
- *            bytes]) truncated; absent when no secret is configured
+ *   frame 1: header, msgpack map {run, seq, phase, step, chunk, from, n, mac} (header.ts)
  *   frame 2: payload, raw little-endian float32 (or IEEE half with compression 'fp16', or raw
  *            bytes for broadcast). Floats never go in the header.
  * A message whose header does not decode, whose mac is wrong, or whose fields are not exactly the
  * ones expected next (run, seq, phase, step, chunk, from, size) is dropped and counted in
  * stats.rejected, never handed to the collective; the receive goes on waiting for the expected one.
- *
- * Why the mac covers the header only: its job is to stop a *blind* injector — anything that can
- * reach a worker's port but cannot read the ring's traffic (a stray client, a scanner, a restarted
- * worker of an old run). Without the secret it cannot produce a header that is accepted, so it can
- * never get its payload added into a gradient, and a header names exactly one (run, collective,
- * step, chunk, sender, size), so it cannot be replayed into another slot. Hashing every payload
- * byte would stop no one that the header mac does not already stop, and it is not cheap: measured
- * on the 2-core CI machine, node's HMAC-SHA256 runs at 1.7 GB/s (2.7 ms for 4.7 MB; BLAKE2b512
- * and SHA-512 are slower there, 4.0 and 8.7 ms), which alone would be more than half of the
- * 2-rank all-reduce's link bound, while a header mac costs about 3 µs per message. An attacker who
- * *can* read or alter traffic on the path could splice a new payload under a valid header; on
- * untrusted networks use CurveZMQ (args.curve), which encrypts and authenticates every frame,
- * payloads included (Poly1305 inside libzmq/libsodium).
+ * The threat model the header MAC answers is tcp-transport.ts's; here CurveZMQ (args.curve) also
+ * encrypts and authenticates every frame, payloads included (Poly1305 inside libzmq/libsodium),
+ * which is why this transport serves the ring when CurveZMQ is on.
  *
  * Failure: every receive waits at most `timeoutMs` for the expected message (rogue messages do not
  * extend the wait), every send at most `timeoutMs` to be queued; then it rejects with an
  * AllReduceTimeoutError naming the rank waited on.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Packr } from 'msgpackr';
 import { Pull, Push, curveKeyPair } from 'zeromq';
-import { AllReduceError, AllReduceTimeoutError, PHASES, type Slot, type Transport } from './transport.js';
+import { HeaderCodec } from './header.js';
+import { AllReduceError, AllReduceTimeoutError, PHASES, type RingStats, type Slot, type WireTransport } from './transport.js';
 
 /**
  * CurveZMQ for the ring: one keypair per cluster (from `curveKeyPair()`, z85 strings), handed to
@@ -75,36 +55,6 @@ export interface ZmqTransportArgs {
   curve?: RingCurve;
 }
 
-export interface RingStats {
-  /** Bytes handed to the PUSH socket (header + payload frames). */
-  bytesSent: number;
-  /** Bytes of accepted messages (header + payload frames). */
-  bytesReceived: number;
-  messagesSent: number;
-  messagesReceived: number;
-  /** messagesSent + messagesReceived. */
-  messages: number;
-  /** Messages dropped: undecodable, bad mac, or not the expected one. */
-  rejected: number;
-  /** Collectives started (the next collective's seq). */
-  collectives: number;
-  /** Wall time of the last completed collective, ms. */
-  lastDurationMs: number;
-}
-
-interface Header {
-  run: string;
-  seq: number;
-  phase: number;
-  step: number;
-  chunk: number;
-  from: number;
-  n: number;
-  mac?: Uint8Array;
-}
-
-const MAC_BYTES = 16;
-const MAX_HEADER_BYTES = 512;
 /** PUSH linger: how long close() (and process exit) may wait to deliver queued messages, ms. */
 const PUSH_LINGER_MS = 1000;
 /**
@@ -121,7 +71,7 @@ function alignedCopy(b: Buffer, align: number): Buffer {
   return c;
 }
 
-export class ZmqTransport implements Transport {
+export class ZmqTransport implements WireTransport {
   rank = 0;
   world = 1;
   /** `tcp://host:port` of this rank's receive socket. */
@@ -129,19 +79,16 @@ export class ZmqTransport implements Transport {
   readonly stats: RingStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, messages: 0, rejected: 0, collectives: 0, lastDurationMs: 0 };
   closed = false;
 
-  private readonly run: string;
-  private readonly secret?: Buffer;
+  private readonly headers: HeaderCodec;
   private readonly timeoutMs: number;
   private readonly curve?: RingCurve;
   private push?: Push;
-  private readonly packr = new Packr({ useRecords: false, mapsAsObjects: true });
   /** Serialises sends: zeromq.js allows one pending send per socket. */
   private sendChain: Promise<void> = Promise.resolve();
   private sendError?: Error;
 
   private constructor(args: ZmqTransportArgs, private readonly pull: Pull, endpoint: string) {
-    this.run = args.run ?? '';
-    this.secret = args.secret;
+    this.headers = new HeaderCodec(args.run ?? '', args.secret);
     this.timeoutMs = args.timeoutMs;
     this.curve = args.curve;
     this.endpoint = endpoint;
@@ -224,15 +171,8 @@ export class ZmqTransport implements Transport {
     this.pull.close();
   }
 
-  private macOf(h: Omit<Header, 'mac'>, payloadBytes: number): Buffer {
-    const canonical = JSON.stringify([h.run, h.seq, h.phase, h.step, h.chunk, h.from, h.n, payloadBytes]);
-    return createHmac('sha256', this.secret!).update(canonical).digest().subarray(0, MAC_BYTES);
-  }
-
   send(slot: Slot, payload: Uint8Array): void {
-    const h: Header = { run: this.run, seq: slot.seq, phase: slot.phase, step: slot.step, chunk: slot.chunk, from: this.rank, n: slot.n };
-    if (this.secret) h.mac = this.macOf(h, payload.byteLength);
-    const header = this.packr.pack(h);
+    const header = this.headers.pack(slot, this.rank, payload.byteLength);
     const push = this.push!;
     this.sendChain = this.sendChain.then(async () => {
       if (this.sendError) return;
@@ -296,23 +236,7 @@ export class ZmqTransport implements Transport {
   /** The payload if `frames` is exactly the expected message, else undefined. */
   private accept(frames: Buffer[], exp: Slot, from: number, payloadBytes: number): Buffer | undefined {
     if (frames.length !== 2) return undefined;
-    const [hf, payload] = frames;
-    if (hf.length > MAX_HEADER_BYTES || payload.length !== payloadBytes) return undefined;
-    let h: unknown;
-    try {
-      h = this.packr.unpack(hf);
-    } catch {
-      return undefined;
-    }
-    if (typeof h !== 'object' || h === null) return undefined;
-    const m = h as Partial<Header>;
-    if (m.run !== this.run || m.seq !== exp.seq || m.phase !== exp.phase || m.step !== exp.step || m.chunk !== exp.chunk || m.from !== from || m.n !== exp.n) return undefined;
-    if (this.secret) {
-      if (!(m.mac instanceof Uint8Array) || m.mac.length !== MAC_BYTES) return undefined;
-      const want = this.macOf({ run: this.run, seq: exp.seq, phase: exp.phase, step: exp.step, chunk: exp.chunk, from, n: exp.n }, payload.length);
-      if (!timingSafeEqual(want, m.mac)) return undefined;
-    }
-    return payload;
+    return this.headers.accepts(frames[0], frames[1].length, exp, from, payloadBytes) ? frames[1] : undefined;
   }
 
   private timeout(exp: Slot, from: number): AllReduceTimeoutError {
