@@ -1,4 +1,4 @@
-/** Plain-text tables for the benchmark's stdout, as GitHub-flavoured Markdown (README takes them as they are). */
+/** Plain-text tables for the benchmark's stdout, as GitHub-flavoured Markdown (docs/performance.md takes them as they are). */
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

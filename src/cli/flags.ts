@@ -1,7 +1,10 @@
-/** `npm run flags`: print the flag tables README carries (generated from src/shared/config.ts). */
+/** `npm run flags`: print the flag tables docs/flags.md carries (generated from src/shared/config.ts). */
 import { BENCH_FLAGS, CLASSIFIER_FLAGS, COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, DEMO_FLAGS, EVAL_FLAGS, LAUNCHER_FLAGS, markdownTable, REPORT_FLAGS, SAMPLE_FLAGS, TRAIN_FLAGS, WORKER_FLAGS } from '../shared/config.js';
 
-/** The tables README shows, by heading. */
+/** The page the tables live in, between its flags markers (relative to the repository root). */
+export const FLAGS_PAGE = 'docs/flags.md';
+
+/** The tables docs/flags.md shows, by heading. */
 export const FLAG_TABLES: [string, string][] = [
   ['npm run train (and every training flag of the cluster commands)', markdownTable(TRAIN_FLAGS)],
   ['npm run cluster (beyond the training flags)', markdownTable([...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...COLLECTIVE_FLAGS])],
@@ -15,18 +18,17 @@ export const FLAG_TABLES: [string, string][] = [
   ['npm run bench', markdownTable(BENCH_FLAGS)],
 ];
 
-/** The generated section as README carries it between its flags markers. */
+/** The generated section as docs/flags.md carries it between its flags markers (one `##` heading per command). */
 export function flagsSection(): string {
-  return FLAG_TABLES.map(([h, t]) => `### ${h}\n\n${t}\n`).join('\n');
+  return FLAG_TABLES.map(([h, t]) => `## ${h}\n\n${t}\n`).join('\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes('--update-readme')) {
+  if (process.argv.includes('--update-docs')) {
     const { readFileSync, writeFileSync } = await import('node:fs');
-    const path = new URL('../../README.md', import.meta.url);
+    const path = new URL(`../../${FLAGS_PAGE}`, import.meta.url);
     const text = readFileSync(path, 'utf8');
-    const updated = text.replace(/<!-- flags:start -->[\s\S]*<!-- flags:end -->/, `<!-- flags:start -->\n${flagsSection()}<!-- flags:end -->`);
-    if (updated === text && !text.includes('<!-- flags:start -->')) throw new Error('README.md has no <!-- flags:start --> marker');
-    writeFileSync(path, updated);
+    if (!text.includes('<!-- flags:start -->') || !text.includes('<!-- flags:end -->')) throw new Error(`${FLAGS_PAGE} has no <!-- flags:start --> … <!-- flags:end --> markers`);
+    writeFileSync(path, text.replace(/<!-- flags:start -->[\s\S]*<!-- flags:end -->/, () => `<!-- flags:start -->\n${flagsSection()}<!-- flags:end -->`));
   } else process.stdout.write(flagsSection());
 }

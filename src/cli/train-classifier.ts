@@ -31,5 +31,5 @@ await runCli('npm run train-classifier --', CLASSIFIER_FLAGS, async (flags) => {
   const [fresh, pinned] = [await loadClassifier(dir), await loadClassifier(PINNED_CLASSIFIER_DIR)];
   const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
   log(`against the pinned network: test accuracy ${pct(fresh.meta.testAccuracy)} vs ${pct(pinned.meta.testAccuracy)}, FID floor ${fresh.reference.fidFloor.toFixed(3)} vs ${pinned.reference.fidFloor.toFixed(3)}, score ceiling ${fresh.reference.test.score.toFixed(3)} vs ${pinned.reference.test.score.toFixed(3)}, same class on ${pct(await agreement(fresh, pinned, data))} of the test images`);
-  log(`evaluate with it: --classifier ${dir} (FIDs from different networks do not compare; README's figures use the pinned one)`);
+  log(`evaluate with it: --classifier ${dir} (FIDs from different networks do not compare; docs/evaluation.md says which network each of its figures used)`);
 });

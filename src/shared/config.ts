@@ -1,6 +1,6 @@
 /**
  * Every command-line flag, in one table: name, type, default, validation and help text. The CLIs
- * parse with `parseFlags`, and README's flag tables are generated from the same table
+ * parse with `parseFlags`, and docs/flags.md's tables are generated from the same table
  * (`npm run flags`), so code and docs can't drift apart.
  */
 import { parseArgs } from 'node:util';
@@ -280,7 +280,7 @@ export function helpText(command: string, specs: readonly FlagSpec[]): string {
   return lines.join('\n');
 }
 
-/** Markdown table of `specs`, for README. */
+/** Markdown table of `specs`, for docs/flags.md. */
 export function markdownTable(specs: readonly FlagSpec[]): string {
   const rows = ['| flag | values | default | what it does |', '| --- | --- | --- | --- |'];
   for (const s of specs) {

@@ -15,8 +15,8 @@
  * dimension), and the caller runs the plain wasm kernel instead.
  *
  * Why these: at batch 128 the MLP spends nearly all its kernel time in the two matmul kernels and
- * the DCGAN ~90% in the four convolution kernels (tf.profile over training steps, see README's
- * performance section); OpenBLAS runs them ~3-4× faster than XNNPACK's SIMD128 code here.
+ * the DCGAN ~90% in the four convolution kernels (tf.profile over training steps, see
+ * docs/performance.md); OpenBLAS runs them ~3-4× faster than XNNPACK's SIMD128 code here.
  */
 import { backend_util, util } from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';

@@ -88,7 +88,7 @@ export function blasCandidates(): string[] {
 /** BLAS threads for this process (see the file comment); undefined when OPENBLAS_NUM_THREADS decides. */
 export function blasThreads(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism(), build: (typeof PARALLEL_BUILD)[number] = 'OpenMP'): { threads?: number; why: string } {
   const set = env.OPENBLAS_NUM_THREADS;
-  if (set !== undefined && set.trim() !== '') return { why: `OPENBLAS_NUM_THREADS=${set}${build === 'pthreads' && set.trim() !== '1' ? " (the pthreads build's threads can hang on a fork: see README)" : ''}` };
+  if (set !== undefined && set.trim() !== '') return { why: `OPENBLAS_NUM_THREADS=${set}${build === 'pthreads' && set.trim() !== '1' ? " (the pthreads build's threads can hang on a fork: see docs/backends.md)" : ''}` };
   if (build === 'pthreads') return { threads: 1, why: `the pthreads build's thread server is not fork-safe; for threads: ${BLAS_INSTALL_HINT}` };
   const workers = Number(env.GAN_WORKERS_ON_HOST);
   if (Number.isSafeInteger(workers) && workers > 1) {
