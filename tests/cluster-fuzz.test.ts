@@ -1,7 +1,7 @@
 /**
  * Hostile traffic: while a 2-worker run trains, random bytes and random msgpack are sent to every
  * listening socket (the coordinator's ZeroMQ control socket; each worker's ring port, plain TCP:
- * raw bytes and messages framed as the ring frames them, tcp-transport.ts) for a bounded time. The run must finish unharmed: exit 0, replica hashes agreeing (checked every 2 steps), and
+ * raw bytes and hello-framed garbage, tcp-transport.ts) for a bounded time. The run must finish unharmed: exit 0, replica hashes agreeing (checked every 2 steps), and
  * the coordinator counting what it dropped.
  */
 import test from 'ava';
@@ -27,18 +27,16 @@ function randomValue(depth = 0): unknown {
   }
 }
 
-/** Bytes for a ring port: unframed noise, or a message framed as the ring frames it (u32 header bytes, u32 payload bytes, header, payload) with random contents. */
+/** Bytes for a ring port (tcp-transport.ts): unframed noise, or a frame as a hello is framed (u32 length, msgpack) holding a random value or a hello with random fields and no valid mac. */
 function randomRingBytes(): Buffer {
   if (Math.random() < 0.3) return randomBytes(Math.floor(Math.random() * 300));
-  const header = Math.random() < 0.5 ? randomBytes(Math.floor(Math.random() * 100)) : pack(randomValue());
-  const payload = randomBytes(Math.floor(Math.random() * 4096));
-  const prefix = Buffer.alloc(8);
-  prefix.writeUInt32LE(header.length, 0);
-  prefix.writeUInt32LE(payload.length, 4);
-  return Buffer.concat([prefix, header, payload]);
+  const body = Math.random() < 0.5 ? pack(randomValue()) : pack({ hello: 1, run: randomBytes(4).toString('hex'), from: Math.floor(Math.random() * 3), to: Math.floor(Math.random() * 3), mac: randomBytes(16) });
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(body.length, 0);
+  return Buffer.concat([len, body]);
 }
 
-/** Writes to a ring port, reconnecting whenever the worker cuts the connection (as it does on bad framing). */
+/** Writes to a ring port, reconnecting whenever the worker cuts the connection (as it does on anything but a right hello). */
 class RingFuzzer {
   private socket?: Socket;
   constructor(private readonly endpoint: string) {}

@@ -135,7 +135,7 @@ test('world 1 opens no sockets and every collective is the identity', async (t) 
   const ring = await RingAllReduce.bind({ rank: 0, world: 1 });
   t.teardown(() => ring.close());
   t.is(ring.endpoint, '');
-  await ring.connect('tcp://127.0.0.1:1');
+  await ring.connect(['tcp://127.0.0.1:1']);
   const x = rankInput(1000, 0);
   const buf = x.slice();
   await ring.allReduceMean(buf);

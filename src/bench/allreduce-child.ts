@@ -3,7 +3,7 @@
  * src/shared/allreduce/ring.ts) over the transport asked for.
  *
  * Protocol with the parent (src/bench/allreduce.ts): the child prints `endpoint <tcp://…>`, reads
- * its peer's endpoint as one line on stdin, runs every size `warmup + repeats` times in order, and
+ * every rank's endpoint (one line, space-separated) on stdin, runs every size `warmup + repeats` times in order, and
  * prints `result <JSON number[][]>`: per size, the timed durations in ms. Errors: one line on
  * stderr, exit code 1.
  */
@@ -27,18 +27,19 @@ export interface AllReduceChildArgs {
   timeoutMs: number;
 }
 
-async function peerEndpoint(): Promise<string> {
+/** Every rank's endpoint, in rank order: one line, space-separated. */
+async function peerEndpoints(): Promise<string[]> {
   const lines = createInterface({ input: process.stdin });
   const line = await new Promise<string>((resolve) => lines.once('line', resolve));
   lines.close();
-  return line.trim();
+  return line.trim().split(/\s+/);
 }
 
 async function runRing(a: AllReduceChildArgs): Promise<number[][]> {
   const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, compression: a.compression ?? 'none', timeoutMs: a.timeoutMs, transport: a.transport });
   try {
     process.stdout.write(`endpoint ${ring.endpoint}\n`);
-    await ring.connect(await peerEndpoint());
+    await ring.connect(await peerEndpoints());
     const out: number[][] = [];
     for (const size of a.sizes) {
       const buf = new Float32Array(size / 4).map((_, i) => ((i * 7 + a.rank) % 13) - 6);

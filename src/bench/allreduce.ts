@@ -54,7 +54,7 @@ async function runRing(children: BenchChild[]): Promise<number[][][]> {
   try {
     const eps = await Promise.all(children.map((c) => c.endpoint));
     if (eps.some((e) => !e)) await Promise.all(children.map((c) => c.result)); // surfaces the child's error
-    children.forEach((c, i) => c.tell(eps[(i + 1) % children.length]));
+    children.forEach((c) => c.tell(eps.join(' ')));
     return (await Promise.all(children.map((c) => c.result))) as number[][][];
   } finally {
     children.forEach((c) => c.kill());

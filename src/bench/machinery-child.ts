@@ -10,7 +10,7 @@
  * (src/bench/optimizer-update.ts measures that).
  *
  * Protocol with the parent (src/bench/machinery.ts): prints `endpoint <tcp://…>` (empty for world
- * 1), reads its right neighbour's endpoint as one line on stdin, runs `warmup + steps` steps, and
+ * 1), reads every rank's endpoint (one line, space-separated) on stdin, runs `warmup + steps` steps, and
  * prints `result <JSON MachineryChildResult>`. Errors: one line on stderr, exit code 1.
  */
 import { createInterface } from 'node:readline';
@@ -44,9 +44,10 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
   try {
     process.stdout.write(`endpoint ${ring.endpoint || '-'}\n`);
     const lines = createInterface({ input: process.stdin });
-    const right = await new Promise<string>((resolve) => lines.once('line', resolve));
+    // Every rank's endpoint, space-separated, in rank order.
+    const peers = await new Promise<string>((resolve) => lines.once('line', resolve));
     lines.close();
-    await ring.connect(right.trim());
+    await ring.connect(peers.trim().split(/\s+/));
     const adam = { lr: 2e-4, beta1: 0.5, beta2: 0.999 };
     // Two buffers per network, as replica.ts: the gathered buffer becomes the parameters and the
     // old parameters' buffer the next step's gradients (replica.ts gets a fresh one from flatten).

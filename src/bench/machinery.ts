@@ -47,7 +47,7 @@ async function runOne(a: MachineryArgs, model: BenchModel, sizes: ModelSizes, wo
   try {
     const eps = await Promise.all(children.map((c) => c.endpoint));
     if (eps.some((e) => !e)) await Promise.all(children.map((c) => c.result));
-    children.forEach((c, i) => c.tell(eps[(i + 1) % world]));
+    children.forEach((c) => c.tell(eps.join(' ')));
     const rs = (await Promise.all(children.map((c) => c.result))) as MachineryChildResult[];
     const stepMs = summarize(rs[0].stepMs.map((_, j) => Math.max(...rs.map((r) => r.stepMs[j]))));
     const part = (k: 'computeMs' | 'reduceMs' | 'optimizerMs') => mean(rs.map((r) => mean(r[k])));

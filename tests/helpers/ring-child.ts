@@ -1,8 +1,8 @@
 /**
  * One rank of a ring all-reduce in its own process, for tests/ring-allreduce-processes.test.ts.
  *
- * argv: rank world length. Prints `endpoint <tcp://…>`, reads its right neighbour's endpoint as one
- * line on stdin, all-reduces rankInput(length, rank), prints `sha256 <hex of the result's bytes>`,
+ * argv: rank world length. Prints `endpoint <tcp://…>`, reads every rank's endpoint (space-separated,
+ * in rank order) as one line on stdin, all-reduces rankInput(length, rank), prints `sha256 <hex of the result's bytes>`,
  * closes and exits. Any failure: message on stderr, exit code 1.
  */
 import { createHash } from 'node:crypto';
@@ -15,9 +15,9 @@ const ring = await RingAllReduce.bind({ rank, world, secret: Buffer.from(process
 try {
   process.stdout.write(`endpoint ${ring.endpoint}\n`);
   const lines = createInterface({ input: process.stdin });
-  const right = await new Promise<string>((resolve) => lines.once('line', resolve));
+  const peers = await new Promise<string>((resolve) => lines.once('line', resolve));
   lines.close();
-  await ring.connect(right.trim());
+  await ring.connect(peers.trim().split(/\s+/));
   const buf = rankInput(length, rank);
   await ring.allReduceMean(buf);
   const sha = createHash('sha256').update(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)).digest('hex');

@@ -42,7 +42,7 @@ export async function inProcessRing(t: ExecutionContext, world: number, args: Pa
   const rings: RingAllReduce[] = [];
   t.teardown(() => rings.forEach((r) => r.close()));
   for (let rank = 0; rank < world; rank++) rings.push(await RingAllReduce.bind({ ...args, rank, world }));
-  await Promise.all(rings.map((r, rank) => r.connect(rings[(rank + 1) % world].endpoint)));
+  await Promise.all(rings.map((r) => r.connect(rings.map((x) => x.endpoint))));
   return rings;
 }
 

@@ -174,12 +174,15 @@ export class RingAllReduce {
     }
   }
 
-  /** Connects the send socket to rank (rank + 1) mod world's endpoint. No-op for world = 1. */
-  async connect(rightEndpoint: string): Promise<void> {
+  /**
+   * Joins the ring: `peers[k]` is rank k's endpoint (every rank's, so each transport can pick its
+   * neighbours: TCP reads from the left one, ZeroMQ pushes to the right one). No-op for world = 1.
+   */
+  async connect(peers: readonly string[]): Promise<void> {
     if (!this.assigned) throw new AllReduceError('ring: assign() the rank before connect()');
     if (this.world === 1) return;
     if (this.closed) throw new AllReduceError('ring: closed');
-    this.transport!.connect(rightEndpoint);
+    this.transport!.connect(peers);
   }
 
   /** The next collective's seq. */

@@ -20,7 +20,8 @@
  * once: receive, add and send overlap (pipelining),
  * and the latency of a step is one chunk, not one segment. The add happens in place in the
  * received bytes, which are then forwarded as they are (codec.ts): apart from the first step's
- * copy of this rank's own segment, no chunk is copied or allocated in JavaScript.
+ * copy of this rank's own segment, no chunk is copied or allocated in JavaScript. A received
+ * chunk that is not forwarded is released to the transport, which may reuse its memory.
  *
  * Cost model (α: per-message latency in s, β: s per byte on one link, L: buffer bytes):
  *   time ≈ 2(N−1)·(α + (L/N)·β)   (pipelining hides all but about one chunk of each step's α)
@@ -145,7 +146,8 @@ export async function reduceScatterMean(t: Transport, buf: Float32Array, a: Coll
         // We own segment k = r + 1 now: average it once (float32 division, correctly rounded),
         // rounded through the codec, in the wire bytes and in buf alike.
         codec.addMeanInto(wire, buf.subarray(lo, hi), N);
-        onOwned?.(c, n, wire);
+        if (onOwned) onOwned(c, n, wire);
+        else t.release?.(wire);
       }
     }
   }
@@ -181,6 +183,7 @@ export async function allGather(t: Transport, buf: Float32Array, a: CollectiveAr
       const wire = await t.receive({ seq, phase: AG, step: s, chunk: c, n }, n * codec.bytesPerElement);
       codec.decode(wire, buf.subarray(lo, hi));
       if (s < N - 2) t.send({ seq, phase: AG, step: s + 1, chunk: c, n }, wire);
+      else t.release?.(wire);
     }
   }
 }
@@ -225,5 +228,6 @@ export async function broadcast(t: Transport, bytes: Uint8Array, root: number, s
     const payload = await t.receive({ seq, phase: BC, step: d - 1, chunk: c, n: b - a }, b - a);
     bytes.set(payload, a);
     if (d < N - 1) t.send({ seq, phase: BC, step: d, chunk: c, n: b - a }, payload);
+    else t.release?.(payload);
   }
 }

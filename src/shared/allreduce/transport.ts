@@ -43,6 +43,11 @@ export interface Transport {
   receive(slot: Slot, bytes: number): Promise<Uint8Array>;
   /** Resolves when every queued send has been handed to the wire; rejects with the first send failure. */
   flush(): Promise<void>;
+  /**
+   * Gives back a payload `receive` returned that the caller will neither send nor touch again, so
+   * the transport may reuse its memory (optional: without it the payload is garbage).
+   */
+  release?(payload: Uint8Array): void;
 }
 
 /** Counters of one ring instance's traffic. */
@@ -71,8 +76,8 @@ export interface WireTransport extends Transport {
   readonly endpoint: string;
   readonly stats: RingStats;
   readonly connected: boolean;
-  /** Connects the send side to the right neighbour's endpoint. */
-  connect(rightEndpoint: string): void;
+  /** Joins the ring: `peers[k]` is rank k's endpoint (each transport picks the neighbours it needs). */
+  connect(peers: readonly string[]): void;
   /** Closes everything; idempotent. A receive in progress rejects. */
   close(): void;
 }

@@ -136,10 +136,12 @@ export class ZmqTransport implements WireTransport {
     return this.push !== undefined;
   }
 
-  /** Connects the send socket to the right neighbour's endpoint. */
-  connect(rightEndpoint: string): void {
+  /** Connects the send socket to the right neighbour's endpoint, `peers[(rank + 1) mod world]`. */
+  connect(peers: readonly string[]): void {
     if (this.closed) throw new AllReduceError('ring: closed');
     if (this.push) throw new AllReduceError('ring: already connected');
+    if (peers.length !== this.world) throw new AllReduceError(`ring: ${peers.length} endpoints for a world of ${this.world}`);
+    const rightEndpoint = peers[(this.rank + 1) % this.world];
     const push = new Push({
       // ZMQ_LINGER (default -1: close and process exit wait forever for queued messages). Messages
       // still queued at close() (the tail of the last collective, on its way to the right
