@@ -13,11 +13,14 @@ test('--quick all-reduce and scaling: headline ratios, breakdown, leak watch', a
   const json = join(dir, 'bench.json');
   const r = await runCli('bench', ['--quick', '--sections', 'allreduce,scaling', '--json', json], { timeoutMs: 8 * 60_000 });
   t.is(r.code, 0, r.stderr.slice(-2000));
-  t.regex(r.stdout, /## All-reduce over ZeroMQ/);
+  t.regex(r.stdout, /## All-reduce on loopback, the ring over plain TCP/);
   t.regex(r.stdout, /## Cost model/);
   const out = JSON.parse(await readFile(json, 'utf8'));
-  const ratios = out.allreduce_ratio_to_tcp as { world: number; payload_bytes: number; ratio: number }[];
-  t.deepEqual(ratios.map((x) => [x.world, x.payload_bytes]), [[2, 200000], [2, 2500000], [3, 200000], [3, 2500000]]);
+  const ratios = out.allreduce_ratio_to_tcp as { world: number; payload_bytes: number; transport: string; ratio: number }[];
+  t.deepEqual(
+    ratios.map((x) => [x.world, x.transport, x.payload_bytes]),
+    [2, 3].flatMap((n) => ['tcp', 'zmq'].flatMap((tr) => [[n, tr, 200000], [n, tr, 2500000]])),
+  );
   for (const x of ratios) t.true(Number.isFinite(x.ratio) && x.ratio > 0);
   // The TCP limit of the same run: both ways at once is never faster per direction than it could be
   // with one direction idle by more than noise allows, and every figure is a positive time.

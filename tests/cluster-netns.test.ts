@@ -38,15 +38,18 @@ async function hosts(t: { teardown: (fn: () => Promise<void>) => void }, n: numb
   return vh;
 }
 
-/** The coordinator on host 0 and its flags; the token and key files live in `dir`, copied per worker host. */
-function coordinatorArgs(vh: VirtualHosts, dir: string, run: string, extra: string[]): string[] {
-  return ['--workers', String(vh.hosts.length - 1), '--bind', vh.hosts[0].addr, '--port', String(PORT), '--token-file', join(dir, 'token'), '--curve-keys', join(dir, 'keys'), '--metrics-port', '0', '--run-dir', run, ...TRAIN, ...extra];
+/**
+ * The coordinator on host 0 and its flags; the token and key files live in `dir`, copied per worker
+ * host. With `curve` every socket is CurveZMQ (the ring on ZeroMQ); without, the ring is plain TCP.
+ */
+function coordinatorArgs(vh: VirtualHosts, dir: string, run: string, extra: string[], curve = true): string[] {
+  return ['--workers', String(vh.hosts.length - 1), '--bind', vh.hosts[0].addr, '--port', String(PORT), '--token-file', join(dir, 'token'), ...(curve ? ['--curve-keys', join(dir, 'keys')] : []), '--metrics-port', '0', '--run-dir', run, ...TRAIN, ...extra];
 }
 
-async function workerArgs(vh: VirtualHosts, dir: string, h: VirtualHost, extra: string[]): Promise<string[]> {
+async function workerArgs(vh: VirtualHosts, dir: string, h: VirtualHost, extra: string[], curve = true): Promise<string[]> {
   // "Copied to the worker host": each host reads its own copy of the token and the cluster keys.
-  for (const f of ['token', 'keys']) await copyFile(join(dir, f), join(dir, `${f}.h${h.index}`));
-  return ['--coordinator', `tcp://${vh.hosts[0].addr}:${PORT}`, '--rank', String(h.index - 1), '--bind', h.addr, '--token-file', join(dir, `token.h${h.index}`), '--curve-keys', join(dir, `keys.h${h.index}`), ...TRAIN, ...extra];
+  for (const f of curve ? ['token', 'keys'] : ['token']) await copyFile(join(dir, f), join(dir, `${f}.h${h.index}`));
+  return ['--coordinator', `tcp://${vh.hosts[0].addr}:${PORT}`, '--rank', String(h.index - 1), '--bind', h.addr, '--token-file', join(dir, `token.h${h.index}`), ...(curve ? ['--curve-keys', join(dir, `keys.h${h.index}`)] : []), ...TRAIN, ...extra];
 }
 
 /** Resolves once `p` has printed a line matching `re` (rejects after `ms`). */
@@ -81,16 +84,16 @@ test.serial('3 hosts (CurveZMQ on): coordinator and 2 workers on their own addre
   t.true((await finalState(join(dir, 'ns-run'))).equals(await finalState(join(dir, 'loopback'))), 'weights differ from the loopback run');
 });
 
-test.serial('a worker host whose link is cut is detected as lost, and the run recovers when workers rejoin', async (t) => {
+test.serial('a worker host whose link is cut is detected as lost, and the run recovers when workers rejoin (ring on plain TCP)', async (t) => {
   const dir = await tempDir(t);
   const vh = await hosts(t, 3);
   const run = ['--limit', '640', '--epochs', '3'];
-  const coord = start(vh, vh.hosts[0], 'src/coordinator/main.ts', coordinatorArgs(vh, dir, join(dir, 'run'), [...run, '--worker-timeout', '3', '--snapshot-interval', '1', '--max-restarts', '2']));
+  const coord = start(vh, vh.hosts[0], 'src/coordinator/main.ts', coordinatorArgs(vh, dir, join(dir, 'run'), [...run, '--worker-timeout', '3', '--snapshot-interval', '1', '--max-restarts', '2'], false));
   await waitFor(coord, /workers join with/, 60_000);
   // A supervisor per worker host (systemd's Restart=always, a Slurm step loop): start the worker again whenever it exits, until the run ends.
   let ended = false;
   const supervise = async (h: VirtualHost) => {
-    const args = await workerArgs(vh, dir, h, [...run, '--coordinator-timeout', '3']);
+    const args = await workerArgs(vh, dir, h, [...run, '--coordinator-timeout', '3'], false);
     let starts = 0;
     while (!ended) {
       starts++;
