@@ -14,6 +14,8 @@ interface Message {
 }
 
 export class MemoryTransport implements Transport {
+  /** send() copies at once. */
+  readonly flushMeansSent = true;
   /** Every message this rank sent, in order. */
   readonly sent: { slot: Slot; bytes: number }[] = [];
   private readonly inbox: Message[] = [];

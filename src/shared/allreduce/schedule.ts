@@ -96,11 +96,20 @@ class Plan {
   }
 }
 
-/** An owned wire copy of buf[a, b) (later in-place writes of buf never reach a queued message). */
-function encodeCopy(codec: Codec, src: Float32Array): Uint8Array {
-  const out = Buffer.allocUnsafeSlow(src.length * codec.bytesPerElement);
+/**
+ * An owned wire copy of `src` (later in-place writes of buf never reach a queued message), in
+ * memory the transport may reuse once it is sent.
+ */
+function encodeCopy(t: Transport, codec: Codec, src: Float32Array): Uint8Array {
+  const bytes = src.length * codec.bytesPerElement;
+  const out = t.allocate?.(bytes) ?? Buffer.allocUnsafeSlow(bytes);
   codec.encode(src, out);
   return out;
+}
+
+/** The bytes of `src` itself, as a send hands them to the transport (no copy). */
+function viewOf(src: Float32Array): Uint8Array {
+  return Buffer.from(src.buffer, src.byteOffset, src.byteLength);
 }
 
 /**
@@ -128,7 +137,7 @@ export async function reduceScatterMean(t: Transport, buf: Float32Array, a: Coll
   // of buf themselves.
   for (let c = 0, k = r; c < p.chunks(k); c++) {
     const [lo, hi] = p.range(k, c);
-    const wire = sendInPlace ? Buffer.from(buf.buffer, buf.byteOffset + lo * 4, (hi - lo) * 4) : encodeCopy(codec, buf.subarray(lo, hi));
+    const wire = sendInPlace ? viewOf(buf.subarray(lo, hi)) : encodeCopy(t, codec, buf.subarray(lo, hi));
     t.send({ seq, phase: RS, step: 0, chunk: c, n: hi - lo }, wire);
   }
   // Steps 0…N−2: receive segment r − s − 1, add ours into it, pass it on at once.
@@ -157,6 +166,9 @@ export async function reduceScatterMean(t: Transport, buf: Float32Array, a: Coll
  * Copies each rank's owned segment (ownedSegment) of `buf` to every rank, through the codec (the
  * owner's own copy is rounded alike, so every rank ends bit-identical). `started`: the owned
  * segment's chunks were already sent (allReduceMean sends them as the reduction finishes them).
+ * With float32, over a transport whose flush means sent, the owned segment is sent as it is,
+ * without a copy: nothing writes it during the all-gather (only the other segments are written),
+ * and the collective ends with a flush, after which the caller may write buf again.
  */
 export async function allGather(t: Transport, buf: Float32Array, a: CollectiveArgs, started = false): Promise<void> {
   const N = t.world;
@@ -169,7 +181,11 @@ export async function allGather(t: Transport, buf: Float32Array, a: CollectiveAr
     for (let c = 0; c < p.chunks(k); c++) {
       const [lo, hi] = p.range(k, c);
       const mine = buf.subarray(lo, hi);
-      const wire = encodeCopy(codec, mine);
+      if (codec.bytesPerElement === 4 && t.flushMeansSent) {
+        t.send({ seq, phase: AG, step: 0, chunk: c, n: hi - lo }, viewOf(mine));
+        continue;
+      }
+      const wire = encodeCopy(t, codec, mine);
       codec.decode(wire, mine);
       t.send({ seq, phase: AG, step: 0, chunk: c, n: hi - lo }, wire);
     }

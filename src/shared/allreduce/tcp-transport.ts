@@ -165,6 +165,8 @@ const codeOf = (e: Error) => (e as NodeJS.ErrnoException).code ?? e.message;
 export class TcpTransport implements WireTransport {
   rank = 0;
   world = 1;
+  /** flush() waits for every write's callback: the bytes are in the kernel. */
+  readonly flushMeansSent = true;
   readonly endpoint: string;
   readonly stats: RingStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, messages: 0, rejected: 0, collectives: 0, lastDurationMs: 0 };
   closed = false;
@@ -419,6 +421,11 @@ export class TcpTransport implements WireTransport {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /** A pooled buffer to fill and send (see Transport.allocate). */
+  allocate(bytes: number): Buffer {
+    return this.allocPayload(bytes);
+  }
 
   private allocPayload(bytes: number): Buffer {
     const b = this.pool.get(bytes)?.pop() ?? Buffer.allocUnsafeSlow(bytes);

@@ -28,6 +28,13 @@ export interface Transport {
   readonly rank: number;
   readonly world: number;
   /**
+   * True when, once flush() resolves, the transport reads no payload handed to send() any more
+   * (TCP: the bytes are in the kernel). False when it may still read them later (ZeroMQ sends a
+   * Buffer without copying it, from its own I/O thread): then a caller's buffer may be sent as it
+   * is only where causality shows it is not written before the neighbour has received it.
+   */
+  readonly flushMeansSent: boolean;
+  /**
    * Queues `payload` for the right neighbour (rank + 1) under `slot` and returns at once; messages
    * leave in the order queued. The transport owns `payload` from now on: the caller must not write
    * it again (ZeroMQ sends it without a copy, some time later). schedule.ts hands over a view of
@@ -48,6 +55,11 @@ export interface Transport {
    * the transport may reuse its memory (optional: without it the payload is garbage).
    */
   release?(payload: Uint8Array): void;
+  /**
+   * A buffer of `bytes` to fill and hand to `send`, from memory the transport reuses (optional:
+   * without it the caller allocates).
+   */
+  allocate?(bytes: number): Uint8Array;
 }
 
 /** Counters of one ring instance's traffic. */

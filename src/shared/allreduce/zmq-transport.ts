@@ -74,6 +74,8 @@ function alignedCopy(b: Buffer, align: number): Buffer {
 export class ZmqTransport implements WireTransport {
   rank = 0;
   world = 1;
+  /** zeromq.js sends a Buffer without copying it, from libzmq's I/O thread, after send() resolved. */
+  readonly flushMeansSent = false;
   /** `tcp://host:port` of this rank's receive socket. */
   readonly endpoint: string;
   readonly stats: RingStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, messages: 0, rejected: 0, collectives: 0, lastDurationMs: 0 };
