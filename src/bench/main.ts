@@ -131,7 +131,7 @@ async function scalingSection(quick: boolean, log: (l: string) => void): Promise
     const [window, windows] = model === 'mlp' ? (quick ? [3, 2] : [5, 4]) : [2, 3];
     for (const workers of quick ? [1, 2] : [1, 2, 4]) {
       log(`scaling: ${model}, ${workers} worker(s), global batch 128, ${window * (windows + 1)} steps`);
-      runs.push(await clusterRun({ model, workers, batch: 128, window, windows, backend: 'wasm', timeoutMs: 15 * 60_000 }));
+      runs.push(await clusterRun({ model, workers, batch: 128, window, windows, backend: 'wasm', timeoutMs: 15 * 60_000, blasThreads: 1 }));
     }
     const [one, two] = [runs.find((r) => r.model === model && r.workers === 1)!, runs.find((r) => r.model === model && r.workers === 2)!];
     efficiency[model] = scalingEfficiency(one, two);
@@ -282,7 +282,7 @@ async function main(): Promise<void> {
     scaling = await scalingSection(quick, log);
     out.scaling = scaling;
     out.scaling_efficiency = scaling.efficiency;
-    process.stdout.write(`\n## Scaling: real cluster runs (wasm, global batch 128; 4 workers on this 2-core machine is overhead, not scaling)\n\n`);
+    process.stdout.write(`\n## Scaling: real cluster runs (wasm+blas, global batch 128, one core per worker as one GPU per worker: OPENBLAS_NUM_THREADS=1 in every run; 4 workers on this 2-core machine is overhead, not scaling)\n\n`);
     process.stdout.write(
       table(
         ['model', 'workers', 'images/s (min–max)', 'step ms', 'efficiency vs 1', 'tensors first→last', 'worker RSS MB first→last'],

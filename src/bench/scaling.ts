@@ -23,6 +23,12 @@ export interface ClusterRunArgs {
   windows: number;
   backend: string;
   timeoutMs: number;
+  /**
+   * OpenBLAS threads per worker (OPENBLAS_NUM_THREADS). The scaling section gives every worker one
+   * core, in the 1-worker run too, as a GPU cluster gives every worker one GPU: with the default
+   * (all cores for one process) the 1-worker baseline would already use every core this machine has.
+   */
+  blasThreads?: number;
 }
 
 /** The parts of a step, ms (means over workers, as the coordinator logs them). */
@@ -65,7 +71,8 @@ export async function clusterRun(a: ClusterRunArgs): Promise<ClusterRunResult> {
   const t0 = performance.now();
   try {
     await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      const env = a.blasThreads === undefined ? process.env : { ...process.env, OPENBLAS_NUM_THREADS: String(a.blasThreads) };
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
       let err = '';
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       const timer = setTimeout(() => {
