@@ -91,9 +91,9 @@ async function ringAdam(t: ExecutionContext, world: number, compression: 'none' 
     await Promise.all(reducers.map(async (red, r) => {
       const g = rankInput(n, r + 10 * s, seed);
       const x = parts[r];
-      await red.reduceUpdateGather(g, (lo, hi) => {
-        t.true(x.adam.propose(x.p.subarray(lo, hi), g.subarray(lo, hi), g.subarray(lo, hi)));
-      });
+      const [own] = red.ownedRange(n);
+      const ok = await red.reduceUpdateGather(g, (lo, hi) => x.adam.propose(x.p.subarray(lo, hi), g.subarray(lo, hi), g.subarray(lo, hi), lo - own));
+      t.true(ok);
       x.adam.commit();
       x.p = g;
     }));

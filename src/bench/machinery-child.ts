@@ -54,7 +54,7 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
     const nets = [[a.sizes.D, a.sizes.D], [a.sizes.G, a.sizes.G + a.sizes.stats]].map(([trainable, length]) => {
       const [lo, end] = ring.ownedRange(length);
       const hi = Math.min(end, trainable);
-      return { trainable, lo, hi, bounds: ring.asShardedReducer().segmentBounds(length), params: new Float32Array(length).fill(0.01), grads: new Float32Array(length), adam: new Adam(hi - lo, adam) };
+      return { trainable, lo, hi, params: new Float32Array(length).fill(0.01), grads: new Float32Array(length), adam: new Adam(hi - lo, adam) };
     });
     const out: MachineryChildResult = { stepMs: [], computeMs: [], reduceMs: [], optimizerMs: [], reduceByNetMs: [[], []] };
     for (let s = 0; s < a.warmup + a.steps; s++) {
@@ -70,15 +70,15 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
         const r0 = performance.now();
         let updateMs = 0;
         const buf = net.grads;
-        await ring.reduceUpdateGather(buf, () => {
+        const ok = await ring.reduceUpdateGather(buf, (lo, hi) => {
           const u0 = performance.now();
-          const seg = buf.subarray(net.lo, net.hi);
-          if (!net.adam.propose(net.params.subarray(net.lo, net.hi), seg, seg)) buf[net.lo] = NaN;
-          updateMs = performance.now() - u0;
+          const top = Math.min(hi, net.hi);
+          const piece = buf.subarray(lo, top);
+          const finite = top <= lo || net.adam.propose(net.params.subarray(lo, top), piece, piece, lo - net.lo);
+          updateMs += performance.now() - u0;
+          return finite;
         });
         const o0 = performance.now();
-        let ok = true;
-        for (let k = 0; k + 1 < net.bounds.length; k++) if (!Number.isFinite(buf[net.bounds[k]])) ok = false;
         if (ok) {
           net.adam.commit();
           [net.params, net.grads] = [buf, net.params];

@@ -102,14 +102,19 @@ export class Adam {
    * moments to a pending pair; `params` and the moments are left as they were. Returns whether
    * every new parameter is finite. `commit` applies the pending moments; without it, the next
    * `propose` replaces them (the step was skipped).
+   *
+   * `at`: the arrays are the piece [at, at + params.length) of the parameters this optimizer holds
+   * moments for (a step may be proposed piece by piece, each piece once, then committed).
    */
-  propose(params: Float32Array, grads: Float32Array, out: Float32Array): boolean {
-    const n = this.m.length;
-    if (params.length !== n || grads.length !== n || out.length !== n) {
-      throw new RangeError(`Adam.propose: expected ${n} parameters, gradients and outputs, got ${params.length}, ${grads.length} and ${out.length}`);
+  propose(params: Float32Array, grads: Float32Array, out: Float32Array, at = 0): boolean {
+    const size = this.m.length;
+    const n = params.length;
+    if (grads.length !== n || out.length !== n || !Number.isInteger(at) || at < 0 || at + n > size) {
+      throw new RangeError(`Adam.propose: ${n} parameters, ${grads.length} gradients and ${out.length} outputs at ${at} do not fit the ${size} this optimizer holds`);
     }
-    this.pending ??= { m: new Float32Array(n), v: new Float32Array(n) };
-    return adamKernel(params, grads, this.m, this.v, out, this.pending.m, this.pending.v, this.t + 1, this) === 0;
+    this.pending ??= { m: new Float32Array(size), v: new Float32Array(size) };
+    const piece = (x: Float32Array) => (at === 0 && n === size ? x : x.subarray(at, at + n));
+    return adamKernel(params, grads, piece(this.m), piece(this.v), out, piece(this.pending.m), piece(this.pending.v), this.t + 1, this) === 0;
   }
 
   /** Makes the last `propose`'s moments current and counts the step (swaps buffers, copies nothing). */

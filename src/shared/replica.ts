@@ -248,19 +248,22 @@ export class Replica {
     this.gathered = undefined;
     const t1 = performance.now();
     let updateMs = 0;
-    await reduce.reduceUpdateGather(buf, () => {
+    const lossFinite = Number.isFinite(loss);
+    // Called piece by piece over the owned segment, each piece as soon as it is reduced; the
+    // pieces past the parameters hold BatchNorm statistics, which are averaged, not updated.
+    const ok = await reduce.reduceUpdateGather(buf, (lo, hi) => {
       const u0 = performance.now();
-      const { lo, hi } = shard;
-      const seg = buf.subarray(lo, hi);
-      // The new parameters overwrite the averaged gradients in place (each is read before written).
-      const finite = net.adam.propose(net.params.subarray(lo, hi), seg, seg);
-      if (!(finite && Number.isFinite(loss)) && hi > lo) buf[lo] = NaN;
-      updateMs = performance.now() - u0;
+      const top = Math.min(hi, shard.hi);
+      let finite = true;
+      if (top > lo) {
+        const piece = buf.subarray(lo, top);
+        // The new parameters overwrite the averaged gradients in place (each is read before written).
+        finite = net.adam.propose(net.params.subarray(lo, top), piece, piece, lo - shard.lo);
+      }
+      updateMs += performance.now() - u0;
+      return finite && lossFinite;
     });
     const t2 = performance.now();
-    const b = shard.bounds;
-    let ok = true;
-    for (let k = 0; k + 1 < b.length; k++) if (!Number.isFinite(buf[b[k]])) ok = false;
     if (ok) {
       net.adam.commit();
       // The gathered buffer becomes the parameters (flatten allocated it for this step): no copy.
@@ -284,7 +287,7 @@ export class Replica {
         if (net.shard.bounds.join() !== bounds.join()) throw new Error('the optimizer state is sharded for another ring (world changed): restore it first');
         continue;
       }
-      // Each segment's first element must be a parameter: it carries the owner's skip flag.
+      // Each segment must hold a parameter (a rank with only statistics to own has nothing to update).
       for (let k = 0; k + 1 < bounds.length; k++) {
         if (!(bounds[k] < bounds[k + 1] && bounds[k] < gradLen)) throw new RangeError(`cannot shard ${gradLen} parameters over ${bounds.length - 1} ranks: segment ${k} holds no parameter`);
       }

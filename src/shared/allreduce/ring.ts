@@ -55,11 +55,13 @@ export interface ShardedReducer {
   /** The range [lo, hi) of a buffer of `length` floats this rank owns (updates) in `reduceUpdateGather`. */
   ownedRange(length: number): [number, number];
   /**
-   * Reduce-scatters `buf` (mean; through the gradient codec), calls `update(lo, hi)` to rewrite
-   * the owned range [lo, hi) (and nothing else), then all-gathers it as float32: every rank ends
-   * with every owner's bits.
+   * Reduce-scatters `buf` (mean; through the gradient codec), calls `update(lo, hi)` on pieces
+   * [lo, hi) of the owned range, in order, each once (it rewrites that piece and nothing else, and
+   * returns false when a value came out non-finite), then all-gathers the owned ranges as float32:
+   * every rank ends with every owner's bits. Resolves to true on every rank when every piece of
+   * every rank was finite, to false on every rank otherwise.
    */
-  reduceUpdateGather(buf: Float32Array, update: (lo: number, hi: number) => void): Promise<void>;
+  reduceUpdateGather(buf: Float32Array, update: (lo: number, hi: number) => boolean): Promise<boolean>;
   /** Copies each rank's owned range of `buf` to every rank, as float32 (bits unchanged). */
   allGather(buf: Float32Array): Promise<void>;
 }
@@ -221,15 +223,20 @@ export class RingAllReduce {
   }
 
   /**
-   * Reduce-scatter (mean, with the ring's compression), `update(lo, hi)` of this rank's owned range,
-   * all-gather as float32; one collective (one seq). With world = 1 only `update` runs.
+   * Reduce-scatter (mean, with the ring's compression), `update` on the pieces of this rank's owned
+   * range (overlapping the wire where the codecs allow), all-gather as float32; one collective (one
+   * seq). See ShardedReducer.reduceUpdateGather. With world = 1 only `update` runs, once.
    */
-  reduceUpdateGather(buf: Float32Array, update: (lo: number, hi: number) => void): Promise<void> {
-    const [lo, hi] = this.ownedRange(buf.length);
+  async reduceUpdateGather(buf: Float32Array, update: (lo: number, hi: number) => boolean): Promise<boolean> {
     if (this.world === 1) {
-      return this.collective(async () => undefined).then(() => update(lo, hi));
+      await this.collective(async () => undefined);
+      return update(0, buf.length);
     }
-    return this.collective((a) => reduceScatterUpdateGather(this.transport!, buf, a, { ...a, codec: FLOAT32 }, () => update(lo, hi)));
+    let ok = false;
+    await this.collective(async (a) => {
+      ok = await reduceScatterUpdateGather(this.transport!, buf, a, { ...a, codec: FLOAT32 }, update);
+    });
+    return ok;
   }
 
   /**

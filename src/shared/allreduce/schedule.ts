@@ -213,17 +213,48 @@ export async function allReduceMean(t: Transport, buf: Float32Array, a: Collecti
 
 /**
  * The sharded optimizer's step (ZeRO stage 1): reduce-scatter `buf` (codec `rs`), let `update`
- * rewrite this rank's owned range (it must write nothing else), then all-gather it (codec `ag`:
- * float32 when it carries parameters, so their bits are copied whatever the gradients' codec).
- * Every rank ends with every owner's segment, bit-identical. Our own segment is sent without a
- * copy at step 0 (reduceScatterMean's promise holds: `update` writes only the owned segment, and
- * segment `rank` is next written by the all-gather, whose chunk of it can only come back after
- * the right neighbour received ours).
+ * rewrite this rank's owned segment piece by piece, all-gather it (codec `ag`: float32 when it
+ * carries parameters, so their bits are copied whatever the gradients' codec). Every rank ends
+ * with every owner's segment, bit-identical, and the same answer: true when every piece of every
+ * rank was finite.
+ *
+ * Pieces are the all-gather's chunks of the owned segment, in order; `update(lo, hi)` rewrites
+ * buf[lo, hi) only and returns false when it produced a non-finite value. When both codecs have
+ * the same width (float32 gradients) the reduce-scatter's chunks are the same, so each chunk is
+ * updated and sent on the moment its reduction is done: the update overlaps the wire. Otherwise
+ * (fp16 gradients) the pieces are updated after the whole reduce-scatter.
+ *
+ * Skip flag: a piece whose update failed carries NaN in its first element, which every rank reads
+ * after the all-gather (no extra collective); a piece's bytes are never changed after they are sent.
+ * Our own segment is sent without a copy at step 0 (reduceScatterMean's promise holds: `update`
+ * writes only the owned segment, and segment `rank` is next written by the all-gather, whose chunk
+ * of it can only come back after the right neighbour received ours).
  */
-export async function reduceScatterUpdateGather(t: Transport, buf: Float32Array, rs: CollectiveArgs, ag: CollectiveArgs, update: () => void): Promise<void> {
-  await reduceScatterMean(t, buf, rs, undefined, true);
-  update();
-  await allGather(t, buf, ag);
+export async function reduceScatterUpdateGather(t: Transport, buf: Float32Array, rs: CollectiveArgs, ag: CollectiveArgs, update: (lo: number, hi: number) => boolean): Promise<boolean> {
+  const N = t.world;
+  const own = ownedSegment(t.rank, N);
+  const p = new Plan(buf.length, N, ag);
+  const finish = (c: number) => {
+    const [lo, hi] = p.range(own, c);
+    if (!update(lo, hi)) buf[lo] = NaN;
+    const mine = buf.subarray(lo, hi);
+    // The owned piece is not written again in this collective: float32 goes as it is where flush means sent.
+    const wire = ag.codec.bytesPerElement === 4 && t.flushMeansSent ? viewOf(mine) : encodeCopy(t, ag.codec, mine);
+    if (ag.codec.bytesPerElement !== 4) ag.codec.decode(wire, mine);
+    t.send({ seq: ag.seq, phase: AG, step: 0, chunk: c, n: hi - lo }, wire);
+  };
+  if (rs.codec.bytesPerElement === ag.codec.bytesPerElement) {
+    await reduceScatterMean(t, buf, rs, (c, _n, wire) => {
+      t.release?.(wire);
+      finish(c);
+    }, true);
+  } else {
+    await reduceScatterMean(t, buf, rs, undefined, true);
+    for (let c = 0; c < p.chunks(own); c++) finish(c);
+  }
+  await allGather(t, buf, ag, true);
+  for (let k = 0; k < N; k++) for (let c = 0; c < p.chunks(k); c++) if (!Number.isFinite(buf[p.range(k, c)[0]])) return false;
+  return true;
 }
 
 /** Copies root's bytes into every rank's `bytes` along the chain root → root + 1 → …, in chunks. */
