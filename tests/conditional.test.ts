@@ -99,10 +99,3 @@ test.serial('--digit on an unconditional checkpoint is refused with one line; no
   t.is(r.stderr.trim().split('\n').length, 1);
   await t.throwsAsync(access(out));
 });
-
-test.serial('npm run demo refuses a conditional checkpoint with one line (the page feeds plain z)', async (t) => {
-  const r = await runCli('demo', ['--ckpt', 'latest', '--run-dir', run, '--port', '0']);
-  t.is(r.code, 1);
-  t.regex(r.stderr, /holds a conditional model \(cmlp\); the demo page draws unconditional models only/);
-  t.is(r.stderr.trim().split('\n').length, 1);
-});

@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: the checkpoint's generator draws digits in headless Chromium (Debian's, as the
  * report test uses): the model loads, the page asks for nothing beyond its own server, and a seed's
- * digits are `npm run sample --seed`'s within float tolerance (one gray level).
+ * digits are `npm run sample --seed`'s within float tolerance (one gray level); for a conditional
+ * model the page offers the digit, and a digit's images are `npm run sample --digit`'s.
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
@@ -12,13 +13,14 @@ import { tileGrid } from '../src/shared/images/grid.js';
 import { decodePng } from '../src/shared/images/png.js';
 import { ROOT, runCli, tempDir } from './helpers/cli.js';
 
-test('the demo page draws the checkpoint\'s digits, offline, the same as npm run sample', async (t) => {
+for (const [model, digit] of [['mlp', undefined], ['cmlp', 3]] as const) {
+test(`${model}: the demo page draws the checkpoint's digits${digit === undefined ? '' : ` (digit ${digit})`}, offline, the same as npm run sample`, async (t) => {
   const dir = await tempDir(t);
   const run = join(dir, 'run');
-  const tr = await runCli('train', ['--model', 'mlp', '--backend', 'wasm', '--limit', '128', '--batch-size', '64', '--epochs', '1', '--run-dir', run, '--progress', 'off']);
+  const tr = await runCli('train', ['--model', model, '--backend', 'wasm', '--limit', '128', '--batch-size', '64', '--epochs', '1', '--run-dir', run, '--progress', 'off']);
   t.is(tr.code, 0, tr.stderr.slice(-2000));
   const png = join(dir, 's.png');
-  const s = await runCli('sample', ['--ckpt', 'latest', '--run-dir', run, '--backend', 'wasm', '--seed', '7', '--n', '16', '--scale', '1', '--out', png]);
+  const s = await runCli('sample', ['--ckpt', 'latest', '--run-dir', run, '--backend', 'wasm', '--seed', '7', '--n', '16', '--scale', '1', '--out', png, ...(digit === undefined ? [] : ['--digit', String(digit)])]);
   t.is(s.code, 0, s.stderr);
 
   const server = spawn(process.execPath, ['--import=tsx', join(ROOT, 'src/cli/demo.ts'), '--ckpt', 'latest', '--run-dir', run, '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -44,19 +46,21 @@ test('the demo page draws the checkpoint\'s digits, offline, the same as npm run
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(url);
-  const drawn = await page.evaluate(async () => {
-    const api = await (window as unknown as { ganDemo: Promise<{ generate(seed: number, n: number): Promise<number[]> }> }).ganDemo;
-    const floats = await api.generate(7, 16);
+  const drawn = await page.evaluate(async (d) => {
+    const api = await (window as unknown as { ganDemo: Promise<{ conditional: boolean; generate(seed: number, n: number, digit?: number): Promise<number[]> }> }).ganDemo;
+    const floats = await api.generate(7, 16, d ?? undefined);
     // Something was drawn on the grid canvas: not all pixels black.
     const c = document.getElementById('grid') as HTMLCanvasElement;
     const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
     let lit = 0;
     for (let i = 0; i < px.length; i += 4) if (px[i] > 0) lit++;
-    return { floats, lit, status: document.getElementById('status')!.textContent };
-  });
+    return { floats, lit, status: document.getElementById('status')!.textContent, conditional: api.conditional, digitShown: !document.getElementById('digit-row')!.hidden };
+  }, digit ?? null);
   t.deepEqual(errors, []);
   t.true(drawn.lit > 1000, `grid canvas: ${drawn.lit} lit pixels`);
   t.regex(drawn.status ?? '', /epoch 1, step 2/);
+  t.is(drawn.conditional, digit !== undefined);
+  t.is(drawn.digitShown, digit !== undefined, 'the digit picker is offered for a conditional model only');
   const foreign = requests.filter((r) => !r.startsWith(url));
   t.deepEqual(foreign, [], 'the page asks only its own server');
   t.true(requests.some((r) => r.endsWith('/model/weights.bin')));
@@ -69,3 +73,4 @@ test('the demo page draws the checkpoint\'s digits, offline, the same as npm run
   t.log(`largest gray-level difference from npm run sample: ${worst}`);
   t.true(worst <= 1, `largest gray-level difference from npm run sample: ${worst}`);
 });
+}

@@ -1,8 +1,6 @@
 /** `npm run demo -- --ckpt latest`: the checkpoint's generator drawing digits in the browser. */
 import { resolveCheckpoint, verifyCheckpoint } from '../shared/checkpoint/store.js';
 import { DEMO_FLAGS } from '../shared/config.js';
-import { modelClasses } from '../shared/models/conditional.js';
-import type { ModelName } from '../shared/models/index.js';
 import { startDemoServer } from '../demo/server.js';
 import { runCli } from './main.js';
 
@@ -12,9 +10,6 @@ class DemoError extends Error {}
 await runCli('npm run demo --', DEMO_FLAGS, async (flags) => {
   const checkpoint = await resolveCheckpoint(flags.ckpt as string, flags['run-dir'] as string | undefined);
   const state = await verifyCheckpoint(checkpoint);
-  const model = (state.config as { model?: ModelName }).model;
-  // The page feeds G plain z; a conditional G also takes the digit (not drawn by the page yet).
-  if (model && modelClasses(model) > 0) throw new DemoError(`${checkpoint} holds a conditional model (${model}); the demo page draws unconditional models only (use npm run sample -- --digit D)`);
   const bind = flags.bind as string;
   const port = flags.port as number;
   const { server, url } = await startDemoServer({ checkpoint, state, bind, port }).catch((err: NodeJS.ErrnoException) => {

@@ -7,6 +7,8 @@ const SIDE = 28;
 const SCALE = 2; // as the training's sample grids
 const PAD = 2;
 const COLS = 8;
+/** Digits a conditional generator takes, one-hot after z (src/shared/models/labels.ts). */
+const CLASSES = 10;
 
 const $ = (id) => document.getElementById(id);
 
@@ -16,9 +18,22 @@ async function noise(seed, n) {
   return new Float32Array(await r.arrayBuffer());
 }
 
-/** n images (n × 784 floats in [-1, 1]) for the noise z. */
-async function generate(model, latent, z, n) {
-  const out = tf.tidy(() => model.predict(tf.tensor2d(z, [n, latent])));
+/**
+ * n images (n × 784 floats in [-1, 1]) for the noise z and, for a conditional generator, the digits
+ * `labels` (one per image), joined to z as a one-hot block as training does.
+ */
+async function generate(model, latent, z, n, labels) {
+  let input = z;
+  let width = latent;
+  if (labels) {
+    width = latent + CLASSES;
+    input = new Float32Array(n * width);
+    for (let i = 0; i < n; i++) {
+      input.set(z.subarray(i * latent, (i + 1) * latent), i * width);
+      input[i * width + latent + labels[i]] = 1;
+    }
+  }
+  const out = tf.tidy(() => model.predict(tf.tensor2d(input, [n, width])));
   const data = await out.data();
   out.dispose();
   return data;
@@ -52,17 +67,33 @@ async function main() {
   const info = await (await fetch('/info')).json();
   const model = await tf.loadLayersModel('/model/model.json');
   const latent = info.latent;
+  // A conditional generator (cmlp, cdcgan) takes z and a one-hot digit: offer the digit.
+  const conditional = model.inputs[0].shape[1] === latent + CLASSES;
+  const digit = () => ($('digit').value === '' ? undefined : Number($('digit').value));
   const api = {
     info,
-    /** The images for `npm run sample --seed seed --n n`, as floats. */
-    async generate(seed, n) {
-      return Array.from(await generate(model, latent, await noise(seed, n), n));
+    conditional,
+    /** The images of `npm run sample --seed seed --n n` (and `--digit digit`), as floats. */
+    async generate(seed, n, d) {
+      const labels = d === undefined ? undefined : new Uint8Array(n).fill(d);
+      return Array.from(await generate(model, latent, await noise(seed, n), n, labels));
     },
   };
 
   const grid = async () => {
     const seed = Number($('seed').value) || 0;
-    draw($('grid'), await generate(model, latent, await noise(seed, 64), 64), 64, COLS);
+    const d = digit();
+    if (!conditional) return draw($('grid'), await generate(model, latent, await noise(seed, 64), 64), 64, COLS);
+    if (d !== undefined) return draw($('grid'), await generate(model, latent, await noise(seed, 64), 64, new Uint8Array(64).fill(d)), 64, COLS);
+    // One row per digit, column c the same z in every row (as npm run sample draws a conditional model).
+    const z1 = await noise(seed, COLS);
+    const z = new Float32Array(CLASSES * COLS * latent);
+    const labels = new Uint8Array(CLASSES * COLS);
+    for (let r = 0; r < CLASSES; r++) {
+      z.set(z1, r * COLS * latent);
+      labels.fill(r, r * COLS, (r + 1) * COLS);
+    }
+    draw($('grid'), await generate(model, latent, z, CLASSES * COLS, labels), CLASSES * COLS, COLS);
   };
   const walk = async () => {
     // Eight points on the straight line from z(a) to z(b), the last one at the slider's position.
@@ -73,8 +104,16 @@ async function main() {
       const s = (t * k) / 7;
       for (let j = 0; j < latent; j++) z[k * latent + j] = (1 - s) * za[j] + s * zb[j];
     }
-    draw($('walk'), await generate(model, latent, z, 8), 8, 8);
+    // A conditional generator walks as the digit picked (0 when the grid shows every digit).
+    draw($('walk'), await generate(model, latent, z, 8, conditional ? new Uint8Array(8).fill(digit() ?? 0) : undefined), 8, 8);
   };
+  if (conditional) {
+    $('digit-row').hidden = false;
+    $('digit').onchange = async () => {
+      await grid();
+      await walk();
+    };
+  }
   $('reroll').onclick = () => {
     $('seed').value = String((Number($('seed').value) || 0) + 1);
     grid();
@@ -86,7 +125,7 @@ async function main() {
   await walk();
   $('reroll').disabled = false;
   $('walk-t').disabled = false;
-  $('status').textContent = `${info.model ?? 'generator'} from ${info.checkpoint} (epoch ${info.epoch}, step ${info.globalStep}); seed ${$('seed').value} is what npm run sample --seed ${$('seed').value} draws`;
+  $('status').textContent = `${info.model ?? 'generator'} from ${info.checkpoint} (epoch ${info.epoch}, step ${info.globalStep}); seed ${$('seed').value} is what npm run sample --seed ${$('seed').value}${conditional ? ' (--digit D for one digit)' : ''} draws`;
   return api;
 }
 
