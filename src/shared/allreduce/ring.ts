@@ -27,7 +27,7 @@ import { endianness } from 'node:os';
 import { codecFor, FLOAT32, type Compression } from './codec.js';
 import { allGather, allReduceMean, broadcast, ownedSegment, reduceScatterMean, reduceScatterUpdateGather, segmentBounds, type CollectiveArgs } from './schedule.js';
 import { TcpTransport } from './tcp-transport.js';
-import { AllReduceError, type RingStats, type WireTransport } from './transport.js';
+import { AllReduceError, emptyRingStats, type RingStats, type WireTransport } from './transport.js';
 import { ZmqTransport, type RingCurve } from './zmq-transport.js';
 
 export type { Compression } from './codec.js';
@@ -125,7 +125,7 @@ export class RingAllReduce {
     this.chunkBytes = args.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.compression = args.compression ?? 'none';
     this.endpoint = transport?.endpoint ?? '';
-    this.stats = transport?.stats ?? { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, messages: 0, rejected: 0, collectives: 0, lastDurationMs: 0 };
+    this.stats = transport?.stats ?? emptyRingStats();
     if (transport) {
       transport.rank = this.rank;
       transport.world = this.world;

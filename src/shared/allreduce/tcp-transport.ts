@@ -54,7 +54,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { Packr } from 'msgpackr';
 import { HeaderCodec, MAX_HEADER_BYTES } from './header.js';
-import { AllReduceError, AllReduceTimeoutError, PHASES, type RingStats, type Slot, type WireTransport } from './transport.js';
+import { AllReduceError, AllReduceTimeoutError, emptyRingStats, PHASES, type RingStats, type Slot, type WireTransport } from './transport.js';
 
 export interface TcpTransportArgs {
   run?: string;
@@ -168,7 +168,7 @@ export class TcpTransport implements WireTransport {
   /** flush() waits for every write's callback: the bytes are in the kernel. */
   readonly flushMeansSent = true;
   readonly endpoint: string;
-  readonly stats: RingStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, messages: 0, rejected: 0, collectives: 0, lastDurationMs: 0 };
+  readonly stats: RingStats = emptyRingStats();
   closed = false;
 
   private readonly headers: HeaderCodec;

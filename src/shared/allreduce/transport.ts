@@ -80,6 +80,11 @@ export interface RingStats {
   lastDurationMs: number;
 }
 
+/** Counters at zero. */
+export function emptyRingStats(): RingStats {
+  return { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, messages: 0, rejected: 0, collectives: 0, lastDurationMs: 0 };
+}
+
 /** A transport over a real wire: bound before the rank is known, then connected to the right neighbour. */
 export interface WireTransport extends Transport {
   rank: number;

@@ -24,7 +24,7 @@
  */
 import { Pull, Push, curveKeyPair } from 'zeromq';
 import { HeaderCodec } from './header.js';
-import { AllReduceError, AllReduceTimeoutError, PHASES, type RingStats, type Slot, type WireTransport } from './transport.js';
+import { AllReduceError, AllReduceTimeoutError, emptyRingStats, PHASES, type RingStats, type Slot, type WireTransport } from './transport.js';
 
 /**
  * CurveZMQ for the ring: one keypair per cluster (from `curveKeyPair()`, z85 strings), handed to
@@ -78,7 +78,7 @@ export class ZmqTransport implements WireTransport {
   readonly flushMeansSent = false;
   /** `tcp://host:port` of this rank's receive socket. */
   readonly endpoint: string;
-  readonly stats: RingStats = { bytesSent: 0, bytesReceived: 0, messagesSent: 0, messagesReceived: 0, messages: 0, rejected: 0, collectives: 0, lastDurationMs: 0 };
+  readonly stats: RingStats = emptyRingStats();
   closed = false;
 
   private readonly headers: HeaderCodec;
