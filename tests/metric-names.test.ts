@@ -16,10 +16,10 @@ interface Described {
   seen: string[];
 }
 
-// adapter* and host are fixed per worker process; state is used/allocated; status one of six; the
+// network is D or G; adapter* and host are fixed per worker process; state is used/allocated; status one of six; the
 // run facts of gan_info (run_id, seed, lr, batch_size) are fixed per run; gpu/UUID/Hostname are fixed
 // per GPU and spelt as NVIDIA's DCGM exporter spells them so the series join: all low-cardinality.
-const LABEL_ALLOW_LIST = new Set(['worker', 'device', 'host', 'model', 'backend', 'version', 'world_size', 'run_id', 'seed', 'lr', 'batch_size', 'le', 'adapter', 'adapter_vendor', 'adapter_type', 'state', 'status', 'gpu', 'UUID', 'Hostname']);
+const LABEL_ALLOW_LIST = new Set(['network', 'worker', 'device', 'host', 'model', 'backend', 'version', 'world_size', 'run_id', 'seed', 'lr', 'batch_size', 'le', 'adapter', 'adapter_vendor', 'adapter_type', 'state', 'status', 'gpu', 'UUID', 'Hostname']);
 /** Labels named like a step, epoch or batch that are one fixed value per run. */
 const FIXED_PER_RUN = new Set(['gan_info{batch_size}']);
 /** Per-worker metrics allowed labels beyond worker, device and host (each worker's facts, a memory kind, its GPU). */
@@ -33,7 +33,7 @@ const EXTRA_WORKER_LABELS: Record<string, string> = {
 function report(rank: number, gpu: boolean): StepReport {
   return {
     t: 'report', rank, epoch: 0, step: 0,
-    lossD: 1.2, lossG: 0.8, dReal: 0.6, dFake: 0.4, dFakeForG: 0.45, skipped: rank === 1,
+    lossD: 1.2, lossG: 0.8, dReal: 0.6, dFake: 0.4, dFakeForG: 0.45, skipped: rank === 1, gradSqD: 4, gradSqG: 9,
     dataMs: 1, computeMs: 30, flattenMs: 1, reduceMs: 5, optimizerMs: 2, totalMs: 38,
     reducedBytes: 1 << 20, memoryBytes: 64 << 20, numTensors: 120, rssBytes: 512 << 20,
     ...(gpu ? { gpuUtilization: 0.7, gpuMemoryBytes: 2 << 30, gpuIndex: 0, gpuUuid: 'GPU-5f1c2d7e-8a9b-4c3d-9e8f-0123456789ab' } : {}),

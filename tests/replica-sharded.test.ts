@@ -226,3 +226,21 @@ test.serial('a sharded replica refuses an unsharded step, and whole states loade
   t.false(rep.sharded);
   t.is(rep.optimizerStates().D.m.length, rep.sizes.D);
 });
+
+test.serial('gradient norm: the ranks\' shares of the squared norm add up to the same whole, sharded or not', async (t) => {
+  const plainRings = await inProcessRing(t, 2);
+  const shardRings = await inProcessRing(t, 2);
+  const reducers = shardRings.map((x) => x.asShardedReducer());
+  const [plain, sharded] = [pair('mlp'), pair('mlp')];
+  const pos = (r: number) => ({ epoch: 0, step: 0, rank: r, world: 2 });
+  const a = await Promise.all(plain.map((rep, r) => rep.trainStep(realBatch(r, 784), BATCH, pos(r), (buf: Float32Array) => plainRings[r].allReduceMean(buf))));
+  const b = await Promise.all(sharded.map((rep, r) => rep.trainStep(realBatch(r, 784), BATCH, pos(r), reducers[r])));
+  for (const k of ['gradSqD', 'gradSqG'] as const) {
+    const [whole, shares] = [a[0][k] + a[1][k], b[0][k] + b[1][k]];
+    t.true(whole > 0 && Number.isFinite(whole), `${k} ${whole}`);
+    // Replicated: each reports half of the whole; sharded: each its own segment's, different parts.
+    t.is(a[0][k], a[1][k]);
+    t.not(b[0][k], b[1][k]);
+    t.true(Math.abs(shares - whole) / whole < 1e-9, `${k}: sharded ${shares}, replicated ${whole}`);
+  }
+});

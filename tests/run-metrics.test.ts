@@ -44,9 +44,9 @@ function one(samples: Sample[], name: string, labels: Record<string, string> = {
   return v[0]!;
 }
 
-function report(rank: number, lossG: number, lossD: number, dReal = 0.6, dFake = 0.4): StepReport {
+function report(rank: number, lossG: number, lossD: number, dReal = 0.6, dFake = 0.4, gradSqD = 1, gradSqG = 1): StepReport {
   return {
-    t: 'report', rank, epoch: 0, step: 0, lossD, lossG, dReal, dFake, dFakeForG: 0.45, skipped: !Number.isFinite(lossG),
+    t: 'report', rank, epoch: 0, step: 0, lossD, lossG, dReal, dFake, dFakeForG: 0.45, skipped: !Number.isFinite(lossG), gradSqD, gradSqG,
     dataMs: 1, computeMs: 30, flattenMs: 1, reduceMs: 5, optimizerMs: 2, totalMs: 38,
     reducedBytes: 1000, memoryBytes: 64 << 20, numTensors: 120, rssBytes: 512 << 20,
   };
@@ -92,6 +92,20 @@ test('loss and D-output sums give the exact mean of any window; a non-finite ste
   t.is(one(after, 'gan_images_total'), 18 * 128);
   t.is(one(after, 'gan_nonfinite_steps_skipped_total'), 1);
   t.is(one(after, 'gan_steps_planned'), 20);
+});
+
+test('the gradient norm of a step is the root of the workers\' shares of its square, per network', async (t) => {
+  const { metrics, server } = await setUp(t);
+  metrics.setInfo({ model: 'mlp', backend: 'wasm', version: 'x', world: 2 }, 2, 10);
+  metrics.setPosition(0);
+  // Shares 9 + 16 (D) and 1 + 3 (G): norms 5 and 2.
+  metrics.recordStep([report(0, 1, 1, 0.5, 0.5, 9, 1), report(1, 1, 1, 0.5, 0.5, 16, 3)], 0.05, 128);
+  metrics.recordStep([report(0, 1, 1, 0.5, 0.5, NaN, 1), report(1, 1, 1, 0.5, 0.5, 1, 3)], 0.05, 128);
+  const s = await scrape(server);
+  t.is(one(s, 'gan_gradient_norm_sum', { network: 'D' }), 5, 'a non-finite norm is left out');
+  t.is(one(s, 'gan_gradient_norm_count', { network: 'D' }), 1);
+  t.is(one(s, 'gan_gradient_norm_sum', { network: 'G' }), 4);
+  t.is(one(s, 'gan_gradient_norm_count', { network: 'G' }), 2);
 });
 
 test('the global step follows a rollback and a resume; the ETA origin is re-taken at the first step after each', async (t) => {

@@ -29,9 +29,10 @@ export interface AdamState {
 /**
  * The update of elements [0, grads.length): reads params, grads, m, v and writes the new parameters
  * to `out` and the new moments to `mOut`, `vOut` (any of them may alias its input: each element is
- * read before it is written). `t` is the iteration count of this update. Returns 0 when every new
- * parameter is finite, NaN otherwise (a non-finite gradient makes its parameter NaN: Inf/Inf in the
- * quotient), so the finiteness check costs one add per element and no second pass.
+ * read before it is written). `t` is the iteration count of this update. Returns whether every new
+ * parameter is finite (a non-finite gradient makes its parameter NaN: Inf/Inf in the quotient, so
+ * the check costs one add per element and no second pass), and Σ g² of the gradients read (their
+ * squared norm, for the gradient-norm metric, in the same pass).
  *
  * `mi` and `vi` are the unrounded (double) values, as `m[i] = …` evaluates to: the parameter uses
  * them before their float32 rounding, as the update always has (checkpoints and the cluster's
@@ -40,15 +41,17 @@ export interface AdamState {
 function adamKernel(
   params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array,
   out: Float32Array, mOut: Float32Array, vOut: Float32Array, t: number, a: { lr: number; beta1: number; beta2: number; epsilon: number },
-): number {
+): { finite: boolean; gradSq: number } {
   const { beta1: b1, beta2: b2, epsilon: eps } = a;
   const stepSize = a.lr / (1 - Math.pow(b1, t));
   const invSqrtBc2 = 1 / Math.sqrt(1 - Math.pow(b2, t));
   const c1 = 1 - b1;
   const c2 = 1 - b2;
   let bad = 0;
+  let sq = 0;
   for (let i = 0; i < grads.length; i++) {
     const g = grads[i];
+    sq += g * g;
     const mi = b1 * m[i] + c1 * g;
     const vi = b2 * v[i] + c2 * g * g;
     mOut[i] = mi;
@@ -57,7 +60,7 @@ function adamKernel(
     out[i] = p;
     bad += p - p;
   }
-  return bad;
+  return { finite: bad === 0, gradSq: sq };
 }
 
 export class Adam {
@@ -73,6 +76,8 @@ export class Adam {
    * every rank together after the all-gather, so the old moments must survive a skip.
    */
   private pending?: { m: Float32Array; v: Float32Array };
+  /** Σ g² of the gradients the last `step` or `propose` read (the squared norm of that piece). */
+  lastGradSq = 0;
 
   constructor(size: number, args: AdamArgs) {
     this.lr = args.lr;
@@ -94,7 +99,7 @@ export class Adam {
       throw new RangeError(`Adam.step: expected ${this.m.length} parameters and gradients, got ${params.length} and ${grads.length}`);
     }
     this.t += 1;
-    adamKernel(params, grads, this.m, this.v, params, this.m, this.v, this.t, this);
+    this.lastGradSq = adamKernel(params, grads, this.m, this.v, params, this.m, this.v, this.t, this).gradSq;
   }
 
   /**
@@ -114,7 +119,9 @@ export class Adam {
     }
     this.pending ??= { m: new Float32Array(size), v: new Float32Array(size) };
     const piece = (x: Float32Array) => (at === 0 && n === size ? x : x.subarray(at, at + n));
-    return adamKernel(params, grads, piece(this.m), piece(this.v), out, piece(this.pending.m), piece(this.pending.v), this.t + 1, this) === 0;
+    const r = adamKernel(params, grads, piece(this.m), piece(this.v), out, piece(this.pending.m), piece(this.pending.v), this.t + 1, this);
+    this.lastGradSq = r.gradSq;
+    return r.finite;
   }
 
   /** Makes the last `propose`'s moments current and counts the step (swaps buffers, copies nothing). */

@@ -75,13 +75,20 @@ export interface StepStats extends StepLosses {
    * Adam and writing the weights back; total: all of them.
    */
   timings: { discriminator: number; generator: number; flatten: number; reduce: number; optimizer: number; total: number };
+  /**
+   * This replica's share of the squared norm of each network's averaged gradient (NaN when the
+   * step was skipped unsharded): its owned segment's Σ g² when the optimizer is sharded, Σ g² / world
+   * when every replica holds the whole; the shares of all replicas add up to the squared norm.
+   */
+  gradSqD: number;
+  gradSqG: number;
 }
 
 /**
  * One half-step's outcome: the gradients' result plus whether it was applied, and its timings (ms):
  * computeMs is forward + backward (the result's flattenMs apart).
  */
-export type HalfStep<T> = T & { skipped: boolean; computeMs: number; reduceMs: number; optimizerMs: number };
+export type HalfStep<T> = T & { skipped: boolean; computeMs: number; reduceMs: number; optimizerMs: number; gradSq: number };
 
 /** One network's training state. */
 interface NetworkState {
@@ -184,7 +191,7 @@ export class Replica {
     } finally {
       tf.dispose([realT, zT, ...(onehot ? [onehot] : [])]);
     }
-    return this.finish(this.d, out, out.lossD, t0, 'D', reduce);
+    return this.finish(this.d, out, out.lossD, t0, 'D', pos.world, reduce);
   }
 
   /**
@@ -202,12 +209,12 @@ export class Replica {
       tf.dispose([zT, ...(onehot ? [onehot] : [])]);
     }
     if (this.gStats.layout.length > 0) this.statsCopy = await readVariablesAsync(this.gStats.vars, this.gStats.layout);
-    if (!reduce || this.gStats.layout.length === 0) return this.finish(this.g, out, out.lossG, t0, 'G', reduce);
+    if (!reduce || this.gStats.layout.length === 0) return this.finish(this.g, out, out.lossG, t0, 'G', pos.world, reduce);
     const gradLen = this.g.layout.length;
     const fused = new Float32Array(gradLen + this.gStats.layout.length);
     fused.set(out.grads, 0);
     fused.set(this.statsCopy, gradLen);
-    const half = await this.finish(this.g, { ...out, grads: fused }, out.lossG, t0, 'G', reduce, gradLen);
+    const half = await this.finish(this.g, { ...out, grads: fused }, out.lossG, t0, 'G', pos.world, reduce, gradLen);
     this.statsCopy = fused.slice(gradLen);
     writeVariables(this.gStats.vars, this.gStats.layout, this.statsCopy);
     return { ...half, grads: fused.subarray(0, gradLen) };
@@ -218,7 +225,7 @@ export class Replica {
    * Sharded, `out.grads` holds the gathered parameters afterwards (and G's averaged statistics).
    */
   private async finish<T extends { grads: Float32Array; flattenMs: number }>(
-    net: NetworkState, out: T, loss: number, t0: number, which: 'D' | 'G', reduce?: Reducer, gradLen = out.grads.length,
+    net: NetworkState, out: T, loss: number, t0: number, which: 'D' | 'G', world: number, reduce?: Reducer, gradLen = out.grads.length,
   ): Promise<HalfStep<T>> {
     if (reduce && isSharded(reduce)) return this.finishSharded(net, out, loss, t0, reduce, gradLen);
     if (net.shard) throw new Error('this replica\'s optimizer state is sharded: its steps need the sharded reducer');
@@ -230,7 +237,9 @@ export class Replica {
     const ok = Number.isFinite(loss) && allFinite(grads);
     if (ok) this.apply(net, grads);
     const t3 = performance.now();
-    return { ...out, skipped: !ok, computeMs: t1 - t0 - out.flattenMs, reduceMs: t2 - t1, optimizerMs: t3 - t2 };
+    // Every replica holds the whole averaged gradient: each reports 1/world of its squared norm.
+    const gradSq = ok ? net.adam.lastGradSq / (reduce ? world : 1) : NaN;
+    return { ...out, skipped: !ok, computeMs: t1 - t0 - out.flattenMs, reduceMs: t2 - t1, optimizerMs: t3 - t2, gradSq };
   }
 
   /**
@@ -248,6 +257,7 @@ export class Replica {
     this.gathered = undefined;
     const t1 = performance.now();
     let updateMs = 0;
+    let gradSq = 0;
     const lossFinite = Number.isFinite(loss);
     // Called piece by piece over the owned segment, each piece as soon as it is reduced; the
     // pieces past the parameters hold BatchNorm statistics, which are averaged, not updated.
@@ -259,6 +269,7 @@ export class Replica {
         const piece = buf.subarray(lo, top);
         // The new parameters overwrite the averaged gradients in place (each is read before written).
         finite = net.adam.propose(net.params.subarray(lo, top), piece, piece, lo - shard.lo);
+        gradSq += net.adam.lastGradSq;
       }
       updateMs += performance.now() - u0;
       return finite && lossFinite;
@@ -271,7 +282,7 @@ export class Replica {
       writeVariables(net.vars, net.layout, net.params);
     }
     const t3 = performance.now();
-    return { ...out, skipped: !ok, computeMs: t1 - t0 - out.flattenMs, reduceMs: t2 - t1 - updateMs, optimizerMs: updateMs + (t3 - t2) };
+    return { ...out, skipped: !ok, computeMs: t1 - t0 - out.flattenMs, reduceMs: t2 - t1 - updateMs, optimizerMs: updateMs + (t3 - t2), gradSq };
   }
 
   /**
@@ -373,6 +384,8 @@ export class Replica {
         optimizer: d.optimizerMs + g.optimizerMs,
         total: d.computeMs + d.flattenMs + d.reduceMs + d.optimizerMs + g.computeMs + g.flattenMs + g.reduceMs + g.optimizerMs,
       },
+      gradSqD: d.gradSq,
+      gradSqG: g.gradSq,
     };
   }
 

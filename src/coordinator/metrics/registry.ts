@@ -67,6 +67,7 @@ export class RunMetrics {
   private readonly lossG = new Summary({ name: 'gan_generator_loss', help: 'Generator loss (non-saturating BCE) per step, mean over workers: rate(_sum)/rate(_count) is the window mean', percentiles: [], registers: [this.registry] });
   private readonly lossD = new Summary({ name: 'gan_discriminator_loss', help: 'Discriminator loss (BCE real + BCE fake) per step, mean over workers: rate(_sum)/rate(_count) is the window mean', percentiles: [], registers: [this.registry] });
   private readonly dReal = new Summary({ name: 'gan_d_real_ratio', help: 'Mean D(x) on real images (probability 0..1) per step: rate(_sum)/rate(_count) is the window mean', percentiles: [], registers: [this.registry] });
+  private readonly gradNorm = new Summary({ name: 'gan_gradient_norm', help: 'L2 norm of a network\'s averaged gradient per step (the shares of every worker combined): rate(_sum)/rate(_count) is the window mean', labelNames: ['network'], percentiles: [], registers: [this.registry] });
   private readonly dFake = new Summary({ name: 'gan_d_fake_ratio', help: 'Mean D(G(z)) on generated images (probability 0..1) per step, before the D update: rate(_sum)/rate(_count) is the window mean', percentiles: [], registers: [this.registry] });
 
   private readonly epoch = new Gauge({ name: 'gan_epoch', help: 'Epochs completed', registers: [this.registry] });
@@ -140,6 +141,7 @@ export class RunMetrics {
     // the per-step values until the first step, the evaluation until the first one (and in runs
     // without --eval-every), the position until the run knows it.
     for (const m of [this.lossG, this.lossD, this.dReal, this.dFake]) m.remove();
+    this.gradNorm.reset();
     for (const g of [this.fid, this.fidFloor, this.mnistScore, this.coverageKl, this.digitsUnder, this.collapse, this.evalEpoch]) g.remove();
     for (const g of [this.globalStep, this.startTime, this.startStep, this.imagesPerSecond, this.epoch, this.epochsPlanned, this.stepsPerEpoch, this.stepsPlanned]) g.remove();
     for (const g of [this.lastCheckpoint, this.checkpointDuration]) g.remove();
@@ -323,6 +325,12 @@ export class RunMetrics {
     observe(this.lossD, mean((r) => r.lossD));
     observe(this.dReal, mean((r) => r.dReal));
     observe(this.dFake, mean((r) => r.dFake));
+    // Each worker reports its share of the squared norm (its segment, with the sharded optimizer).
+    const norm = (f: (r: StepReport) => number) => Math.sqrt(reports.reduce((s, r) => s + f(r), 0));
+    const dNorm = norm((r) => r.gradSqD);
+    const gNorm = norm((r) => r.gradSqG);
+    if (Number.isFinite(dNorm)) this.gradNorm.observe({ network: 'D' }, dNorm);
+    if (Number.isFinite(gNorm)) this.gradNorm.observe({ network: 'G' }, gNorm);
     this.steps.inc();
     this.images.inc(globalBatch);
     this.stepDuration.observe(seconds);

@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../fsutil.js';
 import { SidePool } from '../pool/side-pool.js';
 import { MetricsLog, type RunPaths } from './run-dir.js';
 import { Progress } from './progress.js';
-import { MAX_FIELDS, MEAN_FIELDS, type StepRecord } from './step-report.js';
+import { MAX_FIELDS, MEAN_FIELDS, SUM_FIELDS, type StepRecord } from './step-report.js';
 
 /** Images in the fixed-noise sample grid written during training (8×8, as `npm run sample` draws). */
 export const SAMPLE_GRID_COUNT = 64;
@@ -31,7 +31,7 @@ export const SAMPLE_GRID_SCALE = 2;
 /** Accumulates a window of step records (the log interval, the epoch) into means. */
 export class Window {
   private n = 0;
-  private readonly sums = Object.fromEntries(MEAN_FIELDS.map((k) => [k, 0])) as Record<(typeof MEAN_FIELDS)[number], number>;
+  private readonly sums = Object.fromEntries([...MEAN_FIELDS, ...SUM_FIELDS].map((k) => [k, 0])) as Record<(typeof MEAN_FIELDS)[number] | (typeof SUM_FIELDS)[number], number>;
   private latest: Partial<Record<(typeof MAX_FIELDS)[number], number>> = {};
   private images = 0;
   private ms = 0;
@@ -40,7 +40,7 @@ export class Window {
 
   add(s: StepRecord): void {
     this.n++;
-    for (const k of MEAN_FIELDS) this.sums[k] += s[k];
+    for (const k of [...MEAN_FIELDS, ...SUM_FIELDS]) this.sums[k] += s[k];
     for (const k of MAX_FIELDS) this.latest[k] = s[k];
     this.images += s.images;
     this.ms += s.ms;
@@ -54,6 +54,9 @@ export class Window {
     const means = Object.fromEntries(MEAN_FIELDS.map((k) => [k, this.sums[k] / n])) as Record<(typeof MEAN_FIELDS)[number], number>;
     return {
       ...means,
+      // Root mean square over the window's steps of each network's gradient norm.
+      gradNormD: Math.sqrt(this.sums.gradSqD / n),
+      gradNormG: Math.sqrt(this.sums.gradSqG / n),
       imagesPerSec: (1000 * this.images) / Math.max(this.ms, 1e-9),
       stepMs: this.ms / n,
       metricsMs: this.metricsMs / n,

@@ -10,10 +10,11 @@ import type { StepStats } from '../replica.js';
 type Wire = 'number' | 'boolean' | 'number?' | 'string?';
 /**
  * How replicas' values become the step's: `mean` (losses, timings: every replica did the same
- * work), `max` (leak watch: the worst replica), `any` (a skipped step is skipped everywhere), or
- * `rank` (per replica only, not combined).
+ * work), `sum` (each replica holds a share of the whole: squared norms), `max` (leak watch: the
+ * worst replica), `any` (a skipped step is skipped everywhere), or `rank` (per replica only, not
+ * combined).
  */
-type Across = 'mean' | 'max' | 'any' | 'rank';
+type Across = 'mean' | 'sum' | 'max' | 'any' | 'rank';
 
 export const STEP_REPORT_FIELDS = {
   lossD: { wire: 'number', across: 'mean' },
@@ -26,6 +27,12 @@ export const STEP_REPORT_FIELDS = {
   dFakeForG: { wire: 'number', across: 'mean' },
   /** A loss or gradient was not finite and the update was skipped (on every replica alike). */
   skipped: { wire: 'boolean', across: 'any' },
+  /**
+   * Squared norm of D's and G's averaged gradient: each replica sends its share (StepStats), the
+   * step's value is their sum. Logs and Prometheus show its square root, the gradient norm.
+   */
+  gradSqD: { wire: 'number', across: 'sum' },
+  gradSqG: { wire: 'number', across: 'sum' },
   /**
    * Milliseconds: dataMs gathering the batch, computeMs forward + backward, flattenMs gradients into
    * fusion buffers, reduceMs all-reduce, optimizerMs Adam + weight writes; totalMs = all but dataMs.
@@ -66,9 +73,9 @@ export type StepReportFields = { [K in keyof Fields as Optional<K> extends true 
 };
 
 type KeysAcross<A extends Across> = { [K in keyof Fields]: Fields[K]['across'] extends A ? K : never }[keyof Fields];
-type CombinedKey = KeysAcross<'mean' | 'max' | 'any'>;
+type CombinedKey = KeysAcross<'mean' | 'sum' | 'max' | 'any'>;
 
-/** The step across replicas: `mean` and `max` fields as numbers, `skipped` if any replica skipped. */
+/** The step across replicas: `mean`, `sum` and `max` fields as numbers, `skipped` if any replica skipped. */
 export type CombinedStep = { [K in CombinedKey]: ValueOf<Fields[K]['wire']> };
 
 /** What the run records of one step: the combined report, plus the step's wall time and the recorder's own time. */
@@ -85,6 +92,8 @@ const keysAcross = (across: Across) => (Object.keys(STEP_REPORT_FIELDS) as (keyo
 
 /** Fields averaged over replicas and, in the log windows, over steps. */
 export const MEAN_FIELDS = keysAcross('mean') as KeysAcross<'mean'>[];
+/** Fields summed over replicas (shares of one whole), then averaged over steps in the log windows. */
+export const SUM_FIELDS = keysAcross('sum') as KeysAcross<'sum'>[];
 /** Fields that take the worst replica, and the latest value in a window. */
 export const MAX_FIELDS = keysAcross('max') as KeysAcross<'max'>[];
 
@@ -97,14 +106,15 @@ export function reportWireSchema(): Record<string, Wire> {
 export function combineReports(reports: readonly StepReportFields[]): CombinedStep {
   const out: Record<string, number | boolean> = { skipped: reports.some((r) => r.skipped) };
   for (const k of MEAN_FIELDS) out[k] = reports.reduce((s, r) => s + r[k], 0) / reports.length;
+  for (const k of SUM_FIELDS) out[k] = reports.reduce((s, r) => s + r[k], 0);
   for (const k of MAX_FIELDS) out[k] = Math.max(...reports.map((r) => r[k]));
   return out as CombinedStep;
 }
 
 /** The report fields a replica's step result gives (losses and timings); the caller adds its process's. */
-export function reportOfStep(s: StepStats, dataMs: number): Pick<StepReportFields, 'lossD' | 'lossG' | 'dReal' | 'dFake' | 'dFakeForG' | 'skipped' | 'dataMs' | 'computeMs' | 'flattenMs' | 'reduceMs' | 'optimizerMs' | 'totalMs'> {
+export function reportOfStep(s: StepStats, dataMs: number): Pick<StepReportFields, 'lossD' | 'lossG' | 'dReal' | 'dFake' | 'dFakeForG' | 'skipped' | 'gradSqD' | 'gradSqG' | 'dataMs' | 'computeMs' | 'flattenMs' | 'reduceMs' | 'optimizerMs' | 'totalMs'> {
   return {
-    lossD: s.lossD, lossG: s.lossG, dReal: s.dReal, dFake: s.dFake, dFakeForG: s.dFakeForG, skipped: s.skipped,
+    lossD: s.lossD, lossG: s.lossG, dReal: s.dReal, dFake: s.dFake, dFakeForG: s.dFakeForG, skipped: s.skipped, gradSqD: s.gradSqD, gradSqG: s.gradSqG,
     dataMs, computeMs: s.timings.discriminator + s.timings.generator, flattenMs: s.timings.flatten, reduceMs: s.timings.reduce, optimizerMs: s.timings.optimizer, totalMs: s.timings.total,
   };
 }
