@@ -61,9 +61,9 @@ const dashboard = JSON.parse(readFileSync(DASHBOARD_PATH, 'utf8')) as DashboardF
 function allPanels(): Panel[] {
   return (dashboard.panels ?? []).flatMap((p) => [p, ...(p.panels ?? [])]);
 }
-/** The panels that draw data (rows only group them). */
+/** The panels that draw data (rows only group them; a text panel shows the run's sample grid, no query). */
 function dataPanels(): Panel[] {
-  return allPanels().filter((p) => p.type !== 'row');
+  return allPanels().filter((p) => p.type !== 'row' && p.type !== 'text');
 }
 function allTargets(): { panel: Panel; target: Target }[] {
   return dataPanels().flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel, target })));
@@ -306,4 +306,17 @@ test('window means come from the per-step sums and the ETA from the run position
   t.regex(eta, /gan_steps_planned - gan_global_step/);
   t.regex(eta, /gan_run_start_timestamp_seconds/);
   t.notRegex(eta, /gan_steps_total/);
+});
+
+test('the latest sample grid: a text panel loads /samples/latest.png from the metrics_url variable, which defaults to the port Prometheus scrapes', (t) => {
+  const panel = allPanels().find((p) => p.type === 'text') as (Panel & { options?: { mode?: string; content?: string } }) | undefined;
+  t.truthy(panel, 'no text panel');
+  t.is(panel!.options?.mode, 'html');
+  t.regex(panel!.options?.content ?? '', /<img src="\$\{metrics_url\}\/samples\/latest\.png/);
+  const v = dashboard.templating?.list?.find((x) => x.name === 'metrics_url') as { type: string; query?: string } | undefined;
+  t.is(v?.type, 'textbox');
+  const scraped = readFileSync(new URL('../deploy/prometheus/prometheus.yml', import.meta.url), 'utf8');
+  const port = /:(\d+)/.exec(v?.query ?? '')?.[1];
+  t.truthy(port);
+  t.true(scraped.includes(`:${port}`), `metrics_url's port ${port} is not the one deploy/prometheus scrapes`);
 });

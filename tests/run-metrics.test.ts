@@ -5,6 +5,10 @@
  * a shrunk rank's series gone, heartbeat age growing while a worker is down, and the linger.
  */
 import test from 'ava';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readLatestSampleGrid, runPaths } from '../src/shared/run/run-dir.js';
 import { RunMetrics, RUN_STATUSES } from '../src/coordinator/metrics/registry.js';
 import { linger, startMetricsServer, type MetricsServer } from '../src/coordinator/metrics/server.js';
 import type { StepReport } from '../src/shared/protocol/messages.js';
@@ -106,6 +110,27 @@ test('the gradient norm of a step is the root of the workers\' shares of its squ
   t.is(one(s, 'gan_gradient_norm_count', { network: 'D' }), 1);
   t.is(one(s, 'gan_gradient_norm_sum', { network: 'G' }), 4);
   t.is(one(s, 'gan_gradient_norm_count', { network: 'G' }), 2);
+});
+
+test('/samples/latest.png serves the newest epoch grid of the run directory, 404 before the first', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'gan-samples-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const paths = runPaths(root);
+  await mkdir(paths.samples, { recursive: true });
+  const metrics = new RunMetrics({ heartbeatAges: () => new Map(), rejected: () => 0 });
+  const server = await startMetricsServer(metrics, '127.0.0.1', 0, () => ({ status: 'training', globalStep: 0, workers: 0 }), () => readLatestSampleGrid(paths));
+  t.teardown(() => server.close());
+  const before = await fetch(`${server.url}/samples/latest.png`);
+  t.is(before.status, 404);
+  t.regex(await before.text(), /no sample grid yet/);
+  await writeFile(join(paths.samples, 'epoch-0002.png'), Buffer.from('second'));
+  await writeFile(join(paths.samples, 'epoch-0010.png'), Buffer.from('tenth'));
+  await writeFile(join(paths.samples, 'epoch-0001.png'), Buffer.from('first'));
+  const r = await fetch(`${server.url}/samples/latest.png`);
+  t.is(r.status, 200);
+  t.is(r.headers.get('content-type'), 'image/png');
+  t.is(r.headers.get('cache-control'), 'no-store');
+  t.is(Buffer.from(await r.arrayBuffer()).toString(), 'tenth');
 });
 
 test('the global step follows a rollback and a resume; the ETA origin is re-taken at the first step after each', async (t) => {

@@ -21,7 +21,7 @@ import { NonFiniteStepsError, trainLoop, type Snapshot } from '../shared/run/loo
 import type { RunPosition } from '../shared/run/snapshot.js';
 import { ClusterExecutor, type ControlChannel } from './cluster-executor.js';
 import { maxControlFrameBytes } from '../shared/models/sizes.js';
-import { createRunDir, defaultRunDir, openRunDir, writeRunConfig } from '../shared/run/run-dir.js';
+import { createRunDir, defaultRunDir, openRunDir, readLatestSampleGrid, writeRunConfig, type RunPaths } from '../shared/run/run-dir.js';
 import { rewindMetrics, type ResumePlan } from '../shared/run/resume.js';
 import type { TrainResult } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
@@ -92,6 +92,8 @@ export class Coordinator {
     rejected: () => this.stats.rejected,
   });
   private metricsServer: MetricsServer | undefined;
+  /** The run directory once the run has one (the metrics endpoint serves its newest sample grid). */
+  private runDir: RunPaths | undefined;
   private health: Health = { status: 'starting', globalStep: 0, workers: 0 };
   /** Workers in the run: --workers/--gpus, fewer after an elastic shrink. */
   world: number;
@@ -125,7 +127,7 @@ export class Coordinator {
    */
   async bind(): Promise<string> {
     try {
-      this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health);
+      this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health, async () => (this.runDir ? readLatestSampleGrid(this.runDir) : undefined));
     } catch (err) {
       throw new ClusterError(`metrics endpoint ${this.args.metricsBind}:${this.args.metricsPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (choose another --metrics-port, or 0 for a free one)`);
     }
@@ -326,6 +328,7 @@ export class Coordinator {
       startedAt: new Date().toISOString(),
     });
     this.args.log(`run directory: ${paths.root}; ${world} workers × ${local} images per step, ${steps} steps per epoch`);
+    this.runDir = paths;
 
     const resumed = resume ? { globalStep: resume.state.globalStep, checkpoint: resume.checkpointDir, history: await rewindMetrics(paths.metrics, resume) } : undefined;
     const extra = { world };

@@ -1,6 +1,7 @@
 /**
- * The run's one HTTP endpoint: `/metrics` (Prometheus text format) and `/healthz`. Bound to
- * 127.0.0.1 unless --metrics-bind says otherwise.
+ * The run's one HTTP endpoint: `/metrics` (Prometheus text format), `/healthz`, and
+ * `/samples/latest.png` (the newest sample grid, which the dashboard's "Latest samples" panel
+ * shows). Bound to 127.0.0.1 unless --metrics-bind says otherwise.
  */
 import { createServer, type Server } from 'node:http';
 import type { RunMetrics, RunStatus } from './registry.js';
@@ -52,7 +53,7 @@ export async function linger(metrics: RunMetrics, seconds: number, stop: AbortSi
 }
 
 /** Starts the server; port 0 picks a free one. */
-export async function startMetricsServer(metrics: RunMetrics, host: string, port: number, health: () => Health): Promise<MetricsServer> {
+export async function startMetricsServer(metrics: RunMetrics, host: string, port: number, health: () => Health, latestSample: () => Promise<Buffer | undefined> = async () => undefined): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
@@ -73,7 +74,17 @@ export async function startMetricsServer(metrics: RunMetrics, host: string, port
       res.writeHead(h.status === 'failed' ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+    if (path === '/samples/latest.png') {
+      latestSample()
+        .then((png) => {
+          if (!png) return res.writeHead(404, { 'content-type': 'text/plain' }).end('no sample grid yet: the first is written after epoch 1\n');
+          // Grafana's text panel loads it from the viewer's browser: allow that origin, never cache.
+          res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'no-store', 'access-control-allow-origin': '*' }).end(png);
+        })
+        .catch((err) => res.writeHead(500).end(String(err)));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /samples/latest.png\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -3,7 +3,7 @@
  * A run never writes into a directory that already holds another run's files.
  */
 import { existsSync } from 'node:fs';
-import { appendFile, open, readdir, rm } from 'node:fs/promises';
+import { appendFile, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { makeDirs, writeFileAtomic } from '../fsutil.js';
 
@@ -35,6 +35,16 @@ export function runPaths(root: string): RunPaths {
     lossPlot: join(root, 'loss.svg'),
     checkpoints: join(root, 'checkpoints'),
   };
+}
+
+/**
+ * The newest sample grid of a run (samples/epoch-NNNN.png with the highest N), or undefined before
+ * the first one. Grids are written atomically, so a grid read here is never half written.
+ */
+export async function readLatestSampleGrid(paths: RunPaths): Promise<Buffer | undefined> {
+  const grids = (await readdir(paths.samples).catch(() => [] as string[])).filter((n) => /^epoch-\d+\.png$/.test(n)).sort();
+  const last = grids.at(-1);
+  return last === undefined ? undefined : readFile(join(paths.samples, last)).catch(() => undefined);
 }
 
 /**
