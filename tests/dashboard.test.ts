@@ -103,6 +103,8 @@ function metricNames(expr: string): string[] {
 /** Every series name the registry exports (histograms as their _bucket/_sum/_count series) and the per-worker ones. */
 async function registrySeries(): Promise<{ all: Set<string>; perWorker: Set<string> }> {
   const m = new RunMetrics({ heartbeatAges: () => new Map(), rejected: () => 0 });
+  // Made at a conditional model's first evaluation only; the dashboard shows it for those runs.
+  m.recordConditionalAccuracy({ conditional: { accuracy: 0.5, perDigit: [] } } as unknown as Parameters<RunMetrics['recordConditionalAccuracy']>[0]);
   const labelNames = new Map(
     m.registry.getMetricsAsArray().map((x) => [x.name, (x as unknown as { labelNames?: readonly string[] }).labelNames ?? []]),
   );
