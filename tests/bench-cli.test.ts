@@ -4,9 +4,9 @@
  * asserted (figures vary with the machine); bad flags get one-line errors.
  */
 import test from 'ava';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, tempDir } from './helpers/cli.js';
+import { runCli, runNpm, signalGroup, tempDir } from './helpers/cli.js';
 
 test('--quick all-reduce and scaling: headline ratios, breakdown, leak watch', async (t) => {
   const dir = await tempDir(t);
@@ -71,4 +71,70 @@ test('a bad flag is named in one line', async (t) => {
   const c = await runCli('bench', ['--synthetic-compute-ms', '-1']);
   t.is(c.code, 2);
   t.regex(c.stderr, /--synthetic-compute-ms/);
+});
+
+/** The namespaces a hosts-section run says it made (its log names them), and which of those still exist. */
+function namespacesNamed(stderr: string): string[] {
+  return [...stderr.matchAll(/namespaces ((?:gvh\S+ ?)+)/g)].flatMap((m) => m[1].trim().split(' '));
+}
+async function existingNamespaces(): Promise<Set<string>> {
+  return new Set(await readdir('/run/netns').catch(() => [] as string[]));
+}
+
+test.serial('--quick hosts: the shaping holds, the ring and a real 2-worker run cross the namespaces, the model predicts the step, nothing is left', async (t) => {
+  const dir = await tempDir(t);
+  const json = join(dir, 'bench.json');
+  const r = await runCli('bench', ['--quick', '--sections', 'hosts', '--json', json], { timeoutMs: 5 * 60_000 });
+  t.is(r.code, 0, r.stderr.slice(-2000));
+  t.regex(r.stdout, /## Hosts: ring all-reduce/);
+  const [rate] = JSON.parse(await readFile(json, 'utf8')).hosts as { linkGbit: number; link: { bytes: number; bothWaysGBs: { median: number } }[]; rings: { world: number; bytes: number; busbwGBs: { median: number } }[]; training: { workers: number; stepMs: { median: number }; parts: { reduceMs: number }; predictedMs: number; projectedMs: number }[] }[];
+  t.is(rate.linkGbit, 1);
+  // Unshaped, this path carries 7–8 Gbit/s: a figure near 1 Gbit/s (0.125 GB/s) shows tbf is on the path.
+  const big = rate.link.find((l) => l.bytes === 2_500_000)!;
+  t.true(big.bothWaysGBs.median > 0.03 && big.bothWaysGBs.median < 0.125 * 1.3, `stream ${big.bothWaysGBs.median} GB/s per direction`);
+  t.deepEqual(rate.rings.map((x) => [x.world, x.bytes]), [[2, 200_000], [2, 2_500_000]]);
+  // 0.2 MB fits in the token bucket's burst (4 ms at the rate, 0.5 MB), so only the 2.5 MB ring is held to the rate.
+  for (const x of rate.rings) t.true(x.busbwGBs.median > 0 && (x.bytes < 1e6 || x.busbwGBs.median < 0.125 * 1.3), `ring busbw ${x.busbwGBs.median} GB/s at ${x.bytes} B`);
+  const [run] = rate.training;
+  t.is(run.workers, 2);
+  t.true(run.stepMs.median > run.parts.reduceMs && run.parts.reduceMs > 0);
+  // The model's communication (≥ 2.5 MB each way at ≤ 1 Gbit/s) is in both predictions.
+  t.true(run.projectedMs > run.stepMs.median - run.parts.reduceMs + 10, `projected ${run.projectedMs} ms`);
+  t.true(Number.isFinite(run.predictedMs) && run.predictedMs > 0);
+  const made = namespacesNamed(r.stderr);
+  t.is(made.length, 4, r.stderr.slice(-1000));
+  const left = await existingNamespaces();
+  t.deepEqual(made.filter((n) => left.has(n)), []);
+});
+
+test.serial('hosts: Ctrl-C during training removes the namespaces and the processes in them', async (t) => {
+  let stopped = false;
+  const r = await runNpm('bench', ['--quick', '--sections', 'hosts'], {
+    timeoutMs: 3 * 60_000,
+    onStderr: (_, child) => {
+      if (!stopped && /training mlp on 2 worker hosts/.test(_)) {
+        stopped = true;
+        setTimeout(() => signalGroup(child, 'SIGINT'), 3000);
+      }
+    },
+  });
+  t.true(stopped, r.stderr.slice(-1000));
+  // The bench exits 130; npm, signalled too, may report that or end by the signal itself (code null).
+  t.not(r.code, 0, r.stderr.slice(-1000));
+  t.regex(r.stderr, /SIGINT: removing the namespaces/);
+  t.notRegex(r.stderr, /done in/);
+  const made = namespacesNamed(r.stderr);
+  t.is(made.length, 4);
+  const left = await existingNamespaces();
+  t.deepEqual(made.filter((n) => left.has(n)), []);
+  t.is(r.leftInGroup, '', 'processes left in the group');
+});
+
+test('hosts without root, or a bad worker count, is one line', async (t) => {
+  const a = await runCli('bench', ['--sections', 'hosts', '--host-workers', '1']);
+  t.is(a.code, 2);
+  t.regex(a.stderr, /--host-workers: '1' is not a worker count from 2 to 8/);
+  const b = await runCli('bench', ['--sections', 'hosts', '--host-links-gbit', '1,x']);
+  t.is(b.code, 2);
+  t.regex(b.stderr, /--host-links-gbit: 'x' is not a positive number/);
 });

@@ -25,6 +25,8 @@ export interface AllReduceChildArgs {
   transport: RingTransportKind;
   /** Longest wait for any one message, ms. */
   timeoutMs: number;
+  /** Address the ring listens on (a virtual host's, src/bench/netns.ts). Default 127.0.0.1. */
+  bindHost?: string;
 }
 
 /** Every rank's endpoint, in rank order: one line, space-separated. */
@@ -36,7 +38,7 @@ async function peerEndpoints(): Promise<string[]> {
 }
 
 async function runRing(a: AllReduceChildArgs): Promise<number[][]> {
-  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, compression: a.compression ?? 'none', timeoutMs: a.timeoutMs, transport: a.transport });
+  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, compression: a.compression ?? 'none', timeoutMs: a.timeoutMs, transport: a.transport, bindHost: a.bindHost });
   try {
     process.stdout.write(`endpoint ${ring.endpoint}\n`);
     await ring.connect(await peerEndpoints());

@@ -11,7 +11,7 @@
 import { startChild, type BenchChild } from './child.js';
 import type { AllReduceChildArgs } from './allreduce-child.js';
 import type { RingTransportKind } from '../shared/allreduce/ring.js';
-import { measureLink, type LinkRow } from './link.js';
+import { measureLink, type LinkRow, type Placement } from './link.js';
 import { runGloo, type GlooResult } from './peer.js';
 import { mapSummary, summarize, type Summary } from './stats.js';
 
@@ -65,9 +65,14 @@ function childDeadline(a: AllReduceBenchArgs): number {
   return 60_000 + a.sizes.length * (a.warmup + a.repeats) * a.timeoutMs;
 }
 
-export async function measureRing(a: AllReduceBenchArgs, world: number, transport: RingTransportKind): Promise<Summary[]> {
+/** Per payload, the ring's times over `world` ranks: on loopback, or rank r on `hosts[r]`. */
+export async function measureRing(a: AllReduceBenchArgs, world: number, transport: RingTransportKind, hosts?: Placement[]): Promise<Summary[]> {
   const children = Array.from({ length: world }, (_, rank) =>
-    startChild('allreduce-child.ts', { rank, world, sizes: a.sizes, warmup: a.warmup, repeats: a.repeats, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, transport } satisfies AllReduceChildArgs, childDeadline(a)),
+    startChild(
+      'allreduce-child.ts',
+      { rank, world, sizes: a.sizes, warmup: a.warmup, repeats: a.repeats, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, transport, bindHost: hosts?.[rank].addr } satisfies AllReduceChildArgs,
+      childDeadline(a), {}, hosts?.[rank].ns,
+    ),
   );
   const perRank = await runRing(children);
   // An iteration lasts as long as its slowest rank.

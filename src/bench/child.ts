@@ -21,12 +21,16 @@ export class ChildError extends Error {
 }
 
 /**
- * Starts `src/bench/<script>` with one JSON argument. The child must print its result within
- * `timeoutMs`, else it is killed and `result` rejects naming the script.
+ * Starts `src/bench/<script>` with one JSON argument, inside network namespace `netns` when given
+ * (a "host" of src/bench/netns.ts). The child must print its result within `timeoutMs`, else it is
+ * killed and `result` rejects naming the script.
  */
-export function startChild(script: string, args: unknown, timeoutMs: number, env: NodeJS.ProcessEnv = {}): BenchChild {
+export function startChild(script: string, args: unknown, timeoutMs: number, env: NodeJS.ProcessEnv = {}, netns?: string): BenchChild {
   const file = fileURLToPath(new URL(`./${script}`, import.meta.url));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', file, JSON.stringify(args)], {
+  const argv = ['--import', 'tsx', file, JSON.stringify(args)];
+  // `ip netns exec` execs the command in place, so killing this child kills the node process.
+  const [command, commandArgs] = netns === undefined ? [process.execPath, argv] : ['ip', ['netns', 'exec', netns, process.execPath, ...argv]];
+  const child: ChildProcess = spawn(command, commandArgs, {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });

@@ -30,6 +30,8 @@ export interface LinkChildArgs {
   repeats: number;
   /** Longest wait for one round, ms. */
   timeoutMs: number;
+  /** Address to listen on (a virtual host's, src/bench/netns.ts). Default 127.0.0.1. */
+  bindHost?: string;
 }
 
 export interface LinkChildResult {
@@ -100,10 +102,11 @@ export async function runLink(a: LinkChildArgs): Promise<LinkChildResult> {
   const scratch = Buffer.allocUnsafe(1 << 20);
   let reader: Reader | undefined;
   try {
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+    const bindHost = a.bindHost ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, bindHost, resolve));
     const addr = server.address();
     if (!addr || typeof addr === 'string') throw new Error('link: no listening address');
-    process.stdout.write(`endpoint 127.0.0.1:${addr.port}\n`);
+    process.stdout.write(`endpoint ${bindHost}:${addr.port}\n`);
     const [host, port] = (await peerLine()).split(':');
     const out = connect({ host, port: Number(port), noDelay: true, onread: { buffer: scratch, callback: (n) => (reader!.onBytes(n), true) } });
     reader = new Reader(out);

@@ -20,9 +20,18 @@ export interface LinkRow {
   bothWaysGBs: Summary;
 }
 
-export async function measureLink(sizes: number[], warmup: number, repeats: number, timeoutMs: number): Promise<LinkRow[]> {
+/** Where a process runs: a virtual host's namespace and address (src/bench/netns.ts). */
+export interface Placement {
+  ns: string;
+  addr: string;
+}
+
+/** The stream between two processes, on loopback or, with `hosts`, between two virtual hosts. */
+export async function measureLink(sizes: number[], warmup: number, repeats: number, timeoutMs: number, hosts?: [Placement, Placement]): Promise<LinkRow[]> {
   const deadline = 60_000 + sizes.length * 2 * (warmup + repeats) * timeoutMs;
-  const children = (['a', 'b'] as const).map((role) => startChild('link-child.ts', { role, sizes, warmup, repeats, timeoutMs } satisfies LinkChildArgs, deadline));
+  const children = (['a', 'b'] as const).map((role, i) =>
+    startChild('link-child.ts', { role, sizes, warmup, repeats, timeoutMs, bindHost: hosts?.[i].addr } satisfies LinkChildArgs, deadline, {}, hosts?.[i].ns),
+  );
   try {
     const eps = await Promise.all(children.map((c) => c.endpoint));
     if (eps.some((e) => !e)) await Promise.all(children.map((c) => c.result)); // surfaces the child's error

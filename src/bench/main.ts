@@ -16,6 +16,7 @@ import { allReduceBench, type AllReduceRow } from './allreduce.js';
 import { ChildError, startChild } from './child.js';
 import type { ComputeBackend, ComputeChildArgs, ComputeChildResult } from './compute-child.js';
 import { fitAllReduce, project, type CostModel } from './cost-model.js';
+import { hostsBench } from './hosts.js';
 import type { LinkRow } from './link.js';
 import { machineryBench, type MachineryRow } from './machinery.js';
 import { collectiveBytes, modelSizes, type ModelSizes } from './model-sizes.js';
@@ -25,7 +26,7 @@ import { mapSummary, summarize, type Summary } from './stats.js';
 import { table } from './table.js';
 
 type ModelName = 'mlp' | 'dcgan';
-const SECTIONS = ['compute', 'allreduce', 'machinery', 'scaling', 'peer'] as const;
+const SECTIONS = ['compute', 'allreduce', 'machinery', 'scaling', 'peer', 'hosts'] as const;
 /** The payloads of the issue: the two models' D and G gradient sizes and their sum, MB = 1e6 bytes. */
 const PAYLOADS_MB = [0.2, 2.5, 6, 9.4];
 
@@ -198,6 +199,9 @@ async function main(): Promise<void> {
   // Every list flag is checked before minutes of measuring, not when its section comes.
   list(v, 'links-gbit', Number);
   list(v, 'project-gpus', Number);
+  list(v, 'host-links-gbit', Number);
+  for (const n of list(v, 'host-workers', Number) as number[]) if (!Number.isInteger(n) || n < 2 || n > 8) throw new FlagError(`--host-workers: '${n}' is not a worker count from 2 to 8`);
+  if (sections.includes('hosts') && process.getuid?.() !== 0) throw new FlagError('--sections hosts: network namespaces need root (run as root, as CI does)');
   for (const b of list(v, 'backends') as string[]) if (b !== 'wasm+blas' && (b === 'auto' || !(BACKEND_NAMES as readonly string[]).includes(b))) throw new FlagError(`--backends: unknown backend '${b}'`);
   const repeats = quick ? 3 : (v.repeats as number);
   const started = performance.now();
@@ -348,6 +352,44 @@ async function main(): Promise<void> {
         ),
       );
     }
+  }
+
+  if (sections.includes('hosts')) {
+    const model: ModelName = 'mlp';
+    const rates = await hostsBench(
+      {
+        ratesGbit: (list(v, 'host-links-gbit', Number) as number[]).slice(0, quick ? 1 : undefined),
+        worlds: quick ? [2] : (list(v, 'host-workers', Number) as number[]),
+        sizes: (quick ? [0.2, 2.5] : PAYLOADS_MB).map((mb) => Math.round((mb * 1e6) / 4) * 4),
+        warmup: 2, repeats: quick ? 5 : Math.max(repeats, 10), chunkBytes: DEFAULT_CHUNK_BYTES, timeoutMs: 5 * 60_000,
+        model, payloadBytes: collectiveBytes(await sizesOf(model)), window: quick ? 3 : 5, windows: quick ? 2 : 3, train: true,
+      },
+      log,
+    );
+    out.hosts = rates;
+    process.stdout.write(`\n## Hosts: network namespaces on one bridge, every link shaped with tbf (both directions); TCP stream between two hosts\n\n`);
+    process.stdout.write(
+      table(
+        ['link', 'payload MB', 'one way ms', 'GB/s', 'both ways ms', 'GB/s per direction', 'of link rate'],
+        rates.flatMap((r) => r.link.map((l) => [`${r.linkGbit} Gbit/s`, fmt(l.bytes / 1e6), sfmt(l.oneWayMs, 2), fmt(l.oneWayGBs.median, 3), sfmt(l.bothWaysMs, 2), fmt(l.bothWaysGBs.median, 3), pct(l.bothWaysGBs.median / (r.linkGbit / 8))])),
+      ),
+    );
+    process.stdout.write(`\n## Hosts: ring all-reduce (plain TCP), rank r on host r (busbw = bytes·2(N−1)/N / time)\n\n`);
+    process.stdout.write(
+      table(
+        ['link', 'N', 'payload MB', 'ring ms (min–max)', 'busbw GB/s', 'of link rate'],
+        rates.flatMap((r) => r.rings.map((x) => [`${r.linkGbit} Gbit/s`, String(x.world), fmt(x.bytes / 1e6), sfmt(x.timeMs, 2), fmt(x.busbwGBs.median, 3), pct(x.ofLinkRate)])),
+      ),
+    );
+    process.stdout.write(`\n## Hosts: cost model fitted per link rate, and real training (${model}, global batch 128) against it\n\n`);
+    process.stdout.write(table(['link', 'α µs per ring step', 'B GB/s', 'B / link rate'], rates.map((r) => (r.fit ? [`${r.linkGbit} Gbit/s`, fmt(r.fit.alphaUs), fmt(r.fit.bandwidthGBs, 3), pct(r.fit.ofLinkRate)] : [`${r.linkGbit} Gbit/s`, `not fitted: ${r.fitError}`, '–', '–']))));
+    process.stdout.write('\n');
+    process.stdout.write(
+      table(
+        ['link', 'workers', 'step ms (min–max)', 'of which all-reduce', 'predicted (fit)', 'error', 'projected (B = link rate)', 'error'],
+        rates.flatMap((r) => r.training.map((x) => [`${r.linkGbit} Gbit/s`, String(x.workers), sfmt(x.stepMs), fmt(x.parts.reduceMs), fmt(x.predictedMs), `${x.error >= 0 ? '+' : ''}${fmt(100 * x.error)}%`, fmt(x.projectedMs), `${x.projectedError >= 0 ? '+' : ''}${fmt(100 * x.projectedError)}%`])),
+      ),
+    );
   }
 
   log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);

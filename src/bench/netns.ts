@@ -50,7 +50,7 @@ export class VirtualHosts {
   private readonly children = new Set<ChildProcess>();
   private destroyed = false;
 
-  private constructor(readonly hosts: VirtualHost[], private readonly hub: string) {}
+  private constructor(readonly hosts: VirtualHost[], readonly hub: string) {}
 
   /** `count` hosts on one bridge; `rateGbit` shapes every link (both directions). */
   static async create(count: number, rateGbit?: number): Promise<VirtualHosts> {
@@ -107,15 +107,20 @@ export class VirtualHosts {
     return child;
   }
 
-  /** Kills what it started and removes every namespace (and with them the interfaces and qdiscs). */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
+  /** Kills what it started (SIGKILL) and waits for each to exit; the namespaces stay. */
+  async killAll(): Promise<void> {
     await Promise.all([...this.children].map((c) => new Promise<void>((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) return resolve();
       c.once('exit', () => resolve());
       c.kill('SIGKILL');
     })));
+  }
+
+  /** Kills what it started and removes every namespace (and with them the interfaces and qdiscs). */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await this.killAll();
     for (const ns of [...this.hosts.map((h) => h.ns), this.hub]) await ip('netns', 'del', ns).catch(() => undefined);
   }
 

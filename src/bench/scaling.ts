@@ -85,30 +85,37 @@ export async function clusterRun(a: ClusterRunArgs): Promise<ClusterRunResult> {
         else reject(new Error(`cluster run (${a.model}, ${a.workers} workers) exited with ${code}: ${err.trim().split('\n').filter((l) => !/nodedir/.test(l)).pop() ?? ''}`));
       });
     });
-    const wallSeconds = (performance.now() - t0) / 1000;
-    const lines = (await readFile(join(dir, 'run', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as StepLine);
-    const windows = lines.filter((l) => l.type === 'step').slice(1);
-    if (windows.length === 0) throw new Error(`cluster run (${a.model}, ${a.workers} workers) logged no timed window`);
-    // Means over the timed windows, so the parts add up to the mean step.
-    const mean = (k: string) => windows.reduce((s, w) => s + Number(w[k] ?? 0), 0) / windows.length;
-    const parts = Object.fromEntries(STEP_PARTS.map((p) => [p, p === 'controlMs' ? 0 : mean(p)])) as Record<StepPart, number>;
-    const stepMs = summarize(windows.map((w) => w.stepMs));
-    parts.controlMs = Math.max(0, mean('stepMs') - STEP_PARTS.reduce((s, p) => s + parts[p], 0));
-    const [first, last] = [windows[0], windows[windows.length - 1]];
-    return {
-      model: a.model,
-      workers: a.workers,
-      batch: a.batch,
-      imagesPerSec: summarize(windows.map((w) => w.imagesPerSec)),
-      stepMs,
-      parts,
-      numTensors: [first.numTensors ?? 0, last.numTensors ?? 0],
-      rssBytes: [first.rssBytes ?? 0, last.rssBytes ?? 0],
-      wallSeconds,
-    };
+    return await readRunWindows(join(dir, 'run'), a, (performance.now() - t0) / 1000);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A finished run's timed windows, read back from its metrics.jsonl (the first window dropped):
+ * step time, images/s, and the step's parts as the workers logged them.
+ */
+export async function readRunWindows(runDir: string, a: Pick<ClusterRunArgs, 'model' | 'workers' | 'batch'>, wallSeconds: number): Promise<ClusterRunResult> {
+  const lines = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as StepLine);
+  const windows = lines.filter((l) => l.type === 'step').slice(1);
+  if (windows.length === 0) throw new Error(`cluster run (${a.model}, ${a.workers} workers) logged no timed window`);
+  // Means over the timed windows, so the parts add up to the mean step.
+  const mean = (k: string) => windows.reduce((s, w) => s + Number(w[k] ?? 0), 0) / windows.length;
+  const parts = Object.fromEntries(STEP_PARTS.map((p) => [p, p === 'controlMs' ? 0 : mean(p)])) as Record<StepPart, number>;
+  const stepMs = summarize(windows.map((w) => w.stepMs));
+  parts.controlMs = Math.max(0, mean('stepMs') - STEP_PARTS.reduce((s, p) => s + parts[p], 0));
+  const [first, last] = [windows[0], windows[windows.length - 1]];
+  return {
+    model: a.model,
+    workers: a.workers,
+    batch: a.batch,
+    imagesPerSec: summarize(windows.map((w) => w.imagesPerSec)),
+    stepMs,
+    parts,
+    numTensors: [first.numTensors ?? 0, last.numTensors ?? 0],
+    rssBytes: [first.rssBytes ?? 0, last.rssBytes ?? 0],
+    wallSeconds,
+  };
 }
 
 /** Scaling efficiency: (images/s at N) / (N · images/s at 1), medians. */

@@ -1,0 +1,206 @@
+/**
+ * `npm run bench -- --sections hosts`: the cluster across "hosts" (Linux network namespaces on one
+ * bridge, src/bench/netns.ts) whose links are shaped to a chosen rate, measured against the cost
+ * model. Root only.
+ *
+ * Per link rate, on fresh namespaces (one per host, each link a veth pair shaped with `tbf` in both
+ * directions):
+ *   link        a plain TCP stream between two hosts, one way and both ways (what the shaping lets through);
+ *   all-reduce  the ring the workers run (plain TCP, as without CurveZMQ), rank r on host r, N = 2…4,
+ *               every payload; busbw against the shaped rate;
+ *   fit         α and B of the cost model (cost-model.ts) by least squares on this rate's all-reduce points;
+ *   training    `npm run coordinator` on host 0 and one `npm run worker` per host 1…N, each with its own
+ *               --bind address and copied token, as on separate machines (MLP, global batch 128,
+ *               OPENBLAS_NUM_THREADS=1 per worker as in the scaling section); step parts from metrics.jsonl;
+ *   check       the step predicted as measured(step − all-reduce) + the model's all-reduce of D's and G's
+ *               buffers at N, once with this rate's fit and once as the projections do (the fit's α,
+ *               B = the nominal link rate), against the measured step.
+ *
+ * What the model is asked to predict is the communication: compute, Adam, data and control are read
+ * from the same run (on this 2-core machine N workers share two cores, so compute itself does not
+ * stay constant with N, and no link model could predict that part).
+ *
+ * Namespaces, interfaces and processes are removed after each rate, also when a measurement fails
+ * or the bench is interrupted (SIGINT/SIGTERM); a crashed run's leftovers are removed by the next one.
+ */
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { measureRing, type AllReduceBenchArgs } from './allreduce.js';
+import { allReduceSeconds, fitAllReduce } from './cost-model.js';
+import { measureLink, type LinkRow } from './link.js';
+import { VirtualHosts } from './netns.js';
+import { readRunWindows, type ClusterRunResult } from './scaling.js';
+import { mapSummary, type Summary } from './stats.js';
+import type { ModelName } from '../shared/models/index.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** Run directories of the training runs under way, removed by the signal handler as well. */
+const runDirs = new Set<string>();
+const PORT = 29600;
+
+export interface HostsBenchArgs {
+  /** Link rates to shape every host's link to, Gbit/s. */
+  ratesGbit: number[];
+  /** Worker counts (hosts besides the coordinator's). */
+  worlds: number[];
+  /** All-reduce payloads, bytes (multiples of 4). */
+  sizes: number[];
+  warmup: number;
+  repeats: number;
+  chunkBytes: number;
+  timeoutMs: number;
+  /** Training: model, gradient bytes per collective (D, G + statistics), steps per window, timed windows. */
+  model: ModelName;
+  payloadBytes: number[];
+  window: number;
+  windows: number;
+  /** Skip the training runs (all-reduce and fit only). */
+  train: boolean;
+}
+
+export interface HostsRingRow {
+  world: number;
+  bytes: number;
+  timeMs: Summary;
+  busbwGBs: Summary;
+  /** busbw median / the shaped rate. */
+  ofLinkRate: number;
+}
+
+export interface HostsTrainRow {
+  workers: number;
+  stepMs: Summary;
+  parts: ClusterRunResult['parts'];
+  /** Step predicted with this rate's fit, and as the projections do (B = the nominal rate), ms. */
+  predictedMs: number;
+  projectedMs: number;
+  /** (predicted − measured) / measured, medians. */
+  error: number;
+  projectedError: number;
+  wallSeconds: number;
+}
+
+export interface HostsRate {
+  linkGbit: number;
+  link: LinkRow[];
+  rings: HostsRingRow[];
+  fit?: { alphaUs: number; bandwidthGBs: number; ofLinkRate: number };
+  fitError?: string;
+  training: HostsTrainRow[];
+}
+
+/** One training run across the hosts: coordinator on host 0, workers on hosts 1…n. */
+async function trainAcross(vh: VirtualHosts, n: number, a: HostsBenchArgs): Promise<ClusterRunResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'gan-hosts-'));
+  runDirs.add(dir);
+  const steps = a.window * (a.windows + 1);
+  const train = ['--model', a.model, '--backend', 'wasm', '--batch-size', '128', '--limit', String(steps * 128), '--epochs', '1', '--log-every', String(a.window), '--progress', 'off'];
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: '1' };
+  const entry = (f: string) => join(ROOT, f);
+  const exits: Promise<void>[] = [];
+  const t0 = performance.now();
+  const start = (host: number, file: string, args: string[], what: string) => {
+    const child = vh.spawn(vh.hosts[host], process.execPath, ['--import=tsx', entry(file), ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()).length > 1e5 && (err = err.slice(-5e4)));
+    const exit = new Promise<void>((resolve, reject) =>
+      child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${what} on host ${host} exited with ${code ?? signal}: ${err.trim().split('\n').filter((l) => !/nodedir/.test(l)).pop() ?? ''}`)))),
+    );
+    exits.push(exit);
+    return { exit, stderr: () => err };
+  };
+  try {
+    const coord = start(0, 'src/coordinator/main.ts', ['--workers', String(n), '--bind', vh.hosts[0].addr, '--port', String(PORT), '--token-file', join(dir, 'token'), '--metrics-port', '0', '--run-dir', join(dir, 'run'), ...train], 'the coordinator');
+    // The token file exists once the coordinator prints its join line; then each host gets its copy.
+    const joinLine = Date.now() + 60_000;
+    while (!/workers join with/.test(coord.stderr())) {
+      if (Date.now() > joinLine) throw new Error(`the coordinator printed no join line within 60 s: ${coord.stderr().slice(-300)}`);
+      await Promise.race([coord.exit, new Promise((r) => setTimeout(r, 100))]);
+    }
+    for (let h = 1; h <= n; h++) {
+      await copyFile(join(dir, 'token'), join(dir, `token.h${h}`));
+      start(h, 'src/worker/main.ts', ['--coordinator', `tcp://${vh.hosts[0].addr}:${PORT}`, '--rank', String(h - 1), '--bind', vh.hosts[h].addr, '--token-file', join(dir, `token.h${h}`), ...train], 'a worker');
+    }
+    const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`training on ${n} hosts did not finish within ${Math.round(a.timeoutMs / 1000)} s`)), a.timeoutMs).unref());
+    await Promise.race([Promise.all(exits), deadline]);
+    return await readRunWindows(join(dir, 'run'), { model: a.model, workers: n, batch: 128 }, (performance.now() - t0) / 1000);
+  } finally {
+    await vh.killAll();
+    await rm(dir, { recursive: true, force: true });
+    runDirs.delete(dir);
+  }
+}
+
+async function measureRate(linkGbit: number, a: HostsBenchArgs, log: (l: string) => void, onHosts: (vh: VirtualHosts | undefined) => void): Promise<HostsRate> {
+  const maxWorld = Math.max(...a.worlds);
+  const vh = await VirtualHosts.create(maxWorld + 1, linkGbit);
+  onHosts(vh);
+  try {
+    const place = (i: number) => ({ ns: vh.hosts[i].ns, addr: vh.hosts[i].addr });
+    log(`hosts: ${linkGbit} Gbit/s links, namespaces ${[...vh.hosts.map((h) => h.ns), vh.hub].join(' ')}`);
+    log(`hosts: ${linkGbit} Gbit/s, TCP stream between two hosts`);
+    const link = await measureLink(a.sizes, a.warmup, a.repeats, a.timeoutMs, [place(1), place(2)]);
+    const rateGBs = linkGbit / 8;
+    const ringArgs: AllReduceBenchArgs = { worlds: a.worlds, sizes: a.sizes, warmup: a.warmup, repeats: a.repeats, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, glooWorlds: [], transports: ['tcp'] };
+    const rings: HostsRingRow[] = [];
+    for (const world of a.worlds) {
+      log(`hosts: ${linkGbit} Gbit/s, ring all-reduce over ${world} hosts`);
+      const times = await measureRing(ringArgs, world, 'tcp', Array.from({ length: world }, (_, r) => place(r + 1)));
+      a.sizes.forEach((bytes, i) => {
+        const busbwGBs = mapSummary(times[i], (ms) => (bytes * (2 * (world - 1)) / world) / (ms * 1e6));
+        rings.push({ world, bytes, timeMs: times[i], busbwGBs, ofLinkRate: busbwGBs.median / rateGBs });
+      });
+    }
+    const out: HostsRate = { linkGbit, link, rings, training: [] };
+    let fit: ReturnType<typeof fitAllReduce> | undefined;
+    try {
+      fit = fitAllReduce(rings.map((r) => ({ world: r.world, bytes: r.bytes, seconds: r.timeMs.median / 1000 })));
+      out.fit = { alphaUs: fit.alphaSec * 1e6, bandwidthGBs: fit.bandwidthBytesPerSec / 1e9, ofLinkRate: fit.bandwidthBytesPerSec / 1e9 / rateGBs };
+    } catch (err) {
+      out.fitError = (err as Error).message;
+    }
+    if (a.train && fit) {
+      const nominal = { alphaSec: fit.alphaSec, bandwidthBytesPerSec: rateGBs * 1e9 };
+      for (const n of a.worlds) {
+        log(`hosts: ${linkGbit} Gbit/s, training ${a.model} on ${n} worker hosts, ${a.window * (a.windows + 1)} steps`);
+        const r = await trainAcross(vh, n, a);
+        const rest = r.stepMs.median - r.parts.reduceMs;
+        const comm = (m: Parameters<typeof allReduceSeconds>[0]) => 1000 * a.payloadBytes.reduce((s, b) => s + allReduceSeconds(m, n, b), 0);
+        const predictedMs = rest + comm(fit);
+        const projectedMs = rest + comm(nominal);
+        out.training.push({
+          workers: n, stepMs: r.stepMs, parts: r.parts, predictedMs, projectedMs,
+          error: (predictedMs - r.stepMs.median) / r.stepMs.median, projectedError: (projectedMs - r.stepMs.median) / r.stepMs.median, wallSeconds: r.wallSeconds,
+        });
+      }
+    }
+    return out;
+  } finally {
+    await vh.destroy();
+    onHosts(undefined);
+  }
+}
+
+/**
+ * Every rate in turn, each on fresh namespaces. A SIGINT or SIGTERM during the section removes the
+ * namespaces and processes of the rate being measured before the bench exits (128 + signal).
+ */
+export async function hostsBench(a: HostsBenchArgs, log: (l: string) => void): Promise<HostsRate[]> {
+  if (process.getuid?.() !== 0) throw new Error('--sections hosts: network namespaces need root (run as root, as CI does)');
+  let current: VirtualHosts | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`hosts: ${sig}: removing the namespaces`);
+    const dirs = [...runDirs].map((d) => rm(d, { recursive: true, force: true }));
+    void Promise.allSettled([current?.destroy(), ...dirs]).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    const out: HostsRate[] = [];
+    for (const rate of a.ratesGbit) out.push(await measureRate(rate, a, log, (vh) => (current = vh)));
+    return out;
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  }
+}
