@@ -3,22 +3,27 @@
  * bridge, src/bench/netns.ts) whose links are shaped to a chosen rate, measured against the cost
  * model. Root only.
  *
- * Per link rate, on fresh namespaces (one per host, each link a veth pair shaped with `tbf` in both
- * directions):
+ * First on unshaped links (the namespace path carries 7–8 Gbit/s here, more than 2 cores can fill:
+ * the CPU-bound baseline), then per link rate, on fresh namespaces (one per host, each link a veth
+ * pair shaped with `tbf` in both directions):
  *   link        a plain TCP stream between two hosts, one way and both ways (what the shaping lets through);
  *   all-reduce  the ring the workers run (plain TCP, as without CurveZMQ), rank r on host r, N = 2…4,
  *               every payload; busbw against the shaped rate;
- *   fit         α and B of the cost model (cost-model.ts) by least squares on this rate's all-reduce points;
+ *   fit         α and B of the cost model (cost-model.ts) by least squares on this rate's all-reduce points
+ *               (shown beside the rate; the unshaped fit's α is the per-ring-step software cost);
  *   training    `npm run coordinator` on host 0 and one `npm run worker` per host 1…N, each with its own
- *               --bind address and copied token, as on separate machines (MLP, global batch 128,
+ *               --bind address and copied token, as on separate machines (MLP, a batch of 64 per worker,
  *               OPENBLAS_NUM_THREADS=1 per worker as in the scaling section); step parts from metrics.jsonl;
- *   check       the step predicted as measured(step − all-reduce) + the model's all-reduce of D's and G's
- *               buffers at N, once with this rate's fit and once as the projections do (the fit's α,
- *               B = the nominal link rate), against the measured step.
+ *   check       the step predicted as measured(step − all-reduce) + max(link term, CPU term): the link
+ *               term is the cost model's all-reduce of D's and G's buffers at N with B = the link rate
+ *               (as the projections assume) and the unshaped fit's α; the CPU term is the all-reduce
+ *               time the unshaped training run of the same N measured. A ring is a pipeline: it runs at
+ *               the slower of the wire and the processors feeding it (a roofline).
  *
  * What the model is asked to predict is the communication: compute, Adam, data and control are read
  * from the same run (on this 2-core machine N workers share two cores, so compute itself does not
- * stay constant with N, and no link model could predict that part).
+ * stay constant with N, and no link model could predict that part). The CPU term is large here
+ * because every "host" shares the same 2 cores; on separate machines it is each host's own.
  *
  * Namespaces, interfaces and processes are removed after each rate, also when a measurement fails
  * or the bench is interrupted (SIGINT/SIGTERM); a crashed run's leftovers are removed by the next one.
@@ -65,28 +70,38 @@ export interface HostsRingRow {
   bytes: number;
   timeMs: Summary;
   busbwGBs: Summary;
-  /** busbw median / the shaped rate. */
-  ofLinkRate: number;
+  /** busbw median / the shaped rate (null on unshaped links). */
+  ofLinkRate: number | null;
+}
+
+/**
+ * The step predicted for a shaped rate: what the run measured outside the all-reduce, plus the
+ * larger of the link's time for the step's all-reduces (the cost model with the unshaped fit's α and
+ * B = the link rate) and the CPU's (the all-reduce time of the same N on unshaped links, where the
+ * link is never what limits). ms; error = (predicted − measured) / measured.
+ */
+export interface HostsPrediction {
+  linkMs: number;
+  cpuMs: number;
+  predictedMs: number;
+  error: number;
 }
 
 export interface HostsTrainRow {
   workers: number;
   stepMs: Summary;
   parts: ClusterRunResult['parts'];
-  /** Step predicted with this rate's fit, and as the projections do (B = the nominal rate), ms. */
-  predictedMs: number;
-  projectedMs: number;
-  /** (predicted − measured) / measured, medians. */
-  error: number;
-  projectedError: number;
   wallSeconds: number;
+  /** Shaped rates only. */
+  prediction?: HostsPrediction;
 }
 
 export interface HostsRate {
-  linkGbit: number;
+  /** null: links left unshaped (the CPU-bound baseline). */
+  linkGbit: number | null;
   link: LinkRow[];
   rings: HostsRingRow[];
-  fit?: { alphaUs: number; bandwidthGBs: number; ofLinkRate: number };
+  fit?: { alphaUs: number; bandwidthGBs: number; ofLinkRate: number | null };
   fitError?: string;
   training: HostsTrainRow[];
 }
@@ -96,7 +111,9 @@ async function trainAcross(vh: VirtualHosts, n: number, a: HostsBenchArgs): Prom
   const dir = await mkdtemp(join(tmpdir(), 'gan-hosts-'));
   runDirs.add(dir);
   const steps = a.window * (a.windows + 1);
-  const train = ['--model', a.model, '--backend', 'wasm', '--batch-size', '128', '--limit', String(steps * 128), '--epochs', '1', '--log-every', String(a.window), '--progress', 'off'];
+  // Weak scaling, as the cost model's projections assume: every worker keeps a batch of 64.
+  const batch = 64 * n;
+  const train = ['--model', a.model, '--backend', 'wasm', '--batch-size', String(batch), '--limit', String(steps * batch), '--epochs', '1', '--log-every', String(a.window), '--progress', 'off'];
   const env = { ...process.env, OPENBLAS_NUM_THREADS: '1' };
   const entry = (f: string) => join(ROOT, f);
   const exits: Promise<void>[] = [];
@@ -125,7 +142,7 @@ async function trainAcross(vh: VirtualHosts, n: number, a: HostsBenchArgs): Prom
     }
     const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`training on ${n} hosts did not finish within ${Math.round(a.timeoutMs / 1000)} s`)), a.timeoutMs).unref());
     await Promise.race([Promise.all(exits), deadline]);
-    return await readRunWindows(join(dir, 'run'), { model: a.model, workers: n, batch: 128 }, (performance.now() - t0) / 1000);
+    return await readRunWindows(join(dir, 'run'), { model: a.model, workers: n, batch }, (performance.now() - t0) / 1000);
   } finally {
     await vh.killAll();
     await rm(dir, { recursive: true, force: true });
@@ -133,47 +150,40 @@ async function trainAcross(vh: VirtualHosts, n: number, a: HostsBenchArgs): Prom
   }
 }
 
-async function measureRate(linkGbit: number, a: HostsBenchArgs, log: (l: string) => void, onHosts: (vh: VirtualHosts | undefined) => void): Promise<HostsRate> {
+/** What links of `linkGbit` (unshaped when null) carry: the stream, the ring at every N, the fit, and training at every N. */
+async function measureRate(linkGbit: number | null, a: HostsBenchArgs, log: (l: string) => void, onHosts: (vh: VirtualHosts | undefined) => void): Promise<HostsRate> {
   const maxWorld = Math.max(...a.worlds);
-  const vh = await VirtualHosts.create(maxWorld + 1, linkGbit);
+  const vh = await VirtualHosts.create(maxWorld + 1, linkGbit ?? undefined);
   onHosts(vh);
+  const label = linkGbit === null ? 'unshaped' : `${linkGbit} Gbit/s`;
   try {
     const place = (i: number) => ({ ns: vh.hosts[i].ns, addr: vh.hosts[i].addr });
-    log(`hosts: ${linkGbit} Gbit/s links, namespaces ${[...vh.hosts.map((h) => h.ns), vh.hub].join(' ')}`);
-    log(`hosts: ${linkGbit} Gbit/s, TCP stream between two hosts`);
+    log(`hosts: ${label} links, namespaces ${[...vh.hosts.map((h) => h.ns), vh.hub].join(' ')}`);
+    log(`hosts: ${label}, TCP stream between two hosts`);
     const link = await measureLink(a.sizes, a.warmup, a.repeats, a.timeoutMs, [place(1), place(2)]);
-    const rateGBs = linkGbit / 8;
+    const ofRate = (GBs: number) => (linkGbit === null ? null : GBs / (linkGbit / 8));
     const ringArgs: AllReduceBenchArgs = { worlds: a.worlds, sizes: a.sizes, warmup: a.warmup, repeats: a.repeats, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, glooWorlds: [], transports: ['tcp'] };
     const rings: HostsRingRow[] = [];
     for (const world of a.worlds) {
-      log(`hosts: ${linkGbit} Gbit/s, ring all-reduce over ${world} hosts`);
+      log(`hosts: ${label}, ring all-reduce over ${world} hosts`);
       const times = await measureRing(ringArgs, world, 'tcp', Array.from({ length: world }, (_, r) => place(r + 1)));
       a.sizes.forEach((bytes, i) => {
         const busbwGBs = mapSummary(times[i], (ms) => (bytes * (2 * (world - 1)) / world) / (ms * 1e6));
-        rings.push({ world, bytes, timeMs: times[i], busbwGBs, ofLinkRate: busbwGBs.median / rateGBs });
+        rings.push({ world, bytes, timeMs: times[i], busbwGBs, ofLinkRate: ofRate(busbwGBs.median) });
       });
     }
     const out: HostsRate = { linkGbit, link, rings, training: [] };
-    let fit: ReturnType<typeof fitAllReduce> | undefined;
     try {
-      fit = fitAllReduce(rings.map((r) => ({ world: r.world, bytes: r.bytes, seconds: r.timeMs.median / 1000 })));
-      out.fit = { alphaUs: fit.alphaSec * 1e6, bandwidthGBs: fit.bandwidthBytesPerSec / 1e9, ofLinkRate: fit.bandwidthBytesPerSec / 1e9 / rateGBs };
+      const fit = fitAllReduce(rings.map((r) => ({ world: r.world, bytes: r.bytes, seconds: r.timeMs.median / 1000 })));
+      out.fit = { alphaUs: fit.alphaSec * 1e6, bandwidthGBs: fit.bandwidthBytesPerSec / 1e9, ofLinkRate: ofRate(fit.bandwidthBytesPerSec / 1e9) };
     } catch (err) {
       out.fitError = (err as Error).message;
     }
-    if (a.train && fit) {
-      const nominal = { alphaSec: fit.alphaSec, bandwidthBytesPerSec: rateGBs * 1e9 };
+    if (a.train) {
       for (const n of a.worlds) {
-        log(`hosts: ${linkGbit} Gbit/s, training ${a.model} on ${n} worker hosts, ${a.window * (a.windows + 1)} steps`);
+        log(`hosts: ${label}, training ${a.model} on ${n} worker hosts, ${a.window * (a.windows + 1)} steps`);
         const r = await trainAcross(vh, n, a);
-        const rest = r.stepMs.median - r.parts.reduceMs;
-        const comm = (m: Parameters<typeof allReduceSeconds>[0]) => 1000 * a.payloadBytes.reduce((s, b) => s + allReduceSeconds(m, n, b), 0);
-        const predictedMs = rest + comm(fit);
-        const projectedMs = rest + comm(nominal);
-        out.training.push({
-          workers: n, stepMs: r.stepMs, parts: r.parts, predictedMs, projectedMs,
-          error: (predictedMs - r.stepMs.median) / r.stepMs.median, projectedError: (projectedMs - r.stepMs.median) / r.stepMs.median, wallSeconds: r.wallSeconds,
-        });
+        out.training.push({ workers: n, stepMs: r.stepMs, parts: r.parts, wallSeconds: r.wallSeconds });
       }
     }
     return out;
@@ -183,24 +193,50 @@ async function measureRate(linkGbit: number, a: HostsBenchArgs, log: (l: string)
   }
 }
 
+/** Each shaped rate's training rows get the step the model predicts (see HostsPrediction). */
+export function predictSteps(unshaped: HostsRate, shaped: HostsRate, payloadBytes: number[]): void {
+  if (shaped.linkGbit === null) return;
+  const link = { alphaSec: (unshaped.fit?.alphaUs ?? 0) / 1e6, bandwidthBytesPerSec: (shaped.linkGbit / 8) * 1e9 };
+  for (const row of shaped.training) {
+    const linkMs = 1000 * payloadBytes.reduce((s, b) => s + allReduceSeconds(link, row.workers, b), 0);
+    const cpuMs = unshaped.training.find((u) => u.workers === row.workers)?.parts.reduceMs ?? 0;
+    const predictedMs = row.stepMs.median - row.parts.reduceMs + Math.max(linkMs, cpuMs);
+    row.prediction = { linkMs, cpuMs, predictedMs, error: (predictedMs - row.stepMs.median) / row.stepMs.median };
+  }
+}
+
 /**
- * Every rate in turn, each on fresh namespaces. A SIGINT or SIGTERM during the section removes the
+ * Unshaped links, then every rate in turn, each on fresh namespaces. A SIGINT or SIGTERM during the section removes the
  * namespaces and processes of the rate being measured before the bench exits (128 + signal).
  */
 export async function hostsBench(a: HostsBenchArgs, log: (l: string) => void): Promise<HostsRate[]> {
   if (process.getuid?.() !== 0) throw new Error('--sections hosts: network namespaces need root (run as root, as CI does)');
   let current: VirtualHosts | undefined;
+  let stopping = false;
+  // `on`, not `once`: npm relays a Ctrl-C to its child, so the same stop can arrive twice within
+  // milliseconds, and a second delivery must not find the default action (exit with everything left).
   const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
     log(`hosts: ${sig}: removing the namespaces`);
-    const dirs = [...runDirs].map((d) => rm(d, { recursive: true, force: true }));
-    void Promise.allSettled([current?.destroy(), ...dirs]).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    // The processes first (they may be writing a checkpoint into a run directory), then their directories.
+    void (async () => {
+      await current?.destroy().catch(() => undefined);
+      await Promise.allSettled([...runDirs].map((d) => rm(d, { recursive: true, force: true })));
+    })().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
   };
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   try {
-    const out: HostsRate[] = [];
-    for (const rate of a.ratesGbit) out.push(await measureRate(rate, a, log, (vh) => (current = vh)));
+    // Unshaped first: the CPU-bound baseline every shaped rate's prediction uses.
+    const unshaped = await measureRate(null, a, log, (vh) => (current = vh));
+    const out: HostsRate[] = [unshaped];
+    for (const rate of a.ratesGbit) {
+      const shaped = await measureRate(rate, a, log, (vh) => (current = vh));
+      predictSteps(unshaped, shaped, a.payloadBytes);
+      out.push(shaped);
+    }
     return out;
   } finally {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    if (!stopping) process.off('SIGINT', onSignal).off('SIGTERM', onSignal); // a stop under way keeps its handler until it exits
   }
 }

@@ -367,27 +367,32 @@ async function main(): Promise<void> {
       log,
     );
     out.hosts = rates;
-    process.stdout.write(`\n## Hosts: network namespaces on one bridge, every link shaped with tbf (both directions); TCP stream between two hosts\n\n`);
+    const label = (g: number | null) => (g === null ? 'unshaped' : `${g} Gbit/s`);
+    const share = (x: number | null) => (x === null ? '–' : pct(x));
+    process.stdout.write(`\n## Hosts: network namespaces on one bridge, every link shaped with tbf (both directions) or unshaped; TCP stream between two hosts\n\n`);
     process.stdout.write(
       table(
         ['link', 'payload MB', 'one way ms', 'GB/s', 'both ways ms', 'GB/s per direction', 'of link rate'],
-        rates.flatMap((r) => r.link.map((l) => [`${r.linkGbit} Gbit/s`, fmt(l.bytes / 1e6), sfmt(l.oneWayMs, 2), fmt(l.oneWayGBs.median, 3), sfmt(l.bothWaysMs, 2), fmt(l.bothWaysGBs.median, 3), pct(l.bothWaysGBs.median / (r.linkGbit / 8))])),
+        rates.flatMap((r) => r.link.map((l) => [label(r.linkGbit), fmt(l.bytes / 1e6), sfmt(l.oneWayMs, 2), fmt(l.oneWayGBs.median, 3), sfmt(l.bothWaysMs, 2), fmt(l.bothWaysGBs.median, 3), share(r.linkGbit === null ? null : l.bothWaysGBs.median / (r.linkGbit / 8))])),
       ),
     );
     process.stdout.write(`\n## Hosts: ring all-reduce (plain TCP), rank r on host r (busbw = bytes·2(N−1)/N / time)\n\n`);
     process.stdout.write(
       table(
         ['link', 'N', 'payload MB', 'ring ms (min–max)', 'busbw GB/s', 'of link rate'],
-        rates.flatMap((r) => r.rings.map((x) => [`${r.linkGbit} Gbit/s`, String(x.world), fmt(x.bytes / 1e6), sfmt(x.timeMs, 2), fmt(x.busbwGBs.median, 3), pct(x.ofLinkRate)])),
+        rates.flatMap((r) => r.rings.map((x) => [label(r.linkGbit), String(x.world), fmt(x.bytes / 1e6), sfmt(x.timeMs, 2), fmt(x.busbwGBs.median, 3), share(x.ofLinkRate)])),
       ),
     );
-    process.stdout.write(`\n## Hosts: cost model fitted per link rate, and real training (${model}, global batch 128) against it\n\n`);
-    process.stdout.write(table(['link', 'α µs per ring step', 'B GB/s', 'B / link rate'], rates.map((r) => (r.fit ? [`${r.linkGbit} Gbit/s`, fmt(r.fit.alphaUs), fmt(r.fit.bandwidthGBs, 3), pct(r.fit.ofLinkRate)] : [`${r.linkGbit} Gbit/s`, `not fitted: ${r.fitError}`, '–', '–']))));
-    process.stdout.write('\n');
+    process.stdout.write(`\n## Hosts: the cost model fitted per link, and real training (${model}, a batch of 64 per worker) against its prediction\n\n`);
+    process.stdout.write(table(['link', 'α µs per ring step', 'B GB/s', 'B / link rate'], rates.map((r) => (r.fit ? [label(r.linkGbit), fmt(r.fit.alphaUs), fmt(r.fit.bandwidthGBs, 3), share(r.fit.ofLinkRate)] : [label(r.linkGbit), `not fitted: ${r.fitError}`, '–', '–']))));
+    process.stdout.write(`\npredicted = step − all-reduce (both measured) + max(link term: the model at the link rate, CPU term: the unshaped run's all-reduce at the same N)\n\n`);
     process.stdout.write(
       table(
-        ['link', 'workers', 'step ms (min–max)', 'of which all-reduce', 'predicted (fit)', 'error', 'projected (B = link rate)', 'error'],
-        rates.flatMap((r) => r.training.map((x) => [`${r.linkGbit} Gbit/s`, String(x.workers), sfmt(x.stepMs), fmt(x.parts.reduceMs), fmt(x.predictedMs), `${x.error >= 0 ? '+' : ''}${fmt(100 * x.error)}%`, fmt(x.projectedMs), `${x.projectedError >= 0 ? '+' : ''}${fmt(100 * x.projectedError)}%`])),
+        ['link', 'workers', 'step ms (min–max)', 'of which all-reduce', 'link term', 'CPU term', 'predicted', 'error'],
+        rates.flatMap((r) => r.training.map((x) => {
+          const p = x.prediction;
+          return [label(r.linkGbit), String(x.workers), sfmt(x.stepMs), fmt(x.parts.reduceMs), p ? fmt(p.linkMs) : '–', p ? fmt(p.cpuMs) : '–', p ? fmt(p.predictedMs) : '–', p ? `${p.error >= 0 ? '+' : ''}${fmt(100 * p.error)}%` : '–'];
+        })),
       ),
     );
   }
