@@ -45,17 +45,10 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const runDirs = new Set<string>();
 const PORT = 29600;
 
-export interface HostsBenchArgs {
+/** The ring's measurement as on loopback (worlds = worker counts, one host each besides the coordinator's), plus the rates and the training. */
+export interface HostsBenchArgs extends Omit<AllReduceBenchArgs, 'glooWorlds' | 'transports'> {
   /** Link rates to shape every host's link to, Gbit/s. */
   ratesGbit: number[];
-  /** Worker counts (hosts besides the coordinator's). */
-  worlds: number[];
-  /** All-reduce payloads, bytes (multiples of 4). */
-  sizes: number[];
-  warmup: number;
-  repeats: number;
-  chunkBytes: number;
-  timeoutMs: number;
   /** Training: model, gradient bytes per collective (D, G + statistics), steps per window, timed windows. */
   model: ModelName;
   payloadBytes: number[];
@@ -162,7 +155,7 @@ async function measureRate(linkGbit: number | null, a: HostsBenchArgs, log: (l: 
     log(`hosts: ${label}, TCP stream between two hosts`);
     const link = await measureLink(a.sizes, a.warmup, a.repeats, a.timeoutMs, [place(1), place(2)]);
     const ofRate = (GBs: number) => (linkGbit === null ? null : GBs / (linkGbit / 8));
-    const ringArgs: AllReduceBenchArgs = { worlds: a.worlds, sizes: a.sizes, warmup: a.warmup, repeats: a.repeats, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, glooWorlds: [], transports: ['tcp'] };
+    const ringArgs: AllReduceBenchArgs = { ...a, glooWorlds: [], transports: ['tcp'] };
     const rings: HostsRingRow[] = [];
     for (const world of a.worlds) {
       log(`hosts: ${label}, ring all-reduce over ${world} hosts`);
