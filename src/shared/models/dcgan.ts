@@ -9,13 +9,14 @@
  * and the digit's logits (step.ts).
  */
 import * as tfl from '@tensorflow/tfjs-layers';
+import { dense } from './dense.js';
 import { seededInit } from './init.js';
 import type { Gan, GanBuildArgs } from './types.js';
 
 export function buildDcgan(args: GanBuildArgs, classes = 0): Gan {
   const gInit = seededInit(args.seed, 'G');
   const generator = tfl.sequential({ name: 'generator' });
-  generator.add(tfl.layers.dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent + classes], kernelInitializer: gInit() }));
+  generator.add(dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent + classes], kernelInitializer: gInit() }));
   generator.add(tfl.layers.batchNormalization());
   generator.add(tfl.layers.leakyReLU());
   generator.add(tfl.layers.reshape({ targetShape: [7, 7, 256] }));
@@ -36,6 +37,6 @@ export function buildDcgan(args: GanBuildArgs, classes = 0): Gan {
     discriminator.add(tfl.layers.dropout({ rate: 0.3 }));
   }
   discriminator.add(tfl.layers.flatten());
-  discriminator.add(tfl.layers.dense({ units: 1 + classes, kernelInitializer: dInit() }));
+  discriminator.add(dense({ units: 1 + classes, kernelInitializer: dInit() }));
   return { name: classes > 0 ? 'cdcgan' : 'dcgan', latent: args.latent, classes, generator, discriminator, imageShape: [28, 28, 1] };
 }

@@ -7,6 +7,7 @@
  * and the digit's logits (step.ts).
  */
 import * as tfl from '@tensorflow/tfjs-layers';
+import { dense } from './dense.js';
 import { seededInit } from './init.js';
 import type { Gan, GanBuildArgs } from './types.js';
 
@@ -26,23 +27,23 @@ export function buildMlpGan(args: GanBuildArgs, variant: MlpVariant = { batchNor
   const generator = tfl.sequential({ name: 'generator' });
   let inputShape: number[] | undefined = [args.latent + classes];
   for (const units of [256, 512, 1024]) {
-    generator.add(tfl.layers.dense({ units, inputShape, kernelInitializer: gInit() }));
+    generator.add(dense({ units, inputShape, kernelInitializer: gInit() }));
     inputShape = undefined;
     generator.add(tfl.layers.leakyReLU({ alpha: 0.2 }));
     if (variant.batchNorm) generator.add(tfl.layers.batchNormalization());
   }
-  generator.add(tfl.layers.dense({ units: IMAGE_SIZE, activation: 'tanh', kernelInitializer: gInit() }));
+  generator.add(dense({ units: IMAGE_SIZE, activation: 'tanh', kernelInitializer: gInit() }));
 
   const dInit = seededInit(args.seed, 'D');
   const discriminator = tfl.sequential({ name: 'discriminator' });
   inputShape = [IMAGE_SIZE];
   for (const units of [1024, 512, 256]) {
-    discriminator.add(tfl.layers.dense({ units, inputShape, kernelInitializer: dInit() }));
+    discriminator.add(dense({ units, inputShape, kernelInitializer: dInit() }));
     inputShape = undefined;
     discriminator.add(tfl.layers.leakyReLU({ alpha: 0.2 }));
     if (variant.dropout > 0) discriminator.add(tfl.layers.dropout({ rate: variant.dropout }));
   }
-  discriminator.add(tfl.layers.dense({ units: 1 + classes, kernelInitializer: dInit() }));
+  discriminator.add(dense({ units: 1 + classes, kernelInitializer: dInit() }));
   const name = `${classes > 0 ? 'c' : ''}mlp${variant.batchNorm && variant.dropout > 0 ? '' : '-plain'}`;
   return { name, latent: args.latent, classes, generator, discriminator, imageShape: [IMAGE_SIZE] };
 }
