@@ -281,7 +281,7 @@ test.serial('OpenBLAS products repeat bitwise at a given thread count', async (t
       byThreads.push(first);
     }
   } finally {
-    blas!.setThreads(blasThreads().threads ?? 1);
+    blas!.setThreads(blasThreads().threads);
   }
   // Not asserted: OpenBLAS may split sums differently with more threads (seen here: ~10% of the
   // values differ in the last bit between 1 and 2 threads), which is why the thread count is fixed
@@ -312,11 +312,12 @@ test.serial('the chosen OpenBLAS keeps its threads across a fork (the pthreads b
     t.true(threads() < withServer, 'the pthreads build kept its server across a fork: the reason for preferring OpenMP is gone');
     pthreads.setThreads(1);
   }
-  blas!.setThreads(blasThreads().threads ?? 1);
+  blas!.setThreads(blasThreads().threads);
 });
 
 test('the thread rule: OPENBLAS_NUM_THREADS wins, else cores shared among the launched workers, else all cores', (t) => {
-  t.deepEqual(blasThreads({ OPENBLAS_NUM_THREADS: '3', GAN_WORKERS_ON_HOST: '2' }, 8), { why: 'OPENBLAS_NUM_THREADS=3' });
+  t.deepEqual(blasThreads({ OPENBLAS_NUM_THREADS: '3', GAN_WORKERS_ON_HOST: '2' }, 8), { threads: 3, why: 'OPENBLAS_NUM_THREADS=3' });
+  t.deepEqual(blasThreads({ OPENBLAS_NUM_THREADS: 'many' }, 4), { threads: 4, why: "OPENBLAS_NUM_THREADS='many' is not a thread count, ignored; all 4 cores of this process" });
   t.deepEqual(blasThreads({ GAN_WORKERS_ON_HOST: '2' }, 2), { threads: 1, why: '2 workers share 2 cores' });
   t.deepEqual(blasThreads({ GAN_WORKERS_ON_HOST: '3' }, 8), { threads: 2, why: '3 workers share 8 cores' });
   t.deepEqual(blasThreads({ GAN_WORKERS_ON_HOST: '5' }, 2), { threads: 1, why: '5 workers share 2 cores' });
@@ -372,6 +373,13 @@ test('training with the library records wasm+blas; --blas off records wasm', asy
     const latest = (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim();
     t.is(JSON.parse(await readFile(join(run, 'checkpoints', latest, 'state.json'), 'utf8')).backend, label);
   }
+});
+
+test('OPENBLAS_NUM_THREADS=1 gives one thread (the OpenMP build alone would take every core)', async (t) => {
+  const dir = await tempDir(t);
+  const r = await runCli('train', ['--model', 'mlp', '--backend', 'wasm', '--epochs', '1', '--limit', '64', '--batch-size', '64', '--run-dir', join(dir, 'run')], { env: { OPENBLAS_NUM_THREADS: '1' } });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /^blas: OpenBLAS \S+ \(OpenMP\) from \/\S+ .*, 1 thread\(s\): OPENBLAS_NUM_THREADS=1$/m);
 });
 
 test('launched workers share the cores: one BLAS thread each when two share two, recorded per worker', async (t) => {

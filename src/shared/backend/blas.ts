@@ -8,8 +8,11 @@
  * TypedArray view of the wasm memory passed for a `float *` parameter reaches C as a pointer into
  * that memory, not a copy (tests/blas.test.ts checks it), so a product costs the call alone.
  *
- * Threads: OPENBLAS_NUM_THREADS, when set, is OpenBLAS' own business (it reads it at load) and we
- * leave it alone; otherwise the cluster launcher tells its workers how many share the host
+ * Threads: OPENBLAS_NUM_THREADS, when set to a thread count, wins, and we set it ourselves
+ * (openblas_set_num_threads): Debian's OpenMP build reads it at load but then runs
+ * omp_get_max_threads() threads anyway (measured 2026-12-04: OPENBLAS_NUM_THREADS=1 reported 2
+ * threads on this 2-core machine, so every "one thread per worker" run before had two). Otherwise
+ * the cluster launcher tells its workers how many share the host
  * (GAN_WORKERS_ON_HOST) and each takes floor(cores / workers) threads, and a lone process takes
  * every core. That holds for the OpenMP build (libopenblas0-openmp), which is looked for first.
  * The pthreads build gets one thread: its pthread_atfork handler shuts its thread server down in
@@ -85,10 +88,16 @@ export function blasCandidates(): string[] {
   return out;
 }
 
-/** BLAS threads for this process (see the file comment); undefined when OPENBLAS_NUM_THREADS decides. */
-export function blasThreads(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism(), build: (typeof PARALLEL_BUILD)[number] = 'OpenMP'): { threads?: number; why: string } {
-  const set = env.OPENBLAS_NUM_THREADS;
-  if (set !== undefined && set.trim() !== '') return { why: `OPENBLAS_NUM_THREADS=${set}${build === 'pthreads' && set.trim() !== '1' ? " (the pthreads build's threads can hang on a fork: see docs/backends.md)" : ''}` };
+/** BLAS threads for this process (see the file comment). */
+export function blasThreads(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism(), build: (typeof PARALLEL_BUILD)[number] = 'OpenMP'): { threads: number; why: string } {
+  const set = env.OPENBLAS_NUM_THREADS?.trim();
+  if (set !== undefined && /^[1-9]\d{0,3}$/.test(set)) return { threads: Number(set), why: `OPENBLAS_NUM_THREADS=${set}${build === 'pthreads' && set !== '1' ? " (the pthreads build's threads can hang on a fork: see docs/backends.md)" : ''}` };
+  const ignored = set ? `OPENBLAS_NUM_THREADS='${set}' is not a thread count, ignored; ` : '';
+  const rule = threadRule(env, cores, build);
+  return { threads: rule.threads, why: ignored + rule.why };
+}
+
+function threadRule(env: NodeJS.ProcessEnv, cores: number, build: (typeof PARALLEL_BUILD)[number]): { threads: number; why: string } {
   if (build === 'pthreads') return { threads: 1, why: `the pthreads build's thread server is not fork-safe; for threads: ${BLAS_INSTALL_HINT}` };
   const workers = Number(env.GAN_WORKERS_ON_HOST);
   if (Number.isSafeInteger(workers) && workers > 1) {
@@ -149,7 +158,7 @@ export async function loadBlas(mode: BlasMode, env: NodeJS.ProcessEnv = process.
     const parallel = optional<() => number>('int openblas_get_parallel()');
     const build = PARALLEL_BUILD[parallel?.() ?? 2] ?? 'OpenMP';
     const rule = blasThreads(env, availableParallelism(), build);
-    if (rule.threads !== undefined) setNum?.(rule.threads);
+    setNum?.(rule.threads);
     const threads = getNum?.() ?? rule.threads;
     const config = getConfig?.()?.trim();
     const core = getCore?.();
