@@ -79,6 +79,11 @@ export async function measureRing(a: AllReduceBenchArgs, world: number, transpor
   return a.sizes.map((_, i) => summarize(perRank[0][i].map((_, j) => Math.max(...perRank.map((r) => r[i][j])))));
 }
 
+/** busbw, GB/s, of an all-reduce of `bytes` over `world` ranks taking `times` ms (nccl-tests' definition, above). */
+export function busbw(times: Summary, bytes: number, world: number): Summary {
+  return mapSummary(times, (ms) => (bytes * (2 * (world - 1)) / world) / (ms * 1e6));
+}
+
 /** Both-ways time at `bytes`, ms, read off the link rows (same sizes) for N ranks. */
 export function tcpBoundMs(link: LinkRow, world: number): number {
   return ((2 * (world - 1)) / world) * link.bytes / (link.bothWaysGBs.median * 1e6);
@@ -115,7 +120,7 @@ export async function allReduceBench(a: AllReduceBenchArgs, log: (line: string) 
   const rows: AllReduceRow[] = [];
   for (const { world, transport, times } of rings) {
     a.sizes.forEach((bytes, i) => {
-      const busbwGBs = mapSummary(times[i], (ms) => (bytes * (2 * (world - 1)) / world) / (ms * 1e6));
+      const busbwGBs = busbw(times[i], bytes, world);
       const bound = tcpBoundMs(link[i], world);
       const glooMs = gloo.available ? gloo.rows.find((g) => g.world === world && g.bytes === bytes)?.timeMs.median : undefined;
       rows.push({ world, bytes, transport, algorithm: `ring over ${transport} (chunked, pipelined)`, timeMs: times[i], busbwGBs, tcpBoundMs: bound, ratioToTcp: bound / times[i].median, glooMs });

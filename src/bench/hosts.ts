@@ -32,12 +32,12 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measureRing, type AllReduceBenchArgs } from './allreduce.js';
+import { busbw, measureRing, type AllReduceBenchArgs } from './allreduce.js';
 import { allReduceSeconds, fitAllReduce } from './cost-model.js';
 import { measureLink, type LinkRow } from './link.js';
 import { VirtualHosts } from './netns.js';
 import { readRunWindows, type ClusterRunResult } from './scaling.js';
-import { mapSummary, type Summary } from './stats.js';
+import type { Summary } from './stats.js';
 import type { ModelName } from '../shared/models/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -54,8 +54,6 @@ export interface HostsBenchArgs extends Omit<AllReduceBenchArgs, 'glooWorlds' | 
   payloadBytes: number[];
   window: number;
   windows: number;
-  /** Skip the training runs (all-reduce and fit only). */
-  train: boolean;
 }
 
 export interface HostsRingRow {
@@ -161,7 +159,7 @@ async function measureRate(linkGbit: number | null, a: HostsBenchArgs, log: (l: 
       log(`hosts: ${label}, ring all-reduce over ${world} hosts`);
       const times = await measureRing(ringArgs, world, 'tcp', Array.from({ length: world }, (_, r) => place(r + 1)));
       a.sizes.forEach((bytes, i) => {
-        const busbwGBs = mapSummary(times[i], (ms) => (bytes * (2 * (world - 1)) / world) / (ms * 1e6));
+        const busbwGBs = busbw(times[i], bytes, world);
         rings.push({ world, bytes, timeMs: times[i], busbwGBs, ofLinkRate: ofRate(busbwGBs.median) });
       });
     }
@@ -172,12 +170,10 @@ async function measureRate(linkGbit: number | null, a: HostsBenchArgs, log: (l: 
     } catch (err) {
       out.fitError = (err as Error).message;
     }
-    if (a.train) {
-      for (const n of a.worlds) {
-        log(`hosts: ${label}, training ${a.model} on ${n} worker hosts, ${a.window * (a.windows + 1)} steps`);
-        const r = await trainAcross(vh, n, a);
-        out.training.push({ workers: n, stepMs: r.stepMs, parts: r.parts, wallSeconds: r.wallSeconds });
-      }
+    for (const n of a.worlds) {
+      log(`hosts: ${label}, training ${a.model} on ${n} worker hosts, ${a.window * (a.windows + 1)} steps`);
+      const r = await trainAcross(vh, n, a);
+      out.training.push({ workers: n, stepMs: r.stepMs, parts: r.parts, wallSeconds: r.wallSeconds });
     }
     return out;
   } finally {
@@ -203,7 +199,6 @@ export function predictSteps(unshaped: HostsRate, shaped: HostsRate, payloadByte
  * namespaces and processes of the rate being measured before the bench exits (128 + signal).
  */
 export async function hostsBench(a: HostsBenchArgs, log: (l: string) => void): Promise<HostsRate[]> {
-  if (process.getuid?.() !== 0) throw new Error('--sections hosts: network namespaces need root (run as root, as CI does)');
   let current: VirtualHosts | undefined;
   let stopping = false;
   // `on`, not `once`: npm relays a Ctrl-C to its child, so the same stop can arrive twice within

@@ -362,7 +362,7 @@ async function main(): Promise<void> {
         worlds: quick ? [2] : (list(v, 'host-workers', Number) as number[]),
         sizes: (quick ? [0.2, 2.5] : PAYLOADS_MB).map((mb) => Math.round((mb * 1e6) / 4) * 4),
         warmup: 2, repeats: quick ? 5 : Math.max(repeats, 10), chunkBytes: DEFAULT_CHUNK_BYTES, timeoutMs: 5 * 60_000,
-        model, payloadBytes: collectiveBytes(await sizesOf(model)), window: quick ? 3 : 5, windows: quick ? 2 : 3, train: true,
+        model, payloadBytes: collectiveBytes(await sizesOf(model)), window: quick ? 3 : 5, windows: quick ? 2 : 3,
       },
       log,
     );
