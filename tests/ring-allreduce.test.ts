@@ -82,6 +82,17 @@ for (const transport of ['tcp', 'zmq'] as const) {
     await Promise.all(rings.map((ring, r) => ring.broadcast(bufs[r], 2)));
     for (const b of bufs) t.true(Buffer.from(b).equals(Buffer.from(root)));
   });
+
+  test(`${transport}: a rank that goes mid-run is named as the peer by the rank it fed, 3 ranks`, async (t) => {
+    // The coordinator blames the rank a ring error names (gan_worker_lost_total), so the rank that
+    // receives from the dead one must name it, whether the loss shows as a close (tcp) or silence (zmq).
+    const rings = await inProcessRing(t, 3, { transport, timeoutMs: 1500 });
+    rings[1].close();
+    const results = await Promise.allSettled([rings[0], rings[2]].map((ring) => ring.allReduceMean(new Float32Array(30_000))));
+    const fed = results[1];
+    t.is(fed.status, 'rejected');
+    t.is(((fed as PromiseRejectedResult).reason as { peer?: number }).peer, 1, String((fed as PromiseRejectedResult).reason));
+  });
 }
 
 test('the ring runs on TCP by default and on ZeroMQ when CurveZMQ is on; TCP with CurveZMQ is refused', async (t) => {

@@ -212,8 +212,11 @@ export class Coordinator {
       if (m.msg.t === 'error') {
         const member = m.identity ? this.membership!.byId(m.identity) : undefined;
         const rank = member?.rank ?? m.msg.rank;
-        this.metrics.workerLost(rank);
-        throw new WorkerLostError(`worker rank ${rank} failed: ${m.msg.message}`);
+        // A ring error names the neighbour it saw go: that rank is the one lost (a SIGKILLed worker's
+        // neighbour often reports before the launcher sees the exit); the reporter is only a witness.
+        const lost = m.msg.peer !== undefined && m.msg.peer >= 0 && m.msg.peer < this.world ? m.msg.peer : rank;
+        this.metrics.workerLost(lost);
+        throw new WorkerLostError(lost === rank ? `worker rank ${rank} failed: ${m.msg.message}` : `worker rank ${lost} lost (rank ${rank}: ${m.msg.message})`);
       }
       if (m.msg.t === 'hello') {
         await this.send(m.identity!, { t: 'refuse', reason: `the run already has all ${this.world} workers` });

@@ -35,6 +35,7 @@ function deviceMemory(): { deviceMemoryBytes?: number; deviceMemoryAllocatedByte
   return m ? { deviceMemoryBytes: m.usedBytes, deviceMemoryAllocatedBytes: m.allocatedBytes } : {};
 }
 import { openRing, type Ring } from './ring-link.js';
+import { AllReduceError, AllReduceTimeoutError } from '../shared/allreduce/transport.js';
 
 /** Everything a worker needs. */
 export interface WorkerArgs {
@@ -253,7 +254,8 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
   } catch (err) {
     if (err instanceof WorkerExit) throw err;
     // Tell the coordinator why, so it can report it instead of waiting for a timeout.
-    await Promise.race([send({ t: 'error', rank: args.rank, message: (err as Error).message.split('\n')[0] }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
+    const peer = err instanceof AllReduceError || err instanceof AllReduceTimeoutError ? err.peer : undefined;
+    await Promise.race([send({ t: 'error', rank: args.rank, message: (err as Error).message.split('\n')[0]!, ...(peer === undefined ? {} : { peer }) }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
     throw err;
   } finally {
     clearInterval(heartbeat);
@@ -283,3 +285,4 @@ async function restoreFromFrames(replica: Replica, names: string[], raw: Buffer[
     discriminator.dispose();
   }
 }
+

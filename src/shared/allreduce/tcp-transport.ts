@@ -268,7 +268,7 @@ export class TcpTransport implements WireTransport {
       },
       (why) => {
         this.stats.rejected++;
-        this.failReceive(new AllReduceError(`ring rank ${this.rank}: rank ${leftRank} sent ${why}`));
+        this.failReceive(new AllReduceError(`ring rank ${this.rank}: rank ${leftRank} sent ${why}`, leftRank));
         this.left?.destroy();
       },
     );
@@ -289,7 +289,7 @@ export class TcpTransport implements WireTransport {
       });
       const retry = (e: Error) => {
         socket.destroy();
-        if (performance.now() + RECONNECT_MS >= deadline) this.failReceive(new AllReduceError(`ring rank ${this.rank}: could not connect to rank ${leftRank} at ${leftEndpoint} within ${this.timeoutMs} ms (${codeOf(e)})`));
+        if (performance.now() + RECONNECT_MS >= deadline) this.failReceive(new AllReduceError(`ring rank ${this.rank}: could not connect to rank ${leftRank} at ${leftEndpoint} within ${this.timeoutMs} ms (${codeOf(e)})`, leftRank));
         else setTimeout(attempt, RECONNECT_MS);
       };
       socket.once('error', retry);
@@ -297,10 +297,10 @@ export class TcpTransport implements WireTransport {
         socket.off('error', retry);
         this.left = socket;
         socket.write(this.helloFrame(this.rank, leftRank));
-        socket.on('error', (e) => this.failReceive(new AllReduceError(`ring rank ${this.rank}: the connection from rank ${leftRank} failed (${codeOf(e)})`)));
+        socket.on('error', (e) => this.failReceive(new AllReduceError(`ring rank ${this.rank}: the connection from rank ${leftRank} failed (${codeOf(e)})`, leftRank)));
         // A failure only for a receive that finds nothing left in the inbox (what came before the
         // close is still delivered): a neighbour that finished the last collective may exit.
-        socket.on('close', () => this.failReceive(new AllReduceError(`ring rank ${this.rank}: the connection from rank ${leftRank} closed`)));
+        socket.on('close', () => this.failReceive(new AllReduceError(`ring rank ${this.rank}: the connection from rank ${leftRank} closed`, leftRank)));
       });
     };
     attempt();
@@ -499,8 +499,8 @@ export class TcpTransport implements WireTransport {
       return;
     }
     this.right = socket;
-    socket.on('close', () => this.lostRight(new AllReduceError(`ring rank ${this.rank}: the connection to rank ${right} closed`)));
-    socket.on('error', (e) => this.lostRight(new AllReduceError(`ring rank ${this.rank}: the connection to rank ${right} failed (${codeOf(e)})`)));
+    socket.on('close', () => this.lostRight(new AllReduceError(`ring rank ${this.rank}: the connection to rank ${right} closed`, right)));
+    socket.on('error', (e) => this.lostRight(new AllReduceError(`ring rank ${this.rank}: the connection to rank ${right} failed (${codeOf(e)})`, right)));
     this.rightReady?.();
   }
 

@@ -124,4 +124,11 @@ export class AllReduceTimeoutError extends Error {
 /** Any other failure of the ring (closed, used after a failure, misuse). */
 export class AllReduceError extends Error {
   override name = 'AllReduceError';
+  constructor(
+    message: string,
+    /** The neighbour whose connection closed, failed or sent garbage, when one is to blame. */
+    readonly peer?: number,
+  ) {
+    super(message);
+  }
 }

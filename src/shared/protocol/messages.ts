@@ -161,6 +161,12 @@ export interface WorkerError {
   t: 'error';
   rank: number;
   message: string;
+  /**
+   * The ring neighbour the failure points at (its connection closed, failed, went silent or sent
+   * garbage), if any: a neighbour SIGKILLed is often seen by the ring before its own exit is, and
+   * the lost rank is this one, not the reporter.
+   */
+  peer?: number;
 }
 
 export type ToCoordinator = Hello | Ready | StepReport | Samples | EvalDone | CheckpointData | Heartbeat | StopRequest | WorkerError;
@@ -187,7 +193,7 @@ const SCHEMA: Record<Message['t'], Record<string, FieldType>> = {
   hb: {},
   stop: { reason: 'string' },
   'stop-request': { rank: 'number', signal: 'string' },
-  error: { rank: 'number', message: 'string' },
+  error: { rank: 'number', message: 'string', peer: 'number?' },
 };
 
 function fieldOk(v: unknown, type: FieldType): boolean {
