@@ -90,6 +90,45 @@ test('the same seed gives the same initial weights, another seed different ones'
   t.notDeepEqual(w(7), w(8));
 });
 
+test("--init torch: every kernel and bias within PyTorch's U(±1/√fan-in) and spread like it; glorot (the default): zero biases", (t) => {
+  for (const name of ['mlp', 'dcgan'] as const) {
+    const gan = buildGan(name, { latent: 100, seed: 5, init: 'torch' });
+    for (const model of [gan.generator, gan.discriminator]) {
+      for (const layer of model.layers) {
+        const [kernel, bias] = layer.getWeights();
+        if (!kernel || kernel.shape.length < 2) continue; // BatchNorm's gamma/beta/statistics
+        // PyTorch's fan-in: inputs per output unit; tfjs' conv kernels are [k, k, in, out] and its
+        // transposed conv kernels [k, k, out, in], whose fan-in PyTorch also takes from dimension "out".
+        const fanIn = kernel.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+        const bound = 1 / Math.sqrt(fanIn);
+        const k = kernel.dataSync();
+        let sq = 0;
+        for (const v of k) sq += v * v;
+        t.true(k.every((v) => Math.abs(v) <= bound), `${name} ${layer.name}: a kernel value outside ±${bound}`);
+        if (k.length >= 1000) t.true(Math.abs(Math.sqrt(sq / k.length) / (bound / Math.sqrt(3)) - 1) < 0.05, `${name} ${layer.name}: rms ${Math.sqrt(sq / k.length)}, uniform's ${bound / Math.sqrt(3)}`);
+        if (bias) {
+          const b = bias.dataSync();
+          t.true(b.every((v) => Math.abs(v) <= bound) && b.some((v) => v !== 0), `${name} ${layer.name}: biases not in U(±${bound})`);
+        }
+      }
+    }
+  }
+  const glorot = buildGan('mlp', { latent: 100, seed: 5 });
+  t.true(glorot.discriminator.layers[0]!.getWeights()[1]!.dataSync().every((v) => v === 0), 'glorot biases are zero');
+  const explicit = buildGan('mlp', { latent: 100, seed: 5, init: 'glorot' });
+  t.deepEqual(glorot.generator.weights[0]!.read().dataSync(), explicit.generator.weights[0]!.read().dataSync());
+});
+
+test('--batchnorm sets every BatchNorm layer of G: keras momentum 0.99 ε 1e-3, torch 0.9 ε 1e-5', (t) => {
+  for (const name of ['mlp', 'dcgan'] as const) {
+    for (const [scheme, momentum, epsilon] of [[undefined, 0.99, 1e-3], ['keras', 0.99, 1e-3], ['torch', 0.9, 1e-5]] as const) {
+      const layers = buildGan(name, { latent: 100, seed: 1, batchNorm: scheme }).generator.layers.filter((l) => l.getClassName() === 'BatchNormalization');
+      t.true(layers.length >= 3);
+      for (const l of layers) t.like(l.getConfig(), { momentum, epsilon }, `${name} ${scheme}`);
+    }
+  }
+});
+
 test('the summary names both networks with their counts', (t) => {
   const s = summarize(buildGan('dcgan', { latent: 100, seed: 1 }));
   t.regex(s, /Generator \(dcgan\): 2,330,944 parameters \(2,305,472 trainable/);

@@ -56,6 +56,9 @@ test('resume refuses a changed training flag and a finished run, naming the prob
   const changed = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--lr', '0.001', '--epochs', '2']);
   t.is(changed.code, 1);
   t.regex(changed.stderr, /--lr 0\.001 differs from the checkpoint's 0\.0002; a resumed run keeps its training config/);
+  const norm = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--batchnorm', 'torch', '--epochs', '2']);
+  t.is(norm.code, 1);
+  t.regex(norm.stderr, /--batchnorm torch differs from the checkpoint's keras/);
   const finished = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run]);
   t.is(finished.code, 1);
   t.regex(finished.stderr, /already trained 1 of 1 epochs; pass --epochs N \(N > 1\)/);

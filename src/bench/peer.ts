@@ -16,10 +16,10 @@ export type PeerResult =
   | { available: false; reason: string }
   | { available: true; torch: string; rows: { threads: number; model: string; stepMs: Summary }[] };
 
-const NO_TORCH = 'no python3 with torch found (Debian: apt-get install python3-torch libopenblas0-pthread; or set BENCH_PYTHON)';
+export const NO_TORCH = 'no python3 with torch found (Debian: apt-get install python3-torch libopenblas0-pthread; or set BENCH_PYTHON)';
 
 /** A python that imports torch, or '' (Debian's torch lives under the system python, which a pyenv or venv python3 on PATH hides). */
-async function torchPython(): Promise<string> {
+export async function torchPython(): Promise<string> {
   for (const candidate of [process.env.BENCH_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean) as string[]) {
     try {
       await run(candidate, ['-c', 'import torch.distributed'], { timeout: 60_000 });

@@ -1,5 +1,5 @@
 /** `npm run flags`: print the flag tables docs/flags.md carries (generated from src/shared/config.ts). */
-import { BENCH_FLAGS, CLASSIFIER_FLAGS, COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, DEMO_FLAGS, EVAL_FLAGS, LAUNCHER_FLAGS, markdownTable, REPORT_FLAGS, SAMPLE_FLAGS, TRAIN_FLAGS, WORKER_FLAGS } from '../shared/config.js';
+import { BENCH_FLAGS, CLASSIFIER_FLAGS, COLLECTIVE_FLAGS, COORDINATOR_FLAGS, COORDINATOR_TOKEN_FLAGS, DEMO_FLAGS, EVAL_FLAGS, LAUNCHER_FLAGS, PARITY_FLAGS, markdownTable, REPORT_FLAGS, SAMPLE_FLAGS, TRAIN_FLAGS, WORKER_FLAGS } from '../shared/config.js';
 
 /** The page the tables live in, between its flags markers (relative to the repository root). */
 export const FLAGS_PAGE = 'docs/flags.md';
@@ -16,6 +16,7 @@ export const FLAG_TABLES: [string, string][] = [
   ['npm run report', markdownTable(REPORT_FLAGS)],
   ['npm run demo', markdownTable(DEMO_FLAGS)],
   ['npm run bench', markdownTable(BENCH_FLAGS)],
+  ['npm run parity', markdownTable(PARITY_FLAGS)],
 ];
 
 /** The generated section as docs/flags.md carries it between its flags markers (one `##` heading per command). */

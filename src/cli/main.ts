@@ -6,7 +6,7 @@ import { releaseWebGpu } from '../shared/backend/webgpu.js';
 import { FlagError, helpText, parseFlags, type FlagSpec, type FlagValues } from '../shared/config.js';
 
 /** Errors whose message is already a complete one-line explanation for the user. */
-const USER_ERRORS = new Set(['FlagError', 'DataFileError', 'CheckpointError', 'RunDirError', 'BackendUnavailableError', 'TrainSetupError', 'TokenError', 'CurveKeyError', 'ClusterError', 'ResumeError', 'DivergedError', 'ClassifierError', 'ReportError', 'ImageSetError', 'DemoError']);
+const USER_ERRORS = new Set(['FlagError', 'DataFileError', 'CheckpointError', 'RunDirError', 'BackendUnavailableError', 'TrainSetupError', 'TokenError', 'CurveKeyError', 'ClusterError', 'ResumeError', 'DivergedError', 'ClassifierError', 'ReportError', 'ImageSetError', 'DemoError', 'ParityError']);
 
 export async function runCli(command: string, specs: readonly FlagSpec[], body: (flags: FlagValues) => Promise<number | void>): Promise<void> {
   let flags: FlagValues;

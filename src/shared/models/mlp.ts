@@ -8,7 +8,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { dense } from './dense.js';
-import { seededInit } from './init.js';
+import { batchNorm, seededInit } from './init.js';
 import type { Gan, GanBuildArgs } from './types.js';
 
 const IMAGE_SIZE = 28 * 28;
@@ -23,27 +23,29 @@ export interface MlpVariant {
 
 export function buildMlpGan(args: GanBuildArgs, variant: MlpVariant = { batchNorm: true, dropout: 0.3 }): Gan {
   const classes = variant.classes ?? 0;
-  const gInit = seededInit(args.seed, 'G');
+  const gInit = seededInit(args.seed, 'G', args.init);
   const generator = tfl.sequential({ name: 'generator' });
   let inputShape: number[] | undefined = [args.latent + classes];
+  let fanIn = args.latent + classes;
   for (const units of [256, 512, 1024]) {
-    generator.add(dense({ units, inputShape, kernelInitializer: gInit() }));
-    inputShape = undefined;
+    generator.add(dense({ units, inputShape, ...gInit(fanIn) }));
+    [inputShape, fanIn] = [undefined, units];
     generator.add(tfl.layers.leakyReLU({ alpha: 0.2 }));
-    if (variant.batchNorm) generator.add(tfl.layers.batchNormalization());
+    if (variant.batchNorm) generator.add(batchNorm(args.batchNorm));
   }
-  generator.add(dense({ units: IMAGE_SIZE, activation: 'tanh', kernelInitializer: gInit() }));
+  generator.add(dense({ units: IMAGE_SIZE, activation: 'tanh', ...gInit(fanIn) }));
 
-  const dInit = seededInit(args.seed, 'D');
+  const dInit = seededInit(args.seed, 'D', args.init);
   const discriminator = tfl.sequential({ name: 'discriminator' });
   inputShape = [IMAGE_SIZE];
+  fanIn = IMAGE_SIZE;
   for (const units of [1024, 512, 256]) {
-    discriminator.add(dense({ units, inputShape, kernelInitializer: dInit() }));
-    inputShape = undefined;
+    discriminator.add(dense({ units, inputShape, ...dInit(fanIn) }));
+    [inputShape, fanIn] = [undefined, units];
     discriminator.add(tfl.layers.leakyReLU({ alpha: 0.2 }));
     if (variant.dropout > 0) discriminator.add(tfl.layers.dropout({ rate: variant.dropout }));
   }
-  discriminator.add(dense({ units: 1 + classes, kernelInitializer: dInit() }));
+  discriminator.add(dense({ units: 1 + classes, ...dInit(fanIn) }));
   const name = `${classes > 0 ? 'c' : ''}mlp${variant.batchNorm && variant.dropout > 0 ? '' : '-plain'}`;
   return { name, latent: args.latent, classes, generator, discriminator, imageShape: [IMAGE_SIZE] };
 }

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { CheckpointState } from '../checkpoint/format.js';
 import { CheckpointError, resolveCheckpoint, verifyCheckpoint, type FileHasher } from '../checkpoint/store.js';
-import type { TrainConfig } from '../config.js';
+import { TRAIN_FLAGS, type TrainConfig } from '../config.js';
 import { writeFileAtomic } from '../fsutil.js';
 
 /** Thrown when a resume can't go ahead; one line. */
@@ -30,6 +30,8 @@ const LOCKED: [keyof TrainConfig, string][] = [
   ['beta1', 'beta1'],
   ['beta2', 'beta2'],
   ['latent', 'latent'],
+  ['init', 'init'],
+  ['batchNorm', 'batchnorm'],
   ['seed', 'seed'],
   ['limit', 'limit'],
   ['data', 'data'],
@@ -53,7 +55,8 @@ export async function planResume(config: TrainConfig, given: Set<string>, hash?:
   const saved = state.config as unknown as TrainConfig;
   const merged: TrainConfig = { ...config, runDir };
   for (const [key, flag] of LOCKED) {
-    const was = saved[key];
+    // A field newer than the checkpoint: it trained with that flag's default.
+    const was = saved[key] ?? TRAIN_FLAGS.find((s) => s.name === flag)!.default;
     if (given.has(flag) && config[key] !== was) {
       throw new ResumeError(`--${flag} ${String(config[key])} differs from the checkpoint's ${String(was)}; a resumed run keeps its training config (only --epochs and output flags may change)`);
     }
