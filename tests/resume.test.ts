@@ -5,7 +5,8 @@
  * statistics and both Adam states. For one process and for a 2-worker cluster.
  */
 import test from 'ava';
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCli, runNpm, signalGroup, tempDir } from './helpers/cli.js';
 import { finalState, SEND_AFTER_MS, STOPPED_AROUND_EPOCH_2 } from './helpers/run.js';
@@ -66,6 +67,35 @@ test('resume refuses a changed training flag and a finished run, naming the prob
   t.is(missing.code, 1);
   t.regex(missing.stderr, /--resume .*nope: .*no such checkpoint directory/);
   t.is(await readFile(join(run, 'metrics.jsonl'), 'utf8'), before);
+});
+
+test('a checkpoint from before --init and --batchnorm existed resumes with their defaults (glorot, keras), and a different value is refused', async (t) => {
+  const dir = await tempDir(t);
+  const run = join(dir, 'run');
+  const r = await runCli('train', ['--backend', 'wasm', '--limit', '128', '--batch-size', '64', '--epochs', '1', '--progress', 'off', '--run-dir', run]);
+  t.is(r.code, 0, r.stderr);
+  // Rewrite state.json as an older version wrote it (no init, no batchNorm) with a manifest to match.
+  const latestDir = async () => join(run, 'checkpoints', (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim());
+  const ckpt = await latestDir();
+  const state = JSON.parse(await readFile(join(ckpt, 'state.json'), 'utf8')) as { config: Record<string, unknown> };
+  t.is(state.config.init, 'glorot');
+  t.is(state.config.batchNorm, 'keras');
+  delete state.config.init;
+  delete state.config.batchNorm;
+  const bytes = Buffer.from(JSON.stringify(state));
+  await writeFile(join(ckpt, 'state.json'), bytes);
+  const manifest = JSON.parse(await readFile(join(ckpt, 'manifest.json'), 'utf8')) as { files: { path: string; bytes: number; sha256: string }[] };
+  const entry = manifest.files.find((f) => f.path === 'state.json')!;
+  [entry.bytes, entry.sha256] = [bytes.length, createHash('sha256').update(bytes).digest('hex')];
+  await writeFile(join(ckpt, 'manifest.json'), JSON.stringify(manifest));
+
+  const refused = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--init', 'torch', '--epochs', '2']);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /--init torch differs from the checkpoint's glorot/);
+  const resumed = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--batchnorm', 'keras', '--epochs', '2', '--progress', 'off']);
+  t.is(resumed.code, 0, resumed.stderr);
+  const latest = JSON.parse(await readFile(join(await latestDir(), 'state.json'), 'utf8')) as { epoch: number; config: Record<string, unknown> };
+  t.like(latest, { epoch: 2, config: { init: 'glorot', batchNorm: 'keras' } });
 });
 
 test('cluster: resuming with another worker count continues the run, global batch kept', async (t) => {

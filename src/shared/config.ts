@@ -171,7 +171,7 @@ export const PARITY_FLAGS: readonly FlagSpec[] = [
   f({ name: 'sides', type: 'string', default: 'ours,torch', help: 'which sides to run, comma-separated: ours, torch' }),
   f({ name: 'torch-init', type: 'enum', choices: ['torch', 'glorot'], default: 'torch', help: "the PyTorch side's initial weights: PyTorch's default (kaiming-uniform, uniform bias) or Keras' Glorot-uniform with zero bias (ours)" }),
   f({ name: 'torch-bn', type: 'enum', choices: ['torch', 'keras'], default: 'torch', help: "the PyTorch side's BatchNorm: PyTorch's momentum 0.1 and epsilon 1e-5, or Keras' 0.01 (0.99 in Keras' convention) and 1e-3 (ours)" }),
-  f({ name: 'ours-flags', type: 'string', default: '', help: "more flags for our side's npm run train, space-separated (e.g. '--bn-momentum 0.9')" }),
+  f({ name: 'ours-flags', type: 'string', default: '', help: "more flags for our side's npm run train, space-separated, given with = (--ours-flags='--init torch --batchnorm torch')" }),
   f({ name: 'threads', type: 'int', default: 1, min: 1, max: 256, help: 'BLAS threads per side (both sides train at the same time)' }),
   f({ name: 'json', type: 'string', help: 'also write every figure to this JSON file' }),
 ];
