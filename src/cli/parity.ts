@@ -78,7 +78,7 @@ await runCli('npm run parity --', PARITY_FLAGS, async (flags) => {
   const env = { ...process.env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads };
   const scores: Record<Side, Map<number, Score>[]> = { ours: [], torch: [] };
   const seconds: Record<Side, number[]> = { ours: [], torch: [] };
-  log(`parity: ${model}, ${epochs} epoch(s), seeds ${seeds.join(', ')}, ${n} images per score at epochs ${evalEpochs.join(', ')}${limit ? `, first ${limit} images` : ''}; PyTorch init ${flags['torch-init']}, BatchNorm ${flags['torch-bn']}`);
+  log(`parity: ${model}, ${epochs} epoch(s), seeds ${seeds.join(', ')}, ${n} images per score at epochs ${evalEpochs.join(', ')}${limit ? `, first ${limit} images` : ''}${sides.includes('ours') && oursFlags.length ? `; ours with ${oursFlags.join(' ')}` : ''}${sides.includes('torch') ? `; PyTorch init ${flags['torch-init']}, BatchNorm ${flags['torch-bn']}` : ''}`);
 
   for (const seed of seeds) {
     const runs: Promise<void>[] = [];
