@@ -42,6 +42,22 @@ def dcgan():
     return g, d, (1, 28, 28)
 
 
+def gan_step(g, d, opt_g, opt_d, bce, real, z, ones, zeros):
+    """One D step on real + G(z), then one G step through the updated D on the same G(z); returns the losses."""
+    batch = len(real)
+    fake = g(z)
+    out = d(torch.cat([real, fake.detach()]))
+    loss_d = bce(out[:batch], ones) + bce(out[batch:], zeros)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    loss_g = bce(d(fake), ones)
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return loss_d, loss_g
+
+
 def time_steps(build, batch, warmup, repeats):
     g, d, shape = build()
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -52,17 +68,7 @@ def time_steps(build, batch, warmup, repeats):
     times = []
     for i in range(warmup + repeats):
         t0 = time.perf_counter()
-        z = torch.randn(batch, 100)
-        fake = g(z)
-        out = d(torch.cat([real, fake.detach()]))
-        loss_d = bce(out[:batch], ones) + bce(out[batch:], zeros)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        loss_g = bce(d(fake), ones)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        gan_step(g, d, opt_g, opt_d, bce, real, torch.randn(batch, 100), ones, zeros)
         if i >= warmup:
             times.append((time.perf_counter() - t0) * 1000)
     return times

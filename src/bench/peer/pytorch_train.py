@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pytorch_gan import dcgan, mlp
+from pytorch_gan import dcgan, gan_step, mlp
 
 
 def read_idx(path):
@@ -102,17 +102,7 @@ def main():
         sum_d = sum_g = 0.0
         for s in range(steps):
             real = data[order[s * b:(s + 1) * b]]
-            z = torch.randn(b, 100)
-            fake = g(z)
-            out = d(torch.cat([real, fake.detach()]))
-            loss_d = bce(out[:b], ones) + bce(out[b:], zeros)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            loss_g = bce(d(fake), ones)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
+            loss_d, loss_g = gan_step(g, d, opt_g, opt_d, bce, real, torch.randn(b, 100), ones, zeros)
             sum_d += loss_d.item()
             sum_g += loss_g.item()
         seconds = time.perf_counter() - t0
