@@ -14,7 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NO_TORCH, torchPython } from '../bench/peer.js';
@@ -25,6 +25,7 @@ import { DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../shared/eval/classifie
 import { evaluateImages } from '../shared/eval/evaluate.js';
 import { writeFileAtomic } from '../shared/fsutil.js';
 import { loadImageSet } from '../shared/images/image-set.js';
+import { readRun } from '../shared/report/run-data.js';
 import { runCli } from './main.js';
 
 /** One side's score after one epoch of one seed. */
@@ -157,12 +158,10 @@ function minRatio(shares: number[], realShares: number[]): number {
   return Math.min(...shares.map((s, k) => s / realShares[k]!));
 }
 
-/** Our side's scores, from the run's metrics.jsonl eval lines. */
+/** Our side's scores, from the run's eval lines (read as the run report reads them). */
 async function oursScores(runDir: string, realShares: number[]): Promise<Map<number, Score>> {
-  const lines = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  const byEpoch = new Map<number, Score>();
-  for (const l of lines) if (l.type === 'eval') byEpoch.set(l.epoch as number, { fid: l.fid as number, score: l.score as number, minShareRatio: minRatio(l.shares as number[], realShares) });
-  return byEpoch;
+  const { evals } = await readRun(runDir);
+  return new Map(evals.map((l) => [l.epoch, { fid: l.fid, score: l.score, minShareRatio: minRatio(l.shares, realShares) }]));
 }
 
 /** Relays a side's output, prefixed; resolves when it exits 0, rejects with its last line otherwise or after SILENCE_MS without output. */

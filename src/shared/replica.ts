@@ -19,6 +19,7 @@ import type { ShardedReducer } from './allreduce/ring.js';
 import { fusionLayout, readVariables, readVariablesAsync, writeVariables, type FusionLayout } from './allreduce/fusion.js';
 import { buildGan, type Gan, type ModelName } from './models/index.js';
 import type { BatchNormScheme, InitScheme } from './models/types.js';
+import type { TrainConfig } from './config.js';
 import { joinLatent, oneHotLabels } from './models/labels.js';
 import { Adam, type AdamArgs, type AdamState } from './optimizer.js';
 import { Rng, streamSeed } from './rng.js';
@@ -45,6 +46,11 @@ export interface ReplicaArgs {
   init?: InitScheme;
   batchNorm?: BatchNormScheme;
   adam: AdamArgs;
+}
+
+/** A run's replica arguments, from its training config: `npm run train` and every worker build the same. */
+export function replicaArgsOf(config: TrainConfig): ReplicaArgs {
+  return { model: config.model, latent: config.latent, seed: config.seed, init: config.init, batchNorm: config.batchNorm, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } };
 }
 
 /** Where a step sits in the run; picks the step's noise and dropout streams. */

@@ -18,7 +18,7 @@ import { Inbox, receiveLoop, SendQueue, type ReceiveStats } from '../shared/prot
 import { encodeMessage } from '../shared/protocol/codec.js';
 import { PROTOCOL_VERSION, type ToWorker, type Welcome } from '../shared/protocol/messages.js';
 import { summarize } from '../shared/models/index.js';
-import { Replica } from '../shared/replica.js';
+import { Replica, replicaArgsOf } from '../shared/replica.js';
 import { checkpointPayload } from '../shared/run/snapshot.js';
 import { fixedLabels, fixedNoise } from '../shared/run/trainer.js';
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../shared/eval/classifier-store.js';
@@ -150,7 +150,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
 
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
     const local = shardSize(config.batchSize, world);
-    const replica = await Replica.create({ model: config.model, latent: config.latent, seed: config.seed, init: config.init, batchNorm: config.batchNorm, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
+    const replica = await Replica.create(replicaArgsOf(config));
     if (rank === 0) args.log(summarize(replica.gan));
     // Only rank 0 evaluates (--eval-every); it loads the classifier now, not at the first evaluation.
     let evaluator: GeneratorEvaluatorArgs | undefined;
@@ -285,4 +285,3 @@ async function restoreFromFrames(replica: Replica, names: string[], raw: Buffer[
     discriminator.dispose();
   }
 }
-

@@ -8,7 +8,7 @@ import type { TrainConfig } from '../config.js';
 import { loadMnist, describeSource } from '../data/mnist.js';
 import { stepsPerEpoch } from '../data/schedule.js';
 import { paramCounts, summarize } from '../models/index.js';
-import { Replica } from '../replica.js';
+import { Replica, replicaArgsOf } from '../replica.js';
 import { Rng } from '../rng.js';
 import { VERSION } from '../version.js';
 import { RunOutputs, sampleGridCount } from './outputs.js';
@@ -76,7 +76,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   }
   const paths = resume ? await openRunDir(config.runDir!) : await createRunDir(config.runDir ?? defaultRunDir(config.model));
 
-  const replica = await Replica.create({ model: config.model, latent: config.latent, seed: config.seed, init: config.init, batchNorm: config.batchNorm, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2 } });
+  const replica = await Replica.create(replicaArgsOf(config));
   if (resume) await restoreReplica(replica, resume);
   log(`backend: ${backend.label} (${backend.reason})`);
   if (backend.blas) log(`blas: ${backend.blas.reason}`);
