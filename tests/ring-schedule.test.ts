@@ -5,8 +5,8 @@
  */
 import test from 'ava';
 import { FLOAT32, FP16, type Codec } from '../src/shared/allreduce/codec.js';
-import { allGather, allReduceMean, broadcast, ownedSegment, reduceScatterMean, segmentBounds, type CollectiveArgs } from '../src/shared/allreduce/schedule.js';
-import { AllReduceTimeoutError } from '../src/shared/allreduce/transport.js';
+import { allGather, allReduceMean, broadcast, ownedSegment, reduceScatterMean, reduceScatterUpdateGather, segmentBounds, type CollectiveArgs } from '../src/shared/allreduce/schedule.js';
+import { AG, AllReduceTimeoutError, FL } from '../src/shared/allreduce/transport.js';
 import { MemoryTransport } from './helpers/memory-transport.js';
 import { bitIdentical, rankInput, ringReference } from './helpers/ring.js';
 
@@ -99,6 +99,45 @@ test('each rank sends 2(N−1)/N of the buffer in an all-reduce, whatever the ch
     }
   }
 });
+
+for (const world of [2, 3, 4]) {
+  test(`reduceScatterUpdateGather, ${world} ranks: one rank's failed check skips the update and the all-gather on every rank; all passing, every rank holds every owner's update`, async (t) => {
+    const length = 10_007;
+    const inputs = Array.from({ length: world }, (_, r) => rankInput(length, r, 8));
+    const ref = ringReference(inputs);
+    for (const failing of [-1, ...Array.from({ length: world }, (_, r) => r)]) {
+      const ts = MemoryTransport.ring(world);
+      const bufs = inputs.map((x) => x.slice());
+      const updated = new Array<number>(world).fill(0);
+      const checked = new Array<number>(world).fill(0);
+      const verdicts = await Promise.all(ts.map((tr, r) => reduceScatterUpdateGather(tr, bufs[r], args(FLOAT32, 4096), args(FLOAT32, 4096), {
+        check: (lo, hi) => {
+          checked[r] += hi - lo;
+          return r !== failing;
+        },
+        // The update: the averaged value doubled, so what every rank gathers shows who updated it.
+        update: (lo, hi) => {
+          updated[r] += hi - lo;
+          for (let i = lo; i < hi; i++) bufs[r][i] *= 2;
+        },
+      })));
+      const b = segmentBounds(length, world);
+      // Every rank checks its whole owned segment, whatever the verdict.
+      t.deepEqual(checked, ts.map((tr) => b[ownedSegment(tr.rank, world) + 1] - b[ownedSegment(tr.rank, world)]));
+      // One verdict message per ring step, whatever the verdict.
+      for (const tr of ts) t.is(tr.sent.filter((m) => m.slot.phase === FL).length, world - 1);
+      if (failing >= 0) {
+        t.deepEqual(verdicts, new Array(world).fill(false), `rank ${failing} failed its check`);
+        t.deepEqual(updated, new Array(world).fill(0));
+        for (const tr of ts) t.is(tr.sent.filter((m) => m.slot.phase === AG).length, 0);
+        continue;
+      }
+      t.deepEqual(verdicts, new Array(world).fill(true));
+      const doubled = ref.map((x) => x * 2);
+      t.true(bitIdentical([...bufs, doubled]));
+    }
+  });
+}
 
 test('broadcast copies root 2’s bytes to every rank of 4, in chunks', async (t) => {
   const world = 4;

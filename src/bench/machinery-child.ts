@@ -15,7 +15,7 @@
  */
 import { createInterface } from 'node:readline';
 import { RingAllReduce } from '../shared/allreduce/ring.js';
-import { Adam } from '../shared/optimizer.js';
+import { Adam, allFinite } from '../shared/optimizer.js';
 import type { ModelSizes } from './model-sizes.js';
 
 export interface MachineryChildArgs {
@@ -70,17 +70,23 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
         const r0 = performance.now();
         let updateMs = 0;
         const buf = net.grads;
-        const ok = await ring.reduceUpdateGather(buf, (lo, hi) => {
+        // As replica.ts: each reduced piece checked, the verdict agreed, then Adam in place piece by piece.
+        const timed = <T>(f: () => T): T => {
           const u0 = performance.now();
-          const top = Math.min(hi, net.hi);
-          const piece = buf.subarray(lo, top);
-          const finite = top <= lo || net.adam.propose(net.params.subarray(lo, top), piece, piece, lo - net.lo);
+          const r = f();
           updateMs += performance.now() - u0;
-          return finite;
+          return r;
+        };
+        const ok = await ring.reduceUpdateGather(buf, {
+          check: (lo, hi) => timed(() => allFinite(buf.subarray(lo, Math.min(hi, net.hi)))),
+          update: (lo, hi) => timed(() => {
+            const top = Math.min(hi, net.hi);
+            if (top > lo) net.adam.stepPiece(net.params.subarray(lo, top), buf.subarray(lo, top), buf.subarray(lo, top), lo - net.lo);
+          }),
         });
         const o0 = performance.now();
         if (ok) {
-          net.adam.commit();
+          net.adam.endStep();
           [net.params, net.grads] = [buf, net.params];
         }
         const o1 = performance.now();

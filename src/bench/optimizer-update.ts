@@ -2,8 +2,8 @@
  * The optimizer's share of a step, per rank, unsharded and sharded (ZeRO stage 1, replica.ts), on
  * the real models' parameters and the wasm backend:
  *   unsharded    the non-finite scan of the averaged gradients + Adam over every parameter
- *   sharded N    Adam (propose: new parameters and pending moments, finiteness folded in) over the
- *                1/N segment this rank owns + commit + reading the N owners' flags
+ *   sharded N    the non-finite scan + Adam (moments in place) over the 1/N segment this rank owns
+ *                (the verdict's exchange is the ring's time)
  *   write-back   writing all parameters into the tfjs variables (every rank does it, sharded or not)
  * Medians of `--reps` repetitions, in ms and in ns per parameter (of the whole model: the figure
  * that adds to a step), as wall time and as this process's CPU time (user + system, which a
@@ -16,7 +16,7 @@ import { fusionLayout, readVariables, writeVariables } from '../shared/allreduce
 import { segmentBounds } from '../shared/allreduce/schedule.js';
 import { selectBackend } from '../shared/backend/select.js';
 import { buildGan, type ModelName } from '../shared/models/index.js';
-import { Adam } from '../shared/optimizer.js';
+import { Adam, allFinite } from '../shared/optimizer.js';
 import { trainableVariables } from '../shared/step.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string', default: 'mlp' }, reps: { type: 'string', default: '15' } } });
@@ -42,10 +42,6 @@ function time(f: () => void): [number, number] {
   }
   return [median(wall), median(cpu)];
 }
-function allFinite(a: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
-}
 const gradients = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1e-3);
 
 const rows: string[][] = [];
@@ -66,13 +62,13 @@ for (const [net, model] of [['D', gan.discriminator], ['G', gan.generator]] as c
     const [lo, hi] = [b[1], b[2]];
     const adam = new Adam(hi - lo, args);
     const buf = new Float32Array(P);
-    row(`sharded N=${N}: Adam on 1/${N} + commit + flags`, net, P, time(() => {
+    row(`sharded N=${N}: scan + Adam on 1/${N}`, net, P, time(() => {
       buf.set(grads.subarray(lo, hi), lo); // the reduce-scatter leaves the averaged segment here
       const seg = buf.subarray(lo, hi);
-      const ok = adam.propose(params.subarray(lo, hi), seg, seg);
-      let flags = ok;
-      for (let k = 0; k < N; k++) if (!Number.isFinite(buf[b[k]])) flags = false;
-      if (flags) adam.commit();
+      if (allFinite(seg)) {
+        adam.stepPiece(params.subarray(lo, hi), seg, seg);
+        adam.endStep();
+      }
     }));
   }
   row('write-back into the variables', net, P, time(() => writeVariables(vars, layout, params)));

@@ -29,10 +29,9 @@ export interface AdamState {
 /**
  * The update of elements [0, grads.length): reads params, grads, m, v and writes the new parameters
  * to `out` and the new moments to `mOut`, `vOut` (any of them may alias its input: each element is
- * read before it is written). `t` is the iteration count of this update. Returns whether every new
- * parameter is finite (a non-finite gradient makes its parameter NaN: Inf/Inf in the quotient, so
- * the check costs one add per element and no second pass), and Σ g² of the gradients read (their
- * squared norm, for the gradient-norm metric, in the same pass).
+ * read before it is written). `t` is the iteration count of this update. Returns Σ g² of the
+ * gradients read (their squared norm, for the gradient-norm metric, in the same pass). Whether to
+ * update at all is decided before, on the gradients (a non-finite one skips the step).
  *
  * `mi` and `vi` are the unrounded (double) values, as `m[i] = …` evaluates to: the parameter uses
  * them before their float32 rounding, as the update always has (checkpoints and the cluster's
@@ -41,13 +40,12 @@ export interface AdamState {
 function adamKernel(
   params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array,
   out: Float32Array, mOut: Float32Array, vOut: Float32Array, t: number, a: { lr: number; beta1: number; beta2: number; epsilon: number },
-): { finite: boolean; gradSq: number } {
+): number {
   const { beta1: b1, beta2: b2, epsilon: eps } = a;
   const stepSize = a.lr / (1 - Math.pow(b1, t));
   const invSqrtBc2 = 1 / Math.sqrt(1 - Math.pow(b2, t));
   const c1 = 1 - b1;
   const c2 = 1 - b2;
-  let bad = 0;
   let sq = 0;
   for (let i = 0; i < grads.length; i++) {
     const g = grads[i];
@@ -56,11 +54,15 @@ function adamKernel(
     const vi = b2 * v[i] + c2 * g * g;
     mOut[i] = mi;
     vOut[i] = vi;
-    const p = Math.fround(params[i] - (stepSize * mi) / (Math.sqrt(vi) * invSqrtBc2 + eps));
-    out[i] = p;
-    bad += p - p;
+    out[i] = params[i] - (stepSize * mi) / (Math.sqrt(vi) * invSqrtBc2 + eps);
   }
-  return { finite: bad === 0, gradSq: sq };
+  return sq;
+}
+
+/** Whether every value is finite: the test that skips a step (a non-finite gradient anywhere). */
+export function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
 }
 
 export class Adam {
@@ -71,12 +73,7 @@ export class Adam {
   t = 0;
   m: Float32Array;
   v: Float32Array;
-  /**
-   * The moments a `propose` computed, not yet committed (sharded use only): the step is decided by
-   * every rank together after the all-gather, so the old moments must survive a skip.
-   */
-  private pending?: { m: Float32Array; v: Float32Array };
-  /** Σ g² of the gradients the last `step` or `propose` read (the squared norm of that piece). */
+  /** Σ g² of the gradients the last `step` or `stepPiece` read (the squared norm of that piece). */
   lastGradSq = 0;
 
   constructor(size: number, args: AdamArgs) {
@@ -99,38 +96,37 @@ export class Adam {
       throw new RangeError(`Adam.step: expected ${this.m.length} parameters and gradients, got ${params.length} and ${grads.length}`);
     }
     this.t += 1;
-    this.lastGradSq = adamKernel(params, grads, this.m, this.v, params, this.m, this.v, this.t, this).gradSq;
+    this.lastGradSq = adamKernel(params, grads, this.m, this.v, params, this.m, this.v, this.t, this);
   }
 
   /**
-   * Computes the update of step t + 1 without applying it: the new parameters go to `out`, the new
-   * moments to a pending pair; `params` and the moments are left as they were. Returns whether
-   * every new parameter is finite. `commit` applies the pending moments; without it, the next
-   * `propose` replaces them (the step was skipped).
-   *
-   * `at`: the arrays are the piece [at, at + params.length) of the parameters this optimizer holds
-   * moments for (a step may be proposed piece by piece, each piece once, then committed).
+   * The update of step t + 1 on one piece: the new parameters go to `out` (which may be `grads`:
+   * each element is read before it is written), the piece's moments are updated in place. The
+   * arrays are the piece [at, at + params.length) of the parameters this optimizer holds moments
+   * for. A step may run piece by piece, each piece once, then `endStep` counts it. No copy of the
+   * old moments is kept: a step to be skipped must be known before (the sharded step agrees on it
+   * across ranks first), which is what lets a sharded optimizer hold 2/N of the moments, not 4/N.
    */
-  propose(params: Float32Array, grads: Float32Array, out: Float32Array, at = 0): boolean {
+  stepPiece(params: Float32Array, grads: Float32Array, out: Float32Array, at = 0): void {
     const size = this.m.length;
     const n = params.length;
     if (grads.length !== n || out.length !== n || !Number.isInteger(at) || at < 0 || at + n > size) {
-      throw new RangeError(`Adam.propose: ${n} parameters, ${grads.length} gradients and ${out.length} outputs at ${at} do not fit the ${size} this optimizer holds`);
+      throw new RangeError(`Adam.stepPiece: ${n} parameters, ${grads.length} gradients and ${out.length} outputs at ${at} do not fit the ${size} this optimizer holds`);
     }
-    this.pending ??= { m: new Float32Array(size), v: new Float32Array(size) };
     const piece = (x: Float32Array) => (at === 0 && n === size ? x : x.subarray(at, at + n));
-    const r = adamKernel(params, grads, piece(this.m), piece(this.v), out, piece(this.pending.m), piece(this.pending.v), this.t + 1, this);
-    this.lastGradSq = r.gradSq;
-    return r.finite;
+    const m = piece(this.m);
+    const v = piece(this.v);
+    this.lastGradSq = adamKernel(params, grads, m, v, out, m, v, this.t + 1, this);
   }
 
-  /** Makes the last `propose`'s moments current and counts the step (swaps buffers, copies nothing). */
-  commit(): void {
-    const p = this.pending;
-    if (!p) throw new Error('Adam.commit without a proposal');
-    [this.m, p.m] = [p.m, this.m];
-    [this.v, p.v] = [p.v, this.v];
+  /** Counts the step whose pieces `stepPiece` updated. */
+  endStep(): void {
     this.t += 1;
+  }
+
+  /** Bytes of optimizer state this instance holds (both moment vectors). */
+  get stateBytes(): number {
+    return this.m.byteLength + this.v.byteLength;
   }
 
   /**
@@ -141,7 +137,6 @@ export class Adam {
     if (!(Number.isInteger(lo) && Number.isInteger(hi) && 0 <= lo && lo <= hi && hi <= this.m.length)) throw new RangeError(`Adam.keepRange: [${lo}, ${hi}) is not within [0, ${this.m.length})`);
     this.m = this.m.slice(lo, hi);
     this.v = this.v.slice(lo, hi);
-    this.pending = undefined;
   }
 
   exportState(): AdamState {

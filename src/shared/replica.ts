@@ -8,10 +8,9 @@
  *                    segment it owns only, holding Adam's moments for that segment only, and the
  *                    all-gather carries the updated parameters (float32, bits copied), so replicas
  *                    stay bit-identical and each parameter is computed once.
- * Sharded, the step is skipped on every rank alike: an owner whose segment (or local loss) is not
- * finite writes NaN into its segment's first parameter, which every rank reads after the
- * all-gather (no extra collective); the owners' new moments are only committed when no segment
- * was flagged (Adam.propose / commit).
+ * Sharded, the step is skipped on every rank alike: each owner checks its averaged segment (and its
+ * local loss), the ranks agree on the verdict (one byte around the ring) before anyone updates, so
+ * the owners update their moments in place and hold no copy for a skip (2/N of Adam's state per rank).
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
@@ -21,7 +20,7 @@ import { buildGan, type Gan, type ModelName } from './models/index.js';
 import type { BatchNormScheme, InitScheme } from './models/types.js';
 import type { TrainConfig } from './config.js';
 import { joinLatent, oneHotLabels } from './models/labels.js';
-import { Adam, type AdamArgs, type AdamState } from './optimizer.js';
+import { Adam, allFinite, type AdamArgs, type AdamState } from './optimizer.js';
 import { Rng, streamSeed } from './rng.js';
 import { discriminatorGradients, generatorGradients, trainableVariables, type DiscriminatorGradients, type GeneratorGradients } from './step.js';
 
@@ -114,11 +113,6 @@ interface NetworkState {
   shard?: { bufferLength: number; bounds: number[]; lo: number; hi: number };
 }
 
-function allFinite(a: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
-}
-
 export class Replica {
   readonly gan: Gan;
   readonly args: ReplicaArgs;
@@ -165,6 +159,11 @@ export class Replica {
   /** Adam's ε (the same for both networks). */
   get adamEpsilon(): number {
     return this.d.adam.epsilon;
+  }
+
+  /** Bytes of Adam state this replica holds (both networks' moments; 1/N of them when sharded over N ranks). */
+  get optimizerBytes(): number {
+    return this.d.adam.stateBytes + this.g.adam.stateBytes;
   }
 
   /** Number of floats in each network's fusion buffer. */
@@ -253,9 +252,9 @@ export class Replica {
   }
 
   /**
-   * The sharded half-step: reduce-scatter, Adam on the owned segment into the buffer (proposed, not
-   * committed), all-gather of the parameters, then every rank reads the owners' flags and commits
-   * (or skips) alike. The owner's moments move only on commit.
+   * The sharded half-step: reduce-scatter, the owned segment's gradients checked, the verdict agreed
+   * by every rank, then (when every rank's passed) Adam on the owned segment in place and the
+   * all-gather of the parameters; otherwise every rank skips alike, nothing updated.
    */
   private async finishSharded<T extends { grads: Float32Array; flattenMs: number }>(
     net: NetworkState, out: T, loss: number, t0: number, reduce: ShardedReducer, gradLen: number,
@@ -269,30 +268,37 @@ export class Replica {
     let updateMs = 0;
     let gradSq = 0;
     const lossFinite = Number.isFinite(loss);
-    // Called piece by piece over the owned segment, each piece as soon as it is reduced; the
-    // pieces past the parameters hold BatchNorm statistics, which are averaged, not updated.
-    const ok = await reduce.reduceUpdateGather(buf, (lo, hi) => {
-      const u0 = performance.now();
-      const top = Math.min(hi, shard.hi);
-      let finite = true;
-      if (top > lo) {
-        const piece = buf.subarray(lo, top);
-        // The new parameters overwrite the averaged gradients in place (each is read before written).
-        finite = net.adam.propose(net.params.subarray(lo, top), piece, piece, lo - shard.lo);
-        gradSq += net.adam.lastGradSq;
-      }
-      updateMs += performance.now() - u0;
-      return finite && lossFinite;
+    // Pieces of the owned segment, each as soon as it is reduced (check) or agreed (update); the
+    // pieces past the parameters hold BatchNorm statistics, which are averaged, not checked or updated.
+    const ok = await reduce.reduceUpdateGather(buf, {
+      check: (lo, hi) => {
+        const u0 = performance.now();
+        const top = Math.min(hi, shard.hi);
+        const finite = lossFinite && (top <= lo || allFinite(buf.subarray(lo, top)));
+        updateMs += performance.now() - u0;
+        return finite;
+      },
+      update: (lo, hi) => {
+        const u0 = performance.now();
+        const top = Math.min(hi, shard.hi);
+        if (top > lo) {
+          const piece = buf.subarray(lo, top);
+          // The new parameters overwrite the averaged gradients in place (each is read before written).
+          net.adam.stepPiece(net.params.subarray(lo, top), piece, piece, lo - shard.lo);
+          gradSq += net.adam.lastGradSq;
+        }
+        updateMs += performance.now() - u0;
+      },
     });
     const t2 = performance.now();
     if (ok) {
-      net.adam.commit();
+      net.adam.endStep();
       // The gathered buffer becomes the parameters (flatten allocated it for this step): no copy.
       net.params = gradLen === buf.length ? buf : buf.subarray(0, gradLen);
       writeVariables(net.vars, net.layout, net.params);
     }
     const t3 = performance.now();
-    return { ...out, skipped: !ok, computeMs: t1 - t0 - out.flattenMs, reduceMs: t2 - t1 - updateMs, optimizerMs: updateMs + (t3 - t2), gradSq };
+    return { ...out, skipped: !ok, computeMs: t1 - t0 - out.flattenMs, reduceMs: t2 - t1 - updateMs, optimizerMs: updateMs + (t3 - t2), gradSq: ok ? gradSq : NaN };
   }
 
   /**

@@ -6,7 +6,7 @@
  *
  *   run    string, the run id; messages of another run are dropped
  *   seq    the collective's number on this instance (0, 1, 2, …; every rank advances alike)
- *   phase  0 reduce-scatter, 1 all-gather, 2 broadcast
+ *   phase  0 reduce-scatter, 1 all-gather, 2 broadcast, 3 the sharded step's verdicts
  *   step   the step within the phase (broadcast: the sender's distance from the root)
  *   chunk  the chunk's index within its segment (broadcast: within the buffer)
  *   from   the sender's rank

@@ -25,7 +25,8 @@
  */
 import { endianness } from 'node:os';
 import { codecFor, FLOAT32, type Compression } from './codec.js';
-import { allGather, allReduceMean, broadcast, ownedSegment, reduceScatterMean, reduceScatterUpdateGather, segmentBounds, type CollectiveArgs } from './schedule.js';
+import { allGather, allReduceMean, broadcast, ownedSegment, reduceScatterMean, reduceScatterUpdateGather, segmentBounds, type CollectiveArgs, type OwnedUpdate } from './schedule.js';
+export type { OwnedUpdate } from './schedule.js';
 import { TcpTransport } from './tcp-transport.js';
 import { AllReduceError, emptyRingStats, type RingStats, type WireTransport } from './transport.js';
 import { ZmqTransport, type RingCurve } from './zmq-transport.js';
@@ -55,13 +56,14 @@ export interface ShardedReducer {
   /** The range [lo, hi) of a buffer of `length` floats this rank owns (updates) in `reduceUpdateGather`. */
   ownedRange(length: number): [number, number];
   /**
-   * Reduce-scatters `buf` (mean; through the gradient codec), calls `update(lo, hi)` on pieces
-   * [lo, hi) of the owned range, in order, each once (it rewrites that piece and nothing else, and
-   * returns false when a value came out non-finite), then all-gathers the owned ranges as float32:
-   * every rank ends with every owner's bits. Resolves to true on every rank when every piece of
-   * every rank was finite, to false on every rank otherwise.
+   * Reduce-scatters `buf` (mean; through the gradient codec), calls `owned.check(lo, hi)` on the
+   * pieces of the owned range as they are reduced, agrees with every rank on the verdict, and only
+   * when every rank's checks passed calls `owned.update(lo, hi)` on pieces of the owned range, in
+   * order, each once (it rewrites that piece and nothing else), then all-gathers the owned ranges
+   * as float32: every rank ends with every owner's bits. Resolves to the verdict, the same on every
+   * rank (false: nothing updated, nothing gathered). See schedule.ts reduceScatterUpdateGather.
    */
-  reduceUpdateGather(buf: Float32Array, update: (lo: number, hi: number) => boolean): Promise<boolean>;
+  reduceUpdateGather(buf: Float32Array, owned: OwnedUpdate): Promise<boolean>;
   /** Copies each rank's owned range of `buf` to every rank, as float32 (bits unchanged). */
   allGather(buf: Float32Array): Promise<void>;
 }
@@ -217,24 +219,26 @@ export class RingAllReduce {
       },
       segmentBounds: (length) => segmentBounds(length, this.world),
       ownedRange: (length) => this.ownedRange(length),
-      reduceUpdateGather: (buf, update) => this.reduceUpdateGather(buf, update),
+      reduceUpdateGather: (buf, owned) => this.reduceUpdateGather(buf, owned),
       allGather: (buf) => this.allGather(buf, 'none'),
     };
   }
 
   /**
-   * Reduce-scatter (mean, with the ring's compression), `update` on the pieces of this rank's owned
-   * range (overlapping the wire where the codecs allow), all-gather as float32; one collective (one
-   * seq). See ShardedReducer.reduceUpdateGather. With world = 1 only `update` runs, once.
+   * Reduce-scatter (mean, with the ring's compression), the owned range checked, the verdict agreed,
+   * `owned.update` on its pieces (each sent on as it is done), all-gather as float32; one collective
+   * (one seq). See ShardedReducer.reduceUpdateGather. With world = 1 only `owned` runs, on the whole buffer.
    */
-  async reduceUpdateGather(buf: Float32Array, update: (lo: number, hi: number) => boolean): Promise<boolean> {
+  async reduceUpdateGather(buf: Float32Array, owned: OwnedUpdate): Promise<boolean> {
     if (this.world === 1) {
       await this.collective(async () => undefined);
-      return update(0, buf.length);
+      if (!owned.check(0, buf.length)) return false;
+      owned.update(0, buf.length);
+      return true;
     }
     let ok = false;
     await this.collective(async (a) => {
-      ok = await reduceScatterUpdateGather(this.transport!, buf, a, { ...a, codec: FLOAT32 }, update);
+      ok = await reduceScatterUpdateGather(this.transport!, buf, a, { ...a, codec: FLOAT32 }, owned);
     });
     return ok;
   }

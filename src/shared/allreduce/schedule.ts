@@ -36,7 +36,7 @@
  * order on buffers of the same length, and run on little-endian hosts.
  */
 import type { Codec } from './codec.js';
-import { AG, BC, RS, type Transport } from './transport.js';
+import { AG, BC, FL, RS, type Transport } from './transport.js';
 
 /** Offsets of the `world` near-equal segments of a buffer of `length`: segment k is [b[k], b[k+1]). */
 export function segmentBounds(length: number, world: number): number[] {
@@ -211,50 +211,80 @@ export async function allReduceMean(t: Transport, buf: Float32Array, a: Collecti
   await allGather(t, buf, a, true);
 }
 
+/** What the sharded step does with this rank's owned range (replica.ts: the finiteness check and Adam). */
+export interface OwnedUpdate {
+  /**
+   * Whether the averaged piece [lo, hi) may be applied (its gradients finite); called on each
+   * piece of the owned range as its reduction finishes, so the check overlaps the wire.
+   */
+  check(lo: number, hi: number): boolean;
+  /** Rewrites piece [lo, hi) (gradients into new parameters), nothing else; only once every rank's checks passed. */
+  update(lo: number, hi: number): void;
+}
+
 /**
- * The sharded optimizer's step (ZeRO stage 1): reduce-scatter `buf` (codec `rs`), let `update`
- * rewrite this rank's owned segment piece by piece, all-gather it (codec `ag`: float32 when it
- * carries parameters, so their bits are copied whatever the gradients' codec). Every rank ends
- * with every owner's segment, bit-identical, and the same answer: true when every piece of every
- * rank was finite.
+ * The sharded optimizer's step (ZeRO stage 1): reduce-scatter `buf` (codec `rs`), check the owned
+ * segment, agree on the verdict, then let `update` rewrite the owned segment piece by piece and
+ * all-gather it (codec `ag`: float32 when it carries parameters, so their bits are copied whatever
+ * the gradients' codec). Resolves to the same answer on every rank: true when every rank's check
+ * passed (every rank then ends with every owner's segment, bit-identical), false otherwise (then
+ * nothing was updated and nothing gathered: buf holds partial sums and is to be dropped).
  *
- * Pieces are the all-gather's chunks of the owned segment, in order; `update(lo, hi)` rewrites
- * buf[lo, hi) only and returns false when it produced a non-finite value. When both codecs have
- * the same width (float32 gradients) the reduce-scatter's chunks are the same, so each chunk is
- * updated and sent on the moment its reduction is done: the update overlaps the wire. Otherwise
- * (fp16 gradients) the pieces are updated after the whole reduce-scatter.
+ * The verdict is agreed before anything is updated (one FL message per step around the ring,
+ * each carrying the AND of the verdicts its sender has seen: N−1 hops of one byte), as PyTorch's
+ * GradScaler all-reduces found_inf before the optimizer step: an owner updates its Adam moments
+ * in place and never needs the old ones back, so a rank holds 2/N of the moments, not 4/N.
+ * The update still overlaps the wire: each all-gather piece is sent the moment it is updated.
  *
- * Skip flag: a piece whose update failed carries NaN in its first element, which every rank reads
- * after the all-gather (no extra collective); a piece's bytes are never changed after they are sent.
  * Our own segment is sent without a copy at step 0 (reduceScatterMean's promise holds: `update`
  * writes only the owned segment, and segment `rank` is next written by the all-gather, whose chunk
- * of it can only come back after the right neighbour received ours).
+ * of it can only come back after the right neighbour received ours; on a skip the caller may write
+ * buf once this resolves, and the verdicts it waited for include the right neighbour's, which that
+ * rank sent only after receiving all of our step-0 chunks).
  */
-export async function reduceScatterUpdateGather(t: Transport, buf: Float32Array, rs: CollectiveArgs, ag: CollectiveArgs, update: (lo: number, hi: number) => boolean): Promise<boolean> {
+export async function reduceScatterUpdateGather(t: Transport, buf: Float32Array, rs: CollectiveArgs, ag: CollectiveArgs, owned: OwnedUpdate): Promise<boolean> {
   const N = t.world;
+  if (N === 1) throw new RangeError('reduceScatterUpdateGather: a ring of one rank has nothing to reduce (the caller runs the update itself)');
   const own = ownedSegment(t.rank, N);
+  const rp = new Plan(buf.length, N, rs);
+  let verdict = true;
+  await reduceScatterMean(t, buf, rs, (c, _n, wire) => {
+    t.release?.(wire);
+    const [lo, hi] = rp.range(own, c);
+    // Every piece is checked (no short cut), so each rank's work does not depend on the data.
+    verdict = owned.check(lo, hi) && verdict;
+  }, true);
+  if (!(await agree(t, verdict, ag.seq))) return false;
   const p = new Plan(buf.length, N, ag);
-  const finish = (c: number) => {
+  for (let c = 0; c < p.chunks(own); c++) {
     const [lo, hi] = p.range(own, c);
-    if (!update(lo, hi)) buf[lo] = NaN;
+    owned.update(lo, hi);
     const mine = buf.subarray(lo, hi);
     // The owned piece is not written again in this collective: float32 goes as it is where flush means sent.
     const wire = ag.codec.bytesPerElement === 4 && t.flushMeansSent ? viewOf(mine) : encodeCopy(t, ag.codec, mine);
     if (ag.codec.bytesPerElement !== 4) ag.codec.decode(wire, mine);
     t.send({ seq: ag.seq, phase: AG, step: 0, chunk: c, n: hi - lo }, wire);
-  };
-  if (rs.codec.bytesPerElement === ag.codec.bytesPerElement) {
-    await reduceScatterMean(t, buf, rs, (c, _n, wire) => {
-      t.release?.(wire);
-      finish(c);
-    }, true);
-  } else {
-    await reduceScatterMean(t, buf, rs, undefined, true);
-    for (let c = 0; c < p.chunks(own); c++) finish(c);
   }
   await allGather(t, buf, ag, true);
-  for (let k = 0; k < N; k++) for (let c = 0; c < p.chunks(k); c++) if (!Number.isFinite(buf[p.range(k, c)[0]])) return false;
   return true;
+}
+
+/**
+ * The AND of every rank's `ok`, on every rank: N−1 steps; at step s each rank sends the AND of its
+ * own verdict and those it has received (s + 1 ranks' worth), so the last message it receives
+ * covers the N − 1 others. One byte per message (1 = all seen were true).
+ */
+async function agree(t: Transport, ok: boolean, seq: number): Promise<boolean> {
+  let all = ok;
+  for (let s = 0; s < t.world - 1; s++) {
+    const out = t.allocate?.(1) ?? Buffer.allocUnsafeSlow(1);
+    out[0] = all ? 1 : 0;
+    t.send({ seq, phase: FL, step: s, chunk: 0, n: 1 }, out);
+    const got = await t.receive({ seq, phase: FL, step: s, chunk: 0, n: 1 }, 1);
+    all = got[0] === 1 && all;
+    t.release?.(got);
+  }
+  return all;
 }
 
 /** Copies root's bytes into every rank's `bytes` along the chain root → root + 1 → …, in chunks. */

@@ -8,7 +8,7 @@
 export interface Slot {
   /** The collective's number on this ring (0, 1, 2, …; every rank advances alike). */
   seq: number;
-  /** RS, AG or BC. */
+  /** RS, AG, BC or FL. */
   phase: number;
   /** The step within the phase (broadcast: the sender's distance from the root). */
   step: number;
@@ -21,8 +21,10 @@ export interface Slot {
 export const RS = 0;
 export const AG = 1;
 export const BC = 2;
-export type RingPhase = 'reduce-scatter' | 'all-gather' | 'broadcast';
-export const PHASES: RingPhase[] = ['reduce-scatter', 'all-gather', 'broadcast'];
+/** The sharded step's verdicts (schedule.ts, agree): one byte per message. */
+export const FL = 3;
+export type RingPhase = 'reduce-scatter' | 'all-gather' | 'broadcast' | 'verdict';
+export const PHASES: RingPhase[] = ['reduce-scatter', 'all-gather', 'broadcast', 'verdict'];
 
 export interface Transport {
   readonly rank: number;
