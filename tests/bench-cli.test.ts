@@ -46,7 +46,7 @@ test('--quick machinery: N = 1 and 2 with the MLP’s gradient sizes, the parts 
   t.is(r.code, 0, r.stderr.slice(-2000));
   t.regex(r.stdout, /## Machinery/);
   const out = JSON.parse(await readFile(json, 'utf8'));
-  const rows = out.machinery.rows as { model: string; world: number; collectiveBytes: number[]; reduceByNetMs: number[]; parts: Record<string, number>; stepMs: { median: number }; efficiency: number }[];
+  const rows = out.machinery.rows as { model: string; world: number; collectiveBytes: number[]; reduceByNetMs: number[]; parts: Record<string, number>; stepMs: { median: number }; efficiency: number; adamBytesPerRank: number }[];
   t.deepEqual(rows.map((x) => [x.model, x.world]), [['mlp', 1], ['mlp', 2]]);
   for (const row of rows) {
     t.is(row.collectiveBytes.length, 2);
@@ -57,6 +57,9 @@ test('--quick machinery: N = 1 and 2 with the MLP’s gradient sizes, the parts 
   t.is(rows[0].efficiency, 1);
   t.true(rows[1].parts.reduceMs > 0);
   t.is(rows[1].reduceByNetMs.length, 2);
+  // Sharded Adam: each of 2 ranks holds about half the moments (G's statistics hold none).
+  const half = rows[1].adamBytesPerRank / rows[0].adamBytesPerRank;
+  t.true(half > 0.49 && half < 0.51, `Adam state per rank at N = 2: ${half} of N = 1's`);
   // Two nearly equal buffers (the MLP's D and G) at one N may not determine α and B: then the bench says why.
   if (out.machinery_cost_model.error) t.regex(out.machinery_cost_model.error, /no positive bandwidth/);
   else t.true(out.machinery_cost_model.fit.bandwidthGBs > 0);

@@ -37,6 +37,8 @@ export interface MachineryChildResult {
   optimizerMs: number[];
   /** The all-reduce of D's and of G's buffer separately, per timed step. */
   reduceByNetMs: [number[], number[]];
+  /** Bytes of Adam state this rank holds after the steps (its segments' moments). */
+  adamBytes: number;
 }
 
 async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
@@ -56,7 +58,7 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
       const hi = Math.min(end, trainable);
       return { trainable, lo, hi, params: new Float32Array(length).fill(0.01), grads: new Float32Array(length), adam: new Adam(hi - lo, adam) };
     });
-    const out: MachineryChildResult = { stepMs: [], computeMs: [], reduceMs: [], optimizerMs: [], reduceByNetMs: [[], []] };
+    const out: MachineryChildResult = { stepMs: [], computeMs: [], reduceMs: [], optimizerMs: [], reduceByNetMs: [[], []], adamBytes: 0 };
     for (let s = 0; s < a.warmup + a.steps; s++) {
       let [compute, reduce, optimizer] = [0, 0, 0];
       const byNet = [0, 0];
@@ -103,6 +105,7 @@ async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
       out.reduceByNetMs[0].push(byNet[0]);
       out.reduceByNetMs[1].push(byNet[1]);
     }
+    out.adamBytes = nets.reduce((sum, net) => sum + net.adam.stateBytes, 0);
     return out;
   } finally {
     ring.close();

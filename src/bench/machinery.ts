@@ -31,6 +31,8 @@ export interface MachineryRow {
   parts: { computeMs: number; reduceMs: number; optimizerMs: number; otherMs: number };
   /** The D and the G all-reduce separately (means over ranks and steps), ms. */
   reduceByNetMs: number[];
+  /** Adam state held by the rank holding most, bytes (sharded: about 1/N of the N = 1 figure). */
+  adamBytesPerRank: number;
   /** Step time outside the synthetic compute: all-reduces + optimizer + the rest, ms (median step − mean compute). */
   machineryMs: number;
   /** (step at N = 1) / (step at N): weak scaling, every worker keeps its batch. */
@@ -54,7 +56,7 @@ async function runOne(a: MachineryArgs, model: BenchModel, sizes: ModelSizes, wo
     const parts = { computeMs: part('computeMs'), reduceMs: part('reduceMs'), optimizerMs: part('optimizerMs'), otherMs: 0 };
     parts.otherMs = Math.max(0, mean(rs.map((r) => mean(r.stepMs))) - parts.computeMs - parts.reduceMs - parts.optimizerMs);
     const reduceByNetMs = [0, 1].map((n) => mean(rs.map((r) => mean(r.reduceByNetMs[n]))));
-    return { model, world, collectiveBytes: collectiveBytes(sizes), stepMs, parts, reduceByNetMs, machineryMs: stepMs.median - parts.computeMs };
+    return { model, world, collectiveBytes: collectiveBytes(sizes), stepMs, parts, reduceByNetMs, adamBytesPerRank: Math.max(...rs.map((r) => r.adamBytes)), machineryMs: stepMs.median - parts.computeMs };
   } finally {
     children.forEach((c) => c.kill());
   }

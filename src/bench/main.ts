@@ -266,8 +266,8 @@ async function main(): Promise<void> {
     );
     process.stdout.write(
       table(
-        ['model', 'N', 'MB per step (D + G)', 'step ms (min–max)', 'compute', 'all-reduce', 'optimizer', 'other', 'step − compute', 'efficiency vs 1'],
-        machinery.map((r) => [r.model, String(r.world), r.collectiveBytes.map((b) => fmt(b / 1e6, 2)).join(' + '), sfmt(r.stepMs), fmt(r.parts.computeMs), fmt(r.parts.reduceMs), fmt(r.parts.optimizerMs), fmt(r.parts.otherMs), fmt(r.machineryMs), r.efficiency !== undefined ? pct(r.efficiency) : '–']),
+        ['model', 'N', 'MB per step (D + G)', 'step ms (min–max)', 'compute', 'all-reduce', 'optimizer', 'other', 'step − compute', 'efficiency vs 1', 'Adam MB per rank'],
+        machinery.map((r) => [r.model, String(r.world), r.collectiveBytes.map((b) => fmt(b / 1e6, 2)).join(' + '), sfmt(r.stepMs), fmt(r.parts.computeMs), fmt(r.parts.reduceMs), fmt(r.parts.optimizerMs), fmt(r.parts.otherMs), fmt(r.machineryMs), r.efficiency !== undefined ? pct(r.efficiency) : '–', fmt(r.adamBytesPerRank / 1e6, 2)]),
       ),
     );
     try {

@@ -14,6 +14,8 @@
  *   copying the bits. So every rank ends with bit-identical results.
  * allReduceMean = reduceScatterMean then allGather, fused: the all-gather of an owned chunk starts
  *   the moment its reduction is done, so the two phases overlap on the wire.
+ * reduceScatterUpdateGather (the sharded optimizer's step) = reduceScatterMean, the owners' checks,
+ *   one verdict agreed by all (N−1 one-byte messages), then the owners' updates all-gathered.
  *
  * Each segment travels in chunks of at most `chunkBytes` (and in at least 4 while chunks stay
  * above 64 KiB), and a received chunk is added (or copied) and handed to the next step's send at
