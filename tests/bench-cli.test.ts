@@ -75,6 +75,12 @@ test('a bad flag is named in one line', async (t) => {
   const c = await runCli('bench', ['--synthetic-compute-ms', '-1']);
   t.is(c.code, 2);
   t.regex(c.stderr, /--synthetic-compute-ms/);
+  const d = await runCli('bench', ['--sections', 'eta']);
+  t.is(d.code, 2);
+  t.regex(d.stderr, /--sections eta: give the finished runs to replay with --eta-runs/);
+  const e = await runCli('bench', ['--sections', 'eta', '--eta-runs', '/nonexistent-run']);
+  t.is(e.code, 1);
+  t.regex(e.stderr, /^bench: --eta-runs: \/nonexistent-run\/metrics.jsonl does not exist/m);
 });
 
 /** The namespaces a hosts-section run says it made (its log names them), and which of those still exist. */

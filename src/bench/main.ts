@@ -9,6 +9,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
+import { basename } from 'node:path';
 import { BACKEND_NAMES } from '../shared/backend/select.js';
 import { DEFAULT_CHUNK_BYTES } from '../shared/allreduce/ring.js';
 import { BENCH_FLAGS, FlagError, parseFlags, type FlagValues } from '../shared/config.js';
@@ -16,6 +17,7 @@ import { allReduceBench, type AllReduceRow } from './allreduce.js';
 import { ChildError, startChild } from './child.js';
 import type { ComputeBackend, ComputeChildArgs, ComputeChildResult } from './compute-child.js';
 import { fitAllReduce, project, type CostModel } from './cost-model.js';
+import { readMetricsLines, replayEta } from './eta.js';
 import { hostsBench } from './hosts.js';
 import type { LinkRow } from './link.js';
 import { machineryBench, type MachineryRow } from './machinery.js';
@@ -26,7 +28,7 @@ import { mapSummary, summarize, type Summary } from './stats.js';
 import { table } from './table.js';
 
 type ModelName = 'mlp' | 'dcgan';
-const SECTIONS = ['compute', 'allreduce', 'machinery', 'scaling', 'peer', 'hosts'] as const;
+const SECTIONS = ['compute', 'allreduce', 'machinery', 'scaling', 'peer', 'hosts', 'eta'] as const;
 /** The payloads of the issue: the two models' D and G gradient sizes and their sum, MB = 1e6 bytes. */
 const PAYLOADS_MB = [0.2, 2.5, 6, 9.4];
 
@@ -202,6 +204,10 @@ async function main(): Promise<void> {
   list(v, 'host-links-gbit', Number);
   for (const n of list(v, 'host-workers', Number) as number[]) if (!Number.isInteger(n) || n < 2 || n > 8) throw new FlagError(`--host-workers: '${n}' is not a worker count from 2 to 8`);
   if (sections.includes('hosts') && process.getuid?.() !== 0) throw new FlagError('--sections hosts: network namespaces need root (run as root, as CI does)');
+  const etaRuns = v['eta-runs'] === undefined ? [] : (list(v, 'eta-runs') as string[]);
+  if (sections.includes('eta') && etaRuns.length === 0) throw new FlagError('--sections eta: give the finished runs to replay with --eta-runs DIR[,DIR…]');
+  // The runs are read before minutes of measuring: a missing or empty metrics.jsonl is said at once.
+  const etaLines = await Promise.all(etaRuns.map((dir) => readMetricsLines(dir)));
   for (const b of list(v, 'backends') as string[]) if (b !== 'wasm+blas' && (b === 'auto' || !(BACKEND_NAMES as readonly string[]).includes(b))) throw new FlagError(`--backends: unknown backend '${b}'`);
   const repeats = quick ? 3 : (v.repeats as number);
   const started = performance.now();
@@ -393,6 +399,18 @@ async function main(): Promise<void> {
           const p = x.prediction;
           return [label(r.linkGbit), String(x.workers), sfmt(x.stepMs), fmt(x.parts.reduceMs), p ? fmt(p.linkMs) : '–', p ? fmt(p.cpuMs) : '–', p ? fmt(p.predictedMs) : '–', p ? `${p.error >= 0 ? '+' : ''}${fmt(100 * p.error)}%` : '–'];
         })),
+      ),
+    );
+  }
+
+  if (sections.includes('eta')) {
+    const segments = etaRuns.flatMap((dir, i) => replayEta(dir, etaLines[i]));
+    out.eta = segments;
+    process.stdout.write(`\n## ETA: the dashboard's panel replayed over finished runs (steps left / mean step rate since the segment's origin), against the time that really remained\n\n`);
+    process.stdout.write(
+      table(
+        ['run', 'segment', 'origin step', 'planned', 'span s', 'read at', 'step', 'ETA s', 'real s', 'error'],
+        segments.flatMap((sg) => sg.readings.map((r) => [basename(sg.run), sg.kind, String(sg.originStep), String(sg.plannedStep), fmt(sg.spanS), `${fmt(100 * r.fraction)}% (${fmt(r.afterS)} s)`, String(r.globalStep), fmt(r.etaS), fmt(r.realS), `${r.error >= 0 ? '+' : ''}${fmt(100 * r.error)}%`])),
       ),
     );
   }

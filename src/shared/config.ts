@@ -147,7 +147,7 @@ export const DEMO_FLAGS: readonly FlagSpec[] = [
 export const BENCH_FLAGS: readonly FlagSpec[] = [
   f({ name: 'quick', type: 'bool', default: false, help: 'a small version for CI (about 2 minutes): MLP only, fewer repeats, N = 2 and 3, two payloads' }),
   f({ name: 'json', type: 'string', help: 'also write every figure to this JSON file' }),
-  f({ name: 'sections', type: 'string', default: 'compute,allreduce,machinery,scaling,peer', help: 'what to measure, comma-separated: compute, allreduce (ring vs plain TCP and gloo), machinery (the step path with a synthetic forward/backward, N = 1…4, and a cost model fitted to it), scaling (with the breakdown and the cost model), peer (PyTorch, when installed), hosts (root only, not in the default: the ring and real training across network namespaces on shaped links, against the cost model)' }),
+  f({ name: 'sections', type: 'string', default: 'compute,allreduce,machinery,scaling,peer', help: 'what to measure, comma-separated: compute, allreduce (ring vs plain TCP and gloo), machinery (the step path with a synthetic forward/backward, N = 1…4, and a cost model fitted to it), scaling (with the breakdown and the cost model), peer (PyTorch, when installed), hosts (root only, not in the default: the ring and real training across network namespaces on shaped links, against the cost model), eta (not in the default: the dashboard\'s ETA replayed over the finished runs of --eta-runs against the time that really remained)' }),
   f({ name: 'backends', type: 'string', default: 'tfjs-node-gpu,webgpu,tfjs-node,wasm+blas,wasm,cpu', help: "backends for the compute section (wasm+blas: wasm on the system's OpenBLAS, one thread unless OPENBLAS_NUM_THREADS is set; wasm: the plain wasm kernels); those that do not load here (webgpu on a software adapter included) are listed as unavailable" }),
   f({ name: 'repeats', type: 'int', default: 7, min: 1, max: 1000, help: 'timed repeats of each compute step and all-reduce (medians, min and max reported); --quick uses 3' }),
   f({ name: 'synthetic-compute-ms', type: 'float', default: 0, min: 0, max: 10000, help: 'machinery section: time the synthetic forward/backward spends per step, ms (3 for a GPU-like step)' }),
@@ -157,6 +157,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   f({ name: 'host-links-gbit', type: 'string', default: '1,5', help: 'hosts section (root only): rates to shape every virtual host\'s link to, Gbit/s, comma-separated (unshaped, the namespace path here carries 7–8 Gbit/s)' }),
   f({ name: 'host-workers', type: 'string', default: '2,3,4', help: 'hosts section: worker counts, one host each besides the coordinator\'s, comma-separated' }),
   f({ name: 'project-model', type: 'enum', choices: ['mlp', 'dcgan'], default: 'dcgan', help: "cost model: whose gradient sizes and measured overhead to project with" }),
+  f({ name: 'eta-runs', type: 'string', help: 'eta section: run directories, comma-separated, each run (and each --resume of it) finished' }),
 ];
 
 /** Flags of `npm run parity`: ours against the PyTorch peer, epoch by epoch, scored by the pinned classifier. */
