@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../src/shared/backend/select.js';
-import { Adam } from '../src/shared/optimizer.js';
+import { Adam, allFinite } from '../src/shared/optimizer.js';
 import { Rng } from '../src/shared/rng.js';
 import { relativeError } from './helpers/tf.js';
 
@@ -52,4 +52,18 @@ test('mismatched sizes are refused with a clear error', (t) => {
   const a = new Adam(10, { lr: 1e-3, beta1: 0.5, beta2: 0.999 });
   t.throws(() => a.step(new Float32Array(9), new Float32Array(9)), { message: /expected 10 parameters/ });
   t.throws(() => a.importState({ t: 1, m: new Float32Array(3), v: new Float32Array(3) }), { message: /3 moments/ });
+});
+
+test('allFinite: false for one Infinity, -Infinity or NaN at any position (the unrolled body and the tail), true for finite extremes', (t) => {
+  for (const n of [0, 1, 3, 4, 5, 8, 11]) {
+    const ok = Float32Array.from({ length: n }, (_, i) => [3.4e38, -3.4e38, -0, 1e-45][i % 4]);
+    t.true(allFinite(ok), `n ${n}`);
+    for (let at = 0; at < n; at++) {
+      for (const badValue of [Infinity, -Infinity, NaN]) {
+        const a = ok.slice();
+        a[at] = badValue;
+        t.false(allFinite(a), `n ${n}: ${badValue} at ${at}`);
+      }
+    }
+  }
 });
