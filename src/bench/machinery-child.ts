@@ -3,11 +3,11 @@
  * replaced by a synthetic one. Each half-step (D, then G) fills a gradient buffer of the real
  * model's size, spends half of `syntheticComputeMs` (a spin: a GPU-like step keeps the host
  * waiting, not idle), then does what a worker does after its backward pass (replica.ts): the ring
- * sharded optimizer step (ZeRO stage 1): the ring's reduce-scatter, Adam on the segment this rank
- * owns (src/shared/optimizer.ts, with its finiteness flag), the all-gather of the parameters, the
- * owners' flags read and the moments committed. World 1 has no sockets (the ring is the identity).
- * The optimizer's time is Adam's and the commit's; writing into tfjs variables is not part of it
- * (src/bench/optimizer-update.ts measures that).
+ * sharded optimizer step (ZeRO stage 1): the ring's reduce-scatter, the non-finite check of the
+ * owned segment, the verdict agreed by every rank, Adam in place on the segment this rank owns
+ * (src/shared/optimizer.ts), the all-gather of the parameters. World 1 has no sockets (the ring is
+ * the identity). The optimizer's time is the check's and Adam's; writing into tfjs variables is not
+ * part of it (src/bench/optimizer-update.ts measures that).
  *
  * Protocol with the parent (src/bench/machinery.ts): prints `endpoint <tcp://…>` (empty for world
  * 1), reads every rank's endpoint (one line, space-separated) on stdin, runs `warmup + steps` steps, and
