@@ -17,6 +17,7 @@
  * only up to the rollback). Real remaining = the invocation's last step line's time − the moment.
  */
 import { readFile } from 'node:fs/promises';
+import { parseMetricsLines } from '../shared/report/run-data.js';
 import { runPaths } from '../shared/run/run-dir.js';
 
 export interface EtaReading {
@@ -104,15 +105,7 @@ export async function readMetricsLines(dir: string): Promise<Line[]> {
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new Error(`--eta-runs: ${err.code === 'ENOENT' ? `${path} does not exist (not a run directory)` : `cannot read ${path} (${err.message})`}`);
   });
-  const lines: Line[] = [];
-  for (const l of text.split('\n')) {
-    if (!l.trim()) continue;
-    try {
-      lines.push(JSON.parse(l) as Line);
-    } catch {
-      // a torn last line
-    }
-  }
+  const lines: Line[] = parseMetricsLines(text);
   if (!lines.some((l) => l.type === 'step')) throw new Error(`--eta-runs: ${path} has no step lines`);
   return lines;
 }

@@ -51,6 +51,20 @@ export interface RunData {
   samples: { epoch: number; png: Uint8Array }[];
 }
 
+/** The records of a metrics.jsonl text, in order; blank lines and a torn last line (a run still being written) are skipped. */
+export function parseMetricsLines(text: string): { type?: unknown; [k: string]: unknown }[] {
+  const out: { type?: unknown; [k: string]: unknown }[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      // a torn last line of a run still being written
+    }
+  }
+  return out;
+}
+
 export async function readRun(root: string): Promise<RunData> {
   const paths = runPaths(root);
   if (!existsSync(root)) throw new ReportError(`--run ${root}: no such directory`);
@@ -61,18 +75,10 @@ export async function readRun(root: string): Promise<RunData> {
     const e = err as NodeJS.ErrnoException;
     throw new ReportError(`--run ${root}: ${e.code === 'ENOENT' ? 'no config.json (not a run directory)' : `config.json is not valid JSON (${e.message.split('\n')[0]})`}`);
   }
-  const text = await readFile(paths.metrics, 'utf8').catch(() => '');
   const steps: StepLine[] = [];
   const epochs: EpochLine[] = [];
   const evals: EvalLine[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    let rec: { type?: string };
-    try {
-      rec = JSON.parse(line);
-    } catch {
-      continue; // a torn last line of a run still being written
-    }
+  for (const rec of parseMetricsLines(await readFile(paths.metrics, 'utf8').catch(() => ''))) {
     if (rec.type === 'step') steps.push(rec as unknown as StepLine);
     else if (rec.type === 'epoch') epochs.push(rec as unknown as EpochLine);
     else if (rec.type === 'eval') evals.push(rec as unknown as EvalLine);
