@@ -11,8 +11,8 @@
  * One step (replica.ts) is, with B images per replica:
  *   D half: G forward (B), D forward (2B: real and fake as one batch), D dW (2B), D dx without the
  *           first layer (2B)
- *   G half: G forward (B), D forward (B), D dx with the first layer (B, it feeds G), G dW (B),
- *           G dx without the first layer (B)
+ *   G half: D forward (B), D dx with the first layer (B, it feeds G), G dW (B), G dx without the
+ *           first layer (B); G's forward pass is the D half's, recorded once (step.ts)
  * FLOPs = 2 × multiply-adds. Element-wise work (activations, BatchNorm, Dropout, biases, the loss)
  * is left out: it is under 2% of either model's count and runs at memory speed, not at the matmul
  * rate this count is compared with.
@@ -67,6 +67,6 @@ export function stepFlops(gan: Gan, batch: number): StepFlops {
   const [g, d] = [sum(G), sum(D)];
   const [gNoFirst, dNoFirst] = [g - G[0].macs, d - D[0].macs];
   const dHalf = batch * g + 2 * batch * (d + d + dNoFirst);
-  const gHalf = batch * (g + d + d + g + gNoFirst);
+  const gHalf = batch * (d + d + g + gNoFirst);
   return { total: 2 * (dHalf + gHalf), forwardPerImage: { G: 2 * g, D: 2 * d }, layers: { G, D } };
 }

@@ -22,7 +22,7 @@ import type { TrainConfig } from './config.js';
 import { joinLatent, oneHotLabels } from './models/labels.js';
 import { Adam, allFinite, type AdamArgs, type AdamState } from './optimizer.js';
 import { Rng, streamSeed } from './rng.js';
-import { discriminatorGradients, generatorGradients, trainableVariables, type DiscriminatorGradients, type GeneratorGradients } from './step.js';
+import { discriminatorGradients, disposeGeneratorForward, generatorGradients, recordGeneratorForward, trainableVariables, type DiscriminatorGradients, type GeneratorForward, type GeneratorGradients } from './step.js';
 
 /** Averages a fusion buffer across replicas in place; identity for a single replica. */
 export type GradientReducer = (buffer: Float32Array, network: 'D' | 'G') => Promise<void> | void;
@@ -192,28 +192,41 @@ export class Replica {
    * digits) are required by a conditional model and ignored by an unconditional one.
    */
   async discriminatorStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: Reducer, labels?: Uint8Array): Promise<HalfStep<DiscriminatorGradients>> {
+    const { half, forward } = await this.discriminatorHalf(real, batch, pos, reduce, labels);
+    disposeGeneratorForward(forward);
+    return half;
+  }
+
+  /** D's half, returning G's forward pass it recorded for G's half of the same step (the caller frees it). */
+  private async discriminatorHalf(real: Float32Array, batch: number, pos: StepPosition, reduce?: Reducer, labels?: Uint8Array): Promise<{ half: HalfStep<DiscriminatorGradients>; forward: GeneratorForward }> {
     const t0 = performance.now();
     const [realT, zT, onehot] = [tf.tensor(real, [batch, ...this.gan.imageShape], 'float32'), this.noiseTensor(pos, batch), this.labelTensor(labels, batch)];
-    let out: DiscriminatorGradients;
+    let forward: GeneratorForward | undefined;
     try {
-      out = await discriminatorGradients(this.gan, this.d.layout, realT, zT, this.dropoutSeeds(pos, 0), onehot);
+      forward = recordGeneratorForward(this.gan, zT, onehot);
+      const out = await discriminatorGradients(this.gan, this.d.layout, realT, forward.fake, this.dropoutSeeds(pos, 0), onehot);
+      return { half: await this.finish(this.d, out, out.lossD, t0, 'D', pos.world, reduce), forward };
+    } catch (err) {
+      if (forward) disposeGeneratorForward(forward);
+      throw err;
     } finally {
       tf.dispose([realT, zT, ...(onehot ? [onehot] : [])]);
     }
-    return this.finish(this.d, out, out.lossD, t0, 'D', pos.world, reduce);
   }
 
   /**
    * The generator's half of a step, through the current D. Changes G's weights and BatchNorm
    * statistics only. With several replicas the statistics each replica's forward pass updated ride
    * along in G's fusion buffer and come back averaged, so replicas keep identical statistics.
+   * `forward` (trainStep's) is G's forward pass its D half recorded for the same noise and digits;
+   * it is consumed. Without it G's forward pass runs here.
    */
-  async generatorStep(batch: number, pos: StepPosition, reduce?: Reducer, labels?: Uint8Array): Promise<HalfStep<GeneratorGradients>> {
+  async generatorStep(batch: number, pos: StepPosition, reduce?: Reducer, labels?: Uint8Array, forward?: GeneratorForward): Promise<HalfStep<GeneratorGradients>> {
     const t0 = performance.now();
     const [zT, onehot] = [this.noiseTensor(pos, batch), this.labelTensor(labels, batch)];
     let out: GeneratorGradients;
     try {
-      out = await generatorGradients(this.gan, this.g.layout, zT, this.dropoutSeeds(pos, 1), onehot);
+      out = await generatorGradients(this.gan, this.g.layout, zT, this.dropoutSeeds(pos, 1), onehot, forward);
     } finally {
       tf.dispose([zT, ...(onehot ? [onehot] : [])]);
     }
@@ -383,8 +396,14 @@ export class Replica {
    * A conditional model draws its fakes for the real batch's `labels` in both halves.
    */
   async trainStep(real: Float32Array, batch: number, pos: StepPosition, reduce?: Reducer, labels?: Uint8Array): Promise<StepStats> {
-    const d = await this.discriminatorStep(real, batch, pos, reduce, labels);
-    const g = await this.generatorStep(batch, pos, reduce, labels);
+    const { half: d, forward } = await this.discriminatorHalf(real, batch, pos, reduce, labels);
+    // Between the halves only D's weights change, so D's recorded G(z) is G's half's forward pass.
+    let g: HalfStep<GeneratorGradients>;
+    try {
+      g = await this.generatorStep(batch, pos, reduce, labels, forward);
+    } finally {
+      disposeGeneratorForward(forward);
+    }
     return {
       lossD: d.lossD,
       lossG: g.lossG,
