@@ -1,6 +1,6 @@
 import test from 'ava';
 import * as config from '../src/shared/config.js';
-import { FlagError, MAX_TIMER_SECONDS, parseFlags, TRAIN_FLAGS, trainConfigFrom, type FlagSpec } from '../src/shared/config.js';
+import { commaList, FlagError, MAX_TIMER_SECONDS, parseFlags, TRAIN_FLAGS, trainConfigFrom, type FlagSpec } from '../src/shared/config.js';
 
 test('defaults match the reference setup', (t) => {
   const c = trainConfigFrom(parseFlags([], TRAIN_FLAGS));
@@ -59,4 +59,9 @@ test('every duration flag is bounded so that it fits a Node timer, and refuses m
     const err = t.throws(() => parseFlags([`--${spec.name}`, '3000000'], [spec]), { instanceOf: FlagError });
     t.is(err!.message, `--${spec.name} must be ≤ ${MAX_TIMER_SECONDS}, got 3000000`);
   }
+});
+
+test('commaList: items trimmed, empty ones dropped, none left is a one-line error naming the flag', (t) => {
+  t.deepEqual(commaList(' 1, 2,,3 ', '--seeds'), ['1', '2', '3']);
+  t.throws(() => commaList(' , ', '--sides'), { instanceOf: FlagError, message: '--sides: give at least one value' });
 });

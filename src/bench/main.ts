@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import { basename } from 'node:path';
 import { BACKEND_NAMES } from '../shared/backend/select.js';
 import { DEFAULT_CHUNK_BYTES } from '../shared/allreduce/ring.js';
-import { BENCH_FLAGS, FlagError, parseFlags, type FlagValues } from '../shared/config.js';
+import { BENCH_FLAGS, commaList, FlagError, parseFlags, type FlagValues } from '../shared/config.js';
 import { allReduceBench, type AllReduceRow } from './allreduce.js';
 import { ChildError, startChild } from './child.js';
 import type { ComputeBackend, ComputeChildArgs, ComputeChildResult } from './compute-child.js';
@@ -40,15 +40,11 @@ function sizesOf(model: ModelName): Promise<ModelSizes> {
 }
 
 function list(v: FlagValues, name: string, parse: (s: string) => number | string = (s) => s): (number | string)[] {
-  return String(v[name])
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((s) => {
-      const x = parse(s);
-      if (typeof x === 'number' && !(x > 0)) throw new FlagError(`--${name}: '${s}' is not a positive number`);
-      return x;
-    });
+  return commaList(v[name], `--${name}`).map((s) => {
+    const x = parse(s);
+    if (typeof x === 'number' && !(x > 0)) throw new FlagError(`--${name}: '${s}' is not a positive number`);
+    return x;
+  });
 }
 
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ModelName } from '../shared/models/index.js';
+import { parseMetricsLines } from '../shared/report/run-data.js';
 import { summarize, type Summary } from './stats.js';
 
 /** One cluster run to make. */
@@ -96,7 +97,7 @@ export async function clusterRun(a: ClusterRunArgs): Promise<ClusterRunResult> {
  * step time, images/s, and the step's parts as the workers logged them.
  */
 export async function readRunWindows(runDir: string, a: Pick<ClusterRunArgs, 'model' | 'workers' | 'batch'>, wallSeconds: number): Promise<ClusterRunResult> {
-  const lines = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as StepLine);
+  const lines = parseMetricsLines(await readFile(join(runDir, 'metrics.jsonl'), 'utf8')) as StepLine[];
   const windows = lines.filter((l) => l.type === 'step').slice(1);
   if (windows.length === 0) throw new Error(`cluster run (${a.model}, ${a.workers} workers) logged no timed window`);
   // Means over the timed windows, so the parts add up to the mean step.

@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NO_TORCH, torchPython } from '../bench/peer.js';
 import { selectBackend } from '../shared/backend/select.js';
-import { FlagError, PARITY_FLAGS } from '../shared/config.js';
+import { commaList, FlagError, PARITY_FLAGS } from '../shared/config.js';
 import { resolveSplitFiles } from '../shared/data/mnist.js';
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../shared/eval/classifier-store.js';
 import { evaluateImages } from '../shared/eval/evaluate.js';
@@ -53,11 +53,11 @@ await runCli('npm run parity --', PARITY_FLAGS, async (flags) => {
   if (flags.out === undefined) throw new FlagError('--out is required: a directory for both sides\' runs');
   const out = resolve(flags.out as string);
   if (existsSync(out) && (await readdir(out)).length) throw new FlagError(`--out ${out} is not empty: choose a new directory`);
-  const seeds = listOf(flags.seeds as string, '--seeds').map((s) => {
+  const seeds = commaList(flags.seeds, '--seeds').map((s) => {
     if (!/^\d+$/.test(s)) throw new FlagError(`--seeds: ${JSON.stringify(s)} is not a non-negative integer`);
     return Number(s);
   });
-  const sides = listOf(flags.sides as string, '--sides').map((s) => {
+  const sides = commaList(flags.sides, '--sides').map((s) => {
     if (s !== 'ours' && s !== 'torch') throw new FlagError(`--sides: ${JSON.stringify(s)} is neither ours nor torch`);
     return s as Side;
   });
@@ -143,12 +143,6 @@ await runCli('npm run parity --', PARITY_FLAGS, async (flags) => {
     await writeFileAtomic(resolve(flags.json as string), JSON.stringify({ settings, table, seconds }, null, 2) + '\n');
   }
 });
-
-function listOf(s: string, flag: string): string[] {
-  const items = s.split(',').map((x) => x.trim()).filter(Boolean);
-  if (!items.length) throw new FlagError(`${flag}: give at least one value`);
-  return items;
-}
 
 function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;

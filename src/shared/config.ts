@@ -33,6 +33,13 @@ export interface FlagSpec {
 /** Thrown for any bad flag; its message is one line naming the flag and the problem. */
 export class FlagError extends Error {}
 
+/** A comma-separated flag value's items (trimmed, empty ones dropped); a FlagError when none is left. */
+export function commaList(value: unknown, flag: string): string[] {
+  const items = String(value ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  if (!items.length) throw new FlagError(`${flag}: give at least one value`);
+  return items;
+}
+
 const f = (spec: FlagSpec): FlagSpec => spec;
 
 /**

@@ -1,0 +1,30 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../src/shared/backend/select.js';
+await selectBackend('wasm', { blas: (process.env.BLAS ?? 'auto') as 'auto' });
+const x = tf.randomNormal([128 * 14 * 14, 64], 0, 1, 'float32', 1);
+const y = tf.randomNormal([128 * 14 * 14, 64], 0, 1, 'float32', 2);
+const b = tf.randomNormal([64], 0, 1, 'float32', 3);
+const x4 = tf.reshape(x, [128, 14, 14, 64]);
+function time(name: string, f: () => tf.Tensor) {
+  for (let i = 0; i < 2; i++) tf.tidy(() => { f().dataSync(); });
+  const n = 10; const t0 = performance.now();
+  for (let i = 0; i < n; i++) tf.tidy(() => { f(); });
+  tf.tidy(() => f().dataSync());
+  const ms = (performance.now() - t0) / (n + 1);
+  console.log(name.padEnd(40), ms.toFixed(2), 'ms', (x.size / ms / 1e6).toFixed(2), 'Gelem/s');
+}
+time('add x+y', () => tf.add(x, y));
+time('mul x*y', () => tf.mul(x, y));
+time('mul x*b (broadcast)', () => tf.mul(x, b));
+time('leakyRelu', () => tf.leakyRelu(x, 0.3));
+time('greater x>0', () => tf.greater(x, 0));
+time('select', () => tf.where(tf.greater(x, 0), x, y));
+time('sum axis 0', () => tf.sum(x, 0));
+time('sum axes 0,1,2 of 4d', () => tf.sum(x4, [0, 1, 2]));
+time('sum axis 1 (inner)', () => tf.sum(x, 1));
+time('mean axis 0', () => tf.mean(x, 0));
+time('moments axis 0,1,2', () => tf.moments(x4, [0, 1, 2]).variance);
+time('transpose', () => tf.transpose(x));
+time('tanh', () => tf.tanh(x));
+time('identity/clone', () => tf.clone(x));
+time('square', () => tf.square(x));
