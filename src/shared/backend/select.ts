@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { isMainThread } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { registerGradients } from './gradients.js';
 import { loadBlas, type BlasInfo, type BlasMode } from './blas.js';
 import { activateWebGpu, probeWebGpu, WebGpuUnavailableError, type AdapterDescription } from './webgpu.js';
 
@@ -103,6 +104,8 @@ async function useCpu(): Promise<void> {
  * rejects with a `BackendUnavailableError` naming the problem when an explicit request can't be met.
  */
 export async function selectBackend(requested: BackendName, opts: BackendOptions = {}): Promise<BackendChoice> {
+  // After every static import (tfjs-layers registers tfjs' gradients when it loads): ours replace them.
+  registerGradients();
   let choice: Omit<BackendChoice, 'label'>;
   if (opts.allowSoftwareAdapter && requested !== 'webgpu') {
     throw new BackendUnavailableError(`--allow-software-adapter only goes with --backend webgpu (got --backend ${requested})`);

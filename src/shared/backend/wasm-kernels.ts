@@ -28,6 +28,7 @@
  * - Tile (the batch-norm gradient tiles per-channel vectors over the batch): the wasm kernel takes
  *   ~80 ns per output element. A copyWithin version: [1,1,1,12544] x [1,1,128,1] 149 -> 4 ms,
  *   [1,1,1,64] x [128,14,14,1] 103 -> 4 ms.
+ * - Identity: shares the input's data instead of copying it (kernels/identity.ts says why).
  * - Conv2D forward stays as is (XNNPACK, 22-27 GFLOP/s except ~9 for the 1-channel input layer).
  *
  * Whole training steps at batch 128 (variableGrads of BCE-on-logits, D step and G step through D):
@@ -44,6 +45,7 @@ import {
   Conv2D,
   Conv2DBackpropInput,
   FusedConv2D,
+  Identity,
   Slice,
   Tile,
   getKernel,
@@ -59,6 +61,7 @@ import { matMulShape } from './matmul-shape.js';
 import {
   blasConv2D, blasConv2DBackpropFilter, blasConv2DBackpropInput, blasFusedMatMul, blasMatMul, col2imAdd, COL_CHUNK_FLOATS,
 } from './blas-kernels.js';
+import { makeSharedIdentity } from './kernels/identity.js';
 
 const BACKEND = 'wasm';
 /** Marks kernel functions installed here, so that a second `registerWasmKernels()` call is a no-op. */
@@ -535,4 +538,5 @@ export function registerWasmKernels(): void {
   install(Conv2DBackpropFilter, () => withBlas(blasConv2DBackpropFilter, makeConv2DBackpropFilter({ conv2d: plainConv2D, transpose, slice: wasmKernel(Slice) })));
   install(Conv2DBackpropInput, () => withBlas(blasConv2DBackpropInput, makeConv2DBackpropInput({ matMul: plainMatMul, transpose, conv2d: plainConv2D })));
   install(Tile, (orig) => makeTile(orig!));
+  install(Identity, (orig) => makeSharedIdentity(orig!));
 }

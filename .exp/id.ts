@@ -1,0 +1,10 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { getKernel } from '@tensorflow/tfjs-core';
+import { selectBackend } from '../src/shared/backend/select.js';
+await selectBackend('wasm');
+console.log(tf.getBackend(), String(getKernel('Identity', 'wasm')?.kernelFunc).slice(0, 200));
+const b0 = tf.memory().numBytes;
+const x = tf.randomNormal([1000]);
+const b1 = tf.memory().numBytes;
+const y = tf.clone(x);
+console.log(b1 - b0, tf.memory().numBytes - b1);
