@@ -10,6 +10,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { dense } from './dense.js';
+import { dropout } from './dropout.js';
 import { batchNorm, seededInit } from './init.js';
 import type { Gan, GanBuildArgs } from './types.js';
 
@@ -36,7 +37,7 @@ export function buildDcgan(args: GanBuildArgs, classes = 0): Gan {
     discriminator.add(tfl.layers.conv2d({ filters, kernelSize: 5, strides: 2, padding: 'same', inputShape, ...dInit(channels * 25) }));
     [inputShape, channels] = [undefined, filters];
     discriminator.add(tfl.layers.leakyReLU());
-    discriminator.add(tfl.layers.dropout({ rate: 0.3 }));
+    discriminator.add(dropout({ rate: 0.3 }));
   }
   discriminator.add(tfl.layers.flatten());
   discriminator.add(dense({ units: 1 + classes, ...dInit(7 * 7 * 128) }));

@@ -8,6 +8,7 @@
  */
 import * as tfl from '@tensorflow/tfjs-layers';
 import { dense } from './dense.js';
+import { dropout } from './dropout.js';
 import { batchNorm, seededInit } from './init.js';
 import type { Gan, GanBuildArgs } from './types.js';
 
@@ -43,7 +44,7 @@ export function buildMlpGan(args: GanBuildArgs, variant: MlpVariant = { batchNor
     discriminator.add(dense({ units, inputShape, ...dInit(fanIn) }));
     [inputShape, fanIn] = [undefined, units];
     discriminator.add(tfl.layers.leakyReLU({ alpha: 0.2 }));
-    if (variant.dropout > 0) discriminator.add(tfl.layers.dropout({ rate: variant.dropout }));
+    if (variant.dropout > 0) discriminator.add(dropout({ rate: variant.dropout }));
   }
   discriminator.add(dense({ units: 1 + classes, ...dInit(fanIn) }));
   const name = `${classes > 0 ? 'c' : ''}mlp${variant.batchNorm && variant.dropout > 0 ? '' : '-plain'}`;
