@@ -69,10 +69,10 @@ test('resume refuses a changed training flag and a finished run, naming the prob
   t.is(await readFile(join(run, 'metrics.jsonl'), 'utf8'), before);
 });
 
-test('a checkpoint from before --init and --batchnorm existed resumes with their defaults (glorot, keras), and a different value is refused', async (t) => {
+test('a checkpoint from before --init and --batchnorm existed resumes with their defaults (glorot, keras), and a different value is refused; output flags not given again keep the run\'s values', async (t) => {
   const dir = await tempDir(t);
   const run = join(dir, 'run');
-  const r = await runCli('train', ['--backend', 'wasm', '--limit', '128', '--batch-size', '64', '--epochs', '1', '--progress', 'off', '--run-dir', run]);
+  const r = await runCli('train', ['--backend', 'wasm', '--limit', '128', '--batch-size', '64', '--epochs', '1', '--progress', 'off', '--checkpoint-every', '1', '--keep', '7', '--sample-every', '2', '--run-dir', run]);
   t.is(r.code, 0, r.stderr);
   // Rewrite state.json as an older version wrote it (no init, no batchNorm) with a manifest to match.
   const latestDir = async () => join(run, 'checkpoints', (await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim());
@@ -92,10 +92,11 @@ test('a checkpoint from before --init and --batchnorm existed resumes with their
   const refused = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--init', 'torch', '--epochs', '2']);
   t.is(refused.code, 1);
   t.regex(refused.stderr, /--init torch differs from the checkpoint's glorot/);
-  const resumed = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--batchnorm', 'keras', '--epochs', '2', '--progress', 'off']);
+  const resumed = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--batchnorm', 'keras', '--epochs', '2', '--progress', 'off', '--log-every', '7']);
   t.is(resumed.code, 0, resumed.stderr);
   const latest = JSON.parse(await readFile(join(await latestDir(), 'state.json'), 'utf8')) as { epoch: number; config: Record<string, unknown> };
-  t.like(latest, { epoch: 2, config: { init: 'glorot', batchNorm: 'keras' } });
+  // --checkpoint-every, --keep, --sample-every as launched (not their defaults 5, 3, 1); --log-every as given now.
+  t.like(latest, { epoch: 2, config: { init: 'glorot', batchNorm: 'keras', checkpointEvery: 1, keep: 7, sampleEvery: 2, logEvery: 7 } });
 });
 
 test('cluster: resuming with another worker count continues the run, global batch kept', async (t) => {

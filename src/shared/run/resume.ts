@@ -2,13 +2,15 @@
  * Resuming a run from a checkpoint: which checkpoint, which run directory, and which config. A
  * resumed run keeps the training config it was started with (model, batch, optimizer, seed, data):
  * changing any of those would not continue the same run. Only --epochs (to train further) and
- * output flags (logging, sampling, checkpoint cadence, backend) may differ.
+ * output flags (logging, sampling, evaluation and checkpoint cadence, backend) may differ, when
+ * given again; every flag not given keeps the value the run was started with, so `--resume latest`
+ * alone continues the run as it was launched (its --eval-every, --checkpoint-every, --keep, …).
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { CheckpointState } from '../checkpoint/format.js';
 import { CheckpointError, resolveCheckpoint, verifyCheckpoint, type FileHasher } from '../checkpoint/store.js';
-import { TRAIN_FLAGS, type TrainConfig } from '../config.js';
+import { flagsFromTrainConfig, TRAIN_FLAGS, trainConfigFrom, type TrainConfig } from '../config.js';
 import { writeFileAtomic } from '../fsutil.js';
 
 /** Thrown when a resume can't go ahead; one line. */
@@ -53,7 +55,11 @@ export async function planResume(config: TrainConfig, given: Set<string>, hash?:
     throw new ResumeError(`--resume ${spec}: the checkpoint belongs to run ${runDir}, not --run-dir ${config.runDir}`);
   }
   const saved = state.config as unknown as TrainConfig;
-  const merged: TrainConfig = { ...config, runDir };
+  // Flags not given now keep the run's values (a field newer than the checkpoint: this invocation's default).
+  const savedFlags = flagsFromTrainConfig(saved);
+  const nowFlags = flagsFromTrainConfig(config);
+  const values = Object.fromEntries(Object.keys(nowFlags).map((flag) => [flag, given.has(flag) || savedFlags[flag] === undefined ? nowFlags[flag] : savedFlags[flag]]));
+  const merged: TrainConfig = { ...trainConfigFrom(values), resume: config.resume, runDir };
   for (const [key, flag] of LOCKED) {
     // A field newer than the checkpoint: it trained with that flag's default.
     const was = saved[key] ?? TRAIN_FLAGS.find((s) => s.name === flag)!.default;
