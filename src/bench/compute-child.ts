@@ -12,6 +12,7 @@ import { wasmBlas } from '../shared/backend/wasm-kernels.js';
 import type { ModelName } from '../shared/models/index.js';
 import { Replica } from '../shared/replica.js';
 import { Rng } from '../shared/rng.js';
+import { profileSteps, type ProfileCategory } from './cpu-profile.js';
 import { stepFlops } from './flops.js';
 
 /** A backend of the compute section: a product backend, or `wasm+blas` (wasm on the system's OpenBLAS). */
@@ -31,6 +32,8 @@ export interface ComputeChildArgs {
   matmulRepeats: number;
   /** Plain matmul shape [m, k] × [k, n]. */
   matmul: [number, number, number];
+  /** Steps run under the CPU profiler after the timed ones (0: none). */
+  profileSteps?: number;
 }
 
 /** What one child measured. Times in ms. */
@@ -45,6 +48,8 @@ export interface ComputeChildResult {
   steps: { ms: number; computeMs: number; flattenMs: number; optimizerMs: number }[];
   /** GFLOP/s of each timed plain matmul. */
   matmulGflops: number[];
+  /** CPU ms per profiled step by category (cpu-profile.ts), when asked for. */
+  profile?: Record<ProfileCategory, number>;
   /** Live tensors and backend bytes after the warm-up and after the last step (leak watch). */
   tensors: { before: number; after: number };
   bytes: { before: number; after: number };
@@ -92,6 +97,8 @@ export async function runComputeChild(args: ComputeChildArgs): Promise<ComputeCh
     if (i >= args.warmup) steps.push({ ms, computeMs: s.timings.discriminator + s.timings.generator, flattenMs: s.timings.flatten, optimizerMs: s.timings.optimizer });
   }
   const after = tf.memory();
+  const first = args.warmup + args.repeats;
+  const profile = args.profileSteps ? await profileSteps(args.profileSteps, async (i) => void (await replica.trainStep(real, args.batch, { epoch: 0, step: first + i, rank: 0, world: 1 }))) : undefined;
   matmulGflops.push(...timeMatmul(m, k, n, args.matmulRepeats));
   return {
     backend: args.backend,
@@ -101,6 +108,7 @@ export async function runComputeChild(args: ComputeChildArgs): Promise<ComputeCh
     ...(blasRow ? { blasThreads: wasmBlas()?.info.threads } : {}),
     steps,
     matmulGflops,
+    ...(profile ? { profile } : {}),
     tensors: { before: before.numTensors, after: after.numTensors },
     bytes: { before: before.numBytes, after: after.numBytes },
   };

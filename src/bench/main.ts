@@ -16,6 +16,7 @@ import { BENCH_FLAGS, commaList, FlagError, parseFlags, type FlagValues } from '
 import { allReduceBench, type AllReduceRow } from './allreduce.js';
 import { ChildError, startChild } from './child.js';
 import type { ComputeBackend, ComputeChildArgs, ComputeChildResult } from './compute-child.js';
+import { CATEGORY_LABELS, PROFILE_CATEGORIES, type ProfileCategory } from './cpu-profile.js';
 import { fitAllReduce, project, type CostModel } from './cost-model.js';
 import { readMetricsLines, replayEta } from './eta.js';
 import { hostsBench } from './hosts.js';
@@ -63,6 +64,8 @@ interface ComputeRow {
   ratioToFloor: number;
   split: { computeMs: number; flattenMs: number; optimizerMs: number };
   tensors: { before: number; after: number };
+  /** CPU ms per step by category, from a profile of a few more steps (cpu-profile.ts). */
+  profile?: Record<ProfileCategory, number>;
 }
 
 async function computeSection(v: FlagValues, quick: boolean, repeats: number, log: (l: string) => void) {
@@ -88,6 +91,8 @@ async function computeSection(v: FlagValues, quick: boolean, repeats: number, lo
         repeats: slow ? Math.min(repeats, 2) : repeats,
         matmulRepeats: slow ? 2 : quick ? 3 : 5,
         matmul: [256, 1024, 1024],
+        // The cpu backend's steps take seconds: its timed steps say enough.
+        profileSteps: slow ? 0 : quick || model === 'dcgan' ? 2 : 5,
       };
       log(`compute: ${model} on ${backend}, batch ${args.batch}, ${args.warmup} + ${args.repeats} steps`);
       let r: ComputeChildResult;
@@ -111,6 +116,7 @@ async function computeSection(v: FlagValues, quick: boolean, repeats: number, lo
         backend: r.blasThreads === undefined ? backend : `${backend} (${r.blasThreads} thread${r.blasThreads === 1 ? '' : 's'})`, model, batch: r.batch, stepMs, stepGflop: r.stepFlops / 1e9,
         achievedGflops: mapSummary(stepMs, (ms) => r.stepFlops / (ms * 1e6)), matmulGflops: matmul, floorMs, ratioToFloor: stepMs.median / floorMs,
         split: { computeMs: mean('computeMs'), flattenMs: mean('flattenMs'), optimizerMs: mean('optimizerMs') }, tensors: r.tensors,
+        ...(r.profile ? { profile: r.profile } : {}),
       });
     }
   }
@@ -226,6 +232,19 @@ async function main(): Promise<void> {
     if (c.unavailable.length + c.skipped.length > 0) process.stdout.write('\n');
     for (const u of c.unavailable) process.stdout.write(`- ${u.backend}: not available here (${u.reason})\n`);
     for (const u of c.skipped) process.stdout.write(`- ${u.backend} ${u.model}: ${u.reason}\n`);
+    const profiled = c.rows.filter((r) => r.profile);
+    if (profiled.length) {
+      process.stdout.write(`\n## Where a step's CPU goes (V8 sampling profile of more steps, self time per category, ms per step and share)\n\n`);
+      process.stdout.write(
+        table(
+          ['backend', 'model', ...PROFILE_CATEGORIES.map((k) => CATEGORY_LABELS[k]), 'total'],
+          profiled.map((r) => {
+            const total = PROFILE_CATEGORIES.reduce((s, k) => s + r.profile![k], 0);
+            return [r.backend, r.model, ...PROFILE_CATEGORIES.map((k) => `${fmt(r.profile![k])} (${pct(r.profile![k] / total)})`), fmt(total)];
+          }),
+        ),
+      );
+    }
   }
 
   let ar: { link: LinkRow[]; rows: AllReduceRow[]; gloo: GlooResult } | undefined;

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ShardedReducer } from './allreduce/ring.js';
-import { fusionLayout, readVariables, readVariablesAsync, writeVariables, type FusionLayout } from './allreduce/fusion.js';
+import { flattenTensorsInto, fusionLayout, readVariables, readVariablesAsync, writeVariables, type FusionLayout } from './allreduce/fusion.js';
 import { buildGan, type Gan, type ModelName } from './models/index.js';
 import type { BatchNormScheme, InitScheme } from './models/types.js';
 import type { TrainConfig } from './config.js';
@@ -111,6 +111,16 @@ interface NetworkState {
    * statistics after the gradients), its segments' bounds, and this rank's parameters [lo, hi).
    */
   shard?: { bufferLength: number; bounds: number[]; lo: number; hi: number };
+  /**
+   * The buffer the next half-step flattens its gradients into (takeBuffer), reused from step to
+   * step: after an unsharded step, the gradient buffer itself (Adam has read it); after a sharded
+   * one, the buffer that held the parameters before (the gathered buffer holds them now). Reusing a
+   * buffer the ring sent from is safe: it is written again two collectives of this replica later,
+   * and every collective completes only after every rank has received the one before it.
+   */
+  spare?: Float32Array;
+  /** The whole buffer `params` is a view of, when a sharded step made it (G's has its statistics after the parameters). */
+  paramsBuffer?: Float32Array;
 }
 
 export class Replica {
@@ -204,7 +214,7 @@ export class Replica {
     let forward: GeneratorForward | undefined;
     try {
       forward = recordGeneratorForward(this.gan, zT, onehot);
-      const out = await discriminatorGradients(this.gan, this.d.layout, realT, forward.fake, this.dropoutSeeds(pos, 0), onehot);
+      const out = await discriminatorGradients(this.gan, this.d.layout, realT, forward.fake, this.dropoutSeeds(pos, 0), onehot, this.takeBuffer(this.d, this.d.layout.length));
       return { half: await this.finish(this.d, out, out.lossD, t0, 'D', pos.world, reduce), forward };
     } catch (err) {
       if (forward) disposeGeneratorForward(forward);
@@ -224,22 +234,25 @@ export class Replica {
   async generatorStep(batch: number, pos: StepPosition, reduce?: Reducer, labels?: Uint8Array, forward?: GeneratorForward): Promise<HalfStep<GeneratorGradients>> {
     const t0 = performance.now();
     const [zT, onehot] = [this.noiseTensor(pos, batch), this.labelTensor(labels, batch)];
+    const gradLen = this.g.layout.length;
+    // With a reducer, G's BatchNorm statistics ride in the same buffer, after the gradients.
+    const fusedStats = reduce !== undefined && this.gStats.layout.length > 0;
+    const buf = this.takeBuffer(this.g, gradLen + (fusedStats ? this.gStats.layout.length : 0));
     let out: GeneratorGradients;
     try {
-      out = await generatorGradients(this.gan, this.g.layout, zT, this.dropoutSeeds(pos, 1), onehot, forward);
+      out = await generatorGradients(this.gan, this.g.layout, zT, this.dropoutSeeds(pos, 1), onehot, forward, buf);
     } finally {
       tf.dispose([zT, ...(onehot ? [onehot] : [])]);
     }
-    if (this.gStats.layout.length > 0) this.statsCopy = await readVariablesAsync(this.gStats.vars, this.gStats.layout);
-    if (!reduce || this.gStats.layout.length === 0) return this.finish(this.g, out, out.lossG, t0, 'G', pos.world, reduce);
-    const gradLen = this.g.layout.length;
-    const fused = new Float32Array(gradLen + this.gStats.layout.length);
-    fused.set(out.grads, 0);
-    fused.set(this.statsCopy, gradLen);
-    const half = await this.finish(this.g, { ...out, grads: fused }, out.lossG, t0, 'G', pos.world, reduce, gradLen);
-    this.statsCopy = fused.slice(gradLen);
+    if (!fusedStats) {
+      if (this.gStats.layout.length > 0) this.statsCopy = await readVariablesAsync(this.gStats.vars, this.gStats.layout);
+      return this.finish(this.g, out, out.lossG, t0, 'G', pos.world, reduce);
+    }
+    await flattenTensorsInto(this.gStats.vars, this.gStats.layout, buf.subarray(gradLen));
+    const half = await this.finish(this.g, out, out.lossG, t0, 'G', pos.world, reduce, gradLen);
+    this.statsCopy = buf.slice(gradLen);
     writeVariables(this.gStats.vars, this.gStats.layout, this.statsCopy);
-    return { ...half, grads: fused.subarray(0, gradLen) };
+    return { ...half, grads: buf.subarray(0, gradLen) };
   }
 
   /**
@@ -258,6 +271,7 @@ export class Replica {
     // After the reduction every replica holds the same buffer, so every replica skips alike.
     const ok = Number.isFinite(loss) && allFinite(grads);
     if (ok) this.apply(net, grads);
+    net.spare = out.grads; // read by Adam: the next half-step of this network may flatten into it
     const t3 = performance.now();
     // Every replica holds the whole averaged gradient: each reports 1/world of its squared norm.
     const gradSq = ok ? net.adam.lastGradSq / (reduce ? world : 1) : NaN;
@@ -306,12 +320,23 @@ export class Replica {
     const t2 = performance.now();
     if (ok) {
       net.adam.endStep();
-      // The gathered buffer becomes the parameters (flatten allocated it for this step): no copy.
+      // The gathered buffer becomes the parameters (no copy); the one they were in is the next to flatten into.
       net.params = gradLen === buf.length ? buf : buf.subarray(0, gradLen);
+      net.spare = net.paramsBuffer;
+      net.paramsBuffer = buf;
       writeVariables(net.vars, net.layout, net.params);
+    } else {
+      net.spare = buf;
     }
     const t3 = performance.now();
     return { ...out, skipped: !ok, computeMs: t1 - t0 - out.flattenMs, reduceMs: t2 - t1 - updateMs, optimizerMs: updateMs + (t3 - t2), gradSq: ok ? gradSq : NaN };
+  }
+
+  /** A buffer of `length` floats for a half-step of `net` to flatten into: its spare one when that fits, else new. */
+  private takeBuffer(net: NetworkState, length: number): Float32Array {
+    const spare = net.spare;
+    net.spare = undefined;
+    return spare !== undefined && spare.length === length ? spare : new Float32Array(length);
   }
 
   /**

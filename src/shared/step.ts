@@ -14,13 +14,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { flattenTensorsAsync, type FusionLayout } from './allreduce/fusion.js';
+import { flattenTensorsInto, type FusionLayout } from './allreduce/fusion.js';
 import type { Gan } from './models/index.js';
 import { joinLatent } from './models/labels.js';
 
 /** Result of the discriminator's half of a step. */
 export interface DiscriminatorGradients {
-  /** Gradients of the D loss w.r.t. D's trainable weights, flattened in D's fusion layout. */
+  /**
+   * Gradients of the D loss w.r.t. D's trainable weights, flattened in D's fusion layout: into the
+   * caller's buffer when it gave one (`into`: the replica reuses one from step to step), else new.
+   */
   grads: Float32Array;
   lossD: number;
   /** Mean D(x) over the real images (probability, after the sigmoid). */
@@ -181,6 +184,7 @@ export async function discriminatorGradients(
   fake: tf.Tensor,
   dropoutSeedOf: (layerIndex: number) => number,
   onehot?: tf.Tensor,
+  into?: Float32Array,
 ): Promise<DiscriminatorGradients> {
   const batch = real.shape[0];
   let logits: tf.Tensor | undefined;
@@ -195,7 +199,8 @@ export async function discriminatorGradients(
   }, trainableVariables(gan.discriminator));
   const vars = trainableVariables(gan.discriminator);
   const tf0 = performance.now();
-  const flat = await flattenTensorsAsync(vars.map((v) => grads[v.name]), layout);
+  const flat = into ?? new Float32Array(layout.length);
+  await flattenTensorsInto(vars.map((v) => grads[v.name]), layout, flat);
   const flattenMs = performance.now() - tf0;
   Object.values(grads).forEach((g) => g.dispose());
   const lossD = (await value.data())[0];
@@ -221,6 +226,7 @@ export async function generatorGradients(
   dropoutSeedOf: (layerIndex: number) => number,
   onehot?: tf.Tensor,
   forward?: GeneratorForward,
+  into?: Float32Array,
 ): Promise<GeneratorGradients> {
   let logits: tf.Tensor | undefined;
   setDropoutSeeds(gan.discriminator, dropoutSeedOf);
@@ -240,7 +246,8 @@ export async function generatorGradients(
   const { value, grads } = result;
   const vars = trainableVariables(gan.generator);
   const tf0 = performance.now();
-  const flat = await flattenTensorsAsync(vars.map((v) => grads[v.name]), layout);
+  const flat = into ?? new Float32Array(layout.length);
+  await flattenTensorsInto(vars.map((v) => grads[v.name]), layout, flat);
   const flattenMs = performance.now() - tf0;
   Object.values(grads).forEach((g) => g.dispose());
   const lossG = (await value.data())[0];
