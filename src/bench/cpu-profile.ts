@@ -27,7 +27,7 @@ export const CATEGORY_LABELS: Record<ProfileCategory, string> = {
 
 /** The parts of a V8 CPU profile read here (Profiler.stop's `profile`). */
 export interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string } }[];
+  nodes: { id: number; callFrame: { functionName: string; url: string }; children?: number[] }[];
   samples: number[];
   timeDeltas: number[];
 }
@@ -39,7 +39,8 @@ export function categoryOf(functionName: string, url: string): ProfileCategory |
   if (functionName === '(idle)') return 'idle';
   if (functionName === '(garbage collector)') return 'gc';
   if (url.startsWith('wasm://')) return 'wasm';
-  if (url.endsWith('/src/shared/backend/blas.ts') && functionName === 'sgemm') return 'blas';
+  // The FFI call itself shows as the native cblas_sgemm frame (in-process profiles) or under our sgemm.
+  if (functionName.startsWith('cblas_') || (url.endsWith('/src/shared/backend/blas.ts') && functionName === 'sgemm')) return 'blas';
   if (url.includes('/src/shared/backend/')) return 'jsKernels';
   if (url.endsWith('/src/shared/optimizer.ts')) return 'adam';
   if (HOST_COPIES.has(functionName)) return 'hostCopies';
@@ -47,9 +48,18 @@ export function categoryOf(functionName: string, url: string): ProfileCategory |
   return 'other';
 }
 
-/** Milliseconds of self time per category (idle left out), divided by `steps`. */
+/**
+ * Milliseconds of self time per category, divided by `steps`. Left out: idle time, and the
+ * profiler's own work (anything under node:inspector, such as serialising the profile at its stop).
+ */
 export function categorize(profile: CpuProfile, steps: number): Record<ProfileCategory, number> {
-  const byNode = new Map(profile.nodes.map((n) => [n.id, categoryOf(n.callFrame.functionName, n.callFrame.url)]));
+  const byNode = new Map<number, ProfileCategory | 'idle'>(profile.nodes.map((n) => [n.id, categoryOf(n.callFrame.functionName, n.callFrame.url)]));
+  const ids = new Map(profile.nodes.map((n) => [n.id, n]));
+  const underInspector = (id: number): void => {
+    byNode.set(id, 'idle');
+    for (const c of ids.get(id)?.children ?? []) underInspector(c);
+  };
+  for (const n of profile.nodes) if (n.callFrame.url.startsWith('node:inspector')) underInspector(n.id);
   const out = Object.fromEntries(PROFILE_CATEGORIES.map((c) => [c, 0])) as Record<ProfileCategory, number>;
   profile.samples.forEach((id, i) => {
     const c = byNode.get(id);
