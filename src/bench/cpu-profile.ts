@@ -39,9 +39,8 @@ export function categoryOf(functionName: string, url: string): ProfileCategory |
   if (functionName === '(idle)') return 'idle';
   if (functionName === '(garbage collector)') return 'gc';
   if (url.startsWith('wasm://')) return 'wasm';
-  // The FFI call itself shows as the native cblas_sgemm frame (in-process profiles) or under our sgemm.
-  if (functionName.startsWith('cblas_') || (url.endsWith('/src/shared/backend/blas.ts') && functionName === 'sgemm')) return 'blas';
-  if (url.includes('/src/shared/backend/')) return 'jsKernels';
+  if (url.endsWith('/src/shared/backend/blas.ts') && functionName === 'sgemm') return 'blas';
+  if (url.includes('/src/shared/backend/') || url.endsWith('/src/shared/models/dropout.ts')) return 'jsKernels';
   if (url.endsWith('/src/shared/optimizer.ts')) return 'adam';
   if (HOST_COPIES.has(functionName)) return 'hostCopies';
   if (url.includes('/@tensorflow/')) return 'tfjs';
@@ -49,17 +48,30 @@ export function categoryOf(functionName: string, url: string): ProfileCategory |
 }
 
 /**
- * Milliseconds of self time per category, divided by `steps`. Left out: idle time, and the
- * profiler's own work (anything under node:inspector, such as serialising the profile at its stop).
+ * Milliseconds of self time per category, divided by `steps`. Native frames take the category of
+ * the JavaScript function that called them: OpenBLAS under our `sgemm` is 'blas' (V8 names a
+ * stripped library's frames after whichever exported symbol is nearest, cblas_sgemm one run,
+ * openblas_set_num_threads the next). Left out: idle time, and the profiler's own work (anything
+ * under node:inspector, such as serialising the profile at its stop).
  */
 export function categorize(profile: CpuProfile, steps: number): Record<ProfileCategory, number> {
   const byNode = new Map<number, ProfileCategory | 'idle'>(profile.nodes.map((n) => [n.id, categoryOf(n.callFrame.functionName, n.callFrame.url)]));
   const ids = new Map(profile.nodes.map((n) => [n.id, n]));
-  const underInspector = (id: number): void => {
-    byNode.set(id, 'idle');
-    for (const c of ids.get(id)?.children ?? []) underInspector(c);
+  const nativeUnder = (id: number, c: ProfileCategory | 'idle'): void => {
+    for (const child of ids.get(id)?.children ?? []) {
+      if (ids.get(child)?.callFrame.url !== '') continue;
+      byNode.set(child, c);
+      nativeUnder(child, c);
+    }
   };
-  for (const n of profile.nodes) if (n.callFrame.url.startsWith('node:inspector')) underInspector(n.id);
+  const under = (id: number, c: ProfileCategory | 'idle'): void => {
+    byNode.set(id, c);
+    for (const child of ids.get(id)?.children ?? []) under(child, c);
+  };
+  for (const n of profile.nodes) {
+    if (byNode.get(n.id) === 'blas') nativeUnder(n.id, 'blas');
+    if (n.callFrame.url.startsWith('node:inspector')) under(n.id, 'idle');
+  }
   const out = Object.fromEntries(PROFILE_CATEGORIES.map((c) => [c, 0])) as Record<ProfileCategory, number>;
   profile.samples.forEach((id, i) => {
     const c = byNode.get(id);
