@@ -245,12 +245,12 @@ export class Replica {
       tf.dispose([zT, ...(onehot ? [onehot] : [])]);
     }
     if (!fusedStats) {
-      if (this.gStats.layout.length > 0) this.statsCopy = await readVariablesAsync(this.gStats.vars, this.gStats.layout);
+      if (this.gStats.layout.length > 0) await flattenTensorsInto(this.gStats.vars, this.gStats.layout, this.statsCopy);
       return this.finish(this.g, out, out.lossG, t0, 'G', pos.world, reduce);
     }
     await flattenTensorsInto(this.gStats.vars, this.gStats.layout, buf.subarray(gradLen));
     const half = await this.finish(this.g, out, out.lossG, t0, 'G', pos.world, reduce, gradLen);
-    this.statsCopy = buf.slice(gradLen);
+    this.statsCopy.set(buf.subarray(gradLen));
     writeVariables(this.gStats.vars, this.gStats.layout, this.statsCopy);
     return { ...half, grads: buf.subarray(0, gradLen) };
   }
@@ -387,12 +387,17 @@ export class Replica {
         const buf = new Float32Array(bufferLength);
         buf.set(mine, lo);
         await reduce.allGather(buf);
-        return buf.slice(0, gradLen);
+        return buf.subarray(0, gradLen);
       };
       return { t: net.adam.t, m: await part(net.adam.m), v: await part(net.adam.v) };
     };
     this.gathered = { D: await whole(this.d), G: await whole(this.g) };
     return this.gathered;
+  }
+
+  /** Lets go of the states `gatherOptimizerStates` made, once the checkpoint has them (the next step would anyway). */
+  dropGatheredStates(): void {
+    this.gathered = undefined;
   }
 
   /** Back to whole, unsharded Adam states (before loading whole states into a sharded replica). */
@@ -471,7 +476,8 @@ export class Replica {
   optimizerStates(): { D: AdamState; G: AdamState } {
     if (this.sharded) {
       if (!this.gathered) throw new Error('the optimizer state is sharded across the ranks: gatherOptimizerStates() first');
-      return { D: { ...this.gathered.D, m: this.gathered.D.m.slice(), v: this.gathered.D.v.slice() }, G: { ...this.gathered.G, m: this.gathered.G.m.slice(), v: this.gathered.G.v.slice() } };
+      // The gathered states belong to no optimizer (the next step only drops them): no copy needed.
+      return { D: { ...this.gathered.D }, G: { ...this.gathered.G } };
     }
     return { D: this.d.adam.exportState(), G: this.g.adam.exportState() };
   }

@@ -20,6 +20,7 @@ import { PROTOCOL_VERSION, type ToWorker, type Welcome } from '../shared/protoco
 import { summarize } from '../shared/models/index.js';
 import { Replica, replicaArgsOf } from '../shared/replica.js';
 import { checkpointPayload } from '../shared/run/snapshot.js';
+import { releaseMemory } from '../shared/release-memory.js';
 import { fixedLabels, fixedNoise } from '../shared/run/trainer.js';
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../shared/eval/classifier-store.js';
 import { evaluateGenerator, type GeneratorEvaluatorArgs } from '../shared/eval/evaluate.js';
@@ -237,9 +238,12 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
         case 'checkpoint': {
           // Every rank is asked: the Adam moments are sharded, and each rank's segment must reach rank 0.
           await replica.gatherOptimizerStates(reducer);
-          if (rank !== 0) break;
-          const { files } = await serializeCheckpoint(checkpointPayload(replica, config, msg, args.backend.label));
-          await send({ t: 'checkpoint-data', files: [...CHECKPOINT_FILES], epoch: msg.epoch, globalStep: msg.globalStep }, CHECKPOINT_FILES.map((f) => files[f]));
+          if (rank === 0) {
+            const { files } = await serializeCheckpoint(checkpointPayload(replica, config, msg, args.backend.label));
+            await send({ t: 'checkpoint-data', files: [...CHECKPOINT_FILES], epoch: msg.epoch, globalStep: msg.globalStep }, CHECKPOINT_FILES.map((f) => files[f]));
+          }
+          replica.dropGatheredStates();
+          releaseMemory();
           break;
         }
         case 'stop':

@@ -18,6 +18,7 @@ import type { EvalResult } from '../eval/summary.js';
 import type { RunOutputs } from './outputs.js';
 import type { RunPosition } from './snapshot.js';
 import type { StepRecord } from './step-report.js';
+import { releaseMemory } from '../release-memory.js';
 
 /** Runs the steps, and the work rank 0's replica does between them. */
 export interface StepExecutor {
@@ -85,10 +86,12 @@ export async function trainLoop(a: LoopArgs): Promise<boolean> {
     const s = { files: await executor.checkpointFiles({ ...pos }), pos: { ...pos } };
     await out.writeCheckpoint(s.files, s.pos);
     a.onSnapshot?.(s, { seconds: (performance.now() - t0) / 1000 });
+    releaseMemory(); // the snapshot this one replaced, and the garbage of making it
     lastSnapshot = performance.now();
   };
   const snapshot = async () => {
     a.onSnapshot?.({ files: await executor.checkpointFiles({ ...pos }), pos: { ...pos } }, undefined);
+    releaseMemory();
     lastSnapshot = performance.now();
   };
   const onStep = async (record: StepRecord) => {
