@@ -15,7 +15,8 @@ test('functions land in their categories', (t) => {
   t.is(categoryOf('aleaUniform', `${ROOT}/src/shared/models/dropout.ts`), 'jsKernels');
   t.is(categoryOf('wasm-function[280]', 'wasm://wasm/0019ea4a'), 'wasm');
   t.is(categoryOf('col2imAdd', `${ROOT}/src/shared/backend/blas-kernels.ts`), 'jsKernels');
-  t.is(categoryOf('adamKernel', `${ROOT}/src/shared/optimizer.ts`), 'adam');
+  t.is(categoryOf('adamKernelJs', `${ROOT}/src/shared/optimizer.ts`), 'adam');
+  t.is(categoryOf('adamSimd', 'wasm://wasm/ac4ba4e6'), 'adam');
   t.is(categoryOf('BackendWasm.readSync', `${ROOT}/node_modules/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.node.js`), 'hostCopies');
   t.is(categoryOf('Engine.runKernel', `${ROOT}/node_modules/@tensorflow/tfjs-core/dist/tf-core.node.js`), 'tfjs');
   t.is(categoryOf('(garbage collector)', ''), 'gc');

@@ -67,3 +67,67 @@ test('allFinite: false for one Infinity, -Infinity or NaN at any position (the u
     }
   }
 });
+
+test('the committed wasm Adam is what adam-simd.wat assembles to (wabt)', async (t) => {
+  const { assembleAdamSimd } = await import('../scripts/build-adam-simd.js');
+  const { ADAM_SIMD_BASE64 } = await import('../src/shared/adam-simd-binary.js');
+  t.is(Buffer.from(await assembleAdamSimd()).toString('base64'), ADAM_SIMD_BASE64, 'run node --import tsx scripts/build-adam-simd.ts');
+});
+
+test('Adam runs the WebAssembly SIMD kernel by default here, the JavaScript one when asked', (t) => {
+  const args = { lr: 1e-3, beta1: 0.5, beta2: 0.999 };
+  t.is(new Adam(10, args).kernel, 'simd');
+  t.is(new Adam(10, args, 'js').kernel, 'js');
+  t.is(new Adam(10, args, 'js').size, 10);
+});
+
+test('SIMD and JavaScript kernels give the same bits: parameters, moments and Σg², whole steps and pieces, odd sizes and chunk edges', (t) => {
+  const args = { lr: 2e-4, beta1: 0.5, beta2: 0.999, epsilon: 1e-8 };
+  const rng = Rng.stream(13, 'test');
+  const random = (n: number, scale: number) => Float32Array.from({ length: n }, () => rng.normal() * scale);
+  for (const n of [1, 2, 3, 8191, 8192, 8193, 20_001]) {
+    const [simd, js] = [new Adam(n, args, 'simd'), new Adam(n, args, 'js')];
+    const p0 = random(n, 1);
+    const [ps, pj] = [p0.slice(), p0.slice()];
+    for (let s = 0; s < 4; s++) {
+      const g = random(n, 10 ** -(s % 3)); // gradients of several magnitudes
+      simd.step(ps, g);
+      js.step(pj, g);
+      t.is(simd.lastGradSq, js.lastGradSq, `n ${n} step ${s}: Σg²`);
+    }
+    t.deepEqual(ps, pj, `n ${n}: parameters`);
+    t.deepEqual(simd.m, js.m, `n ${n}: m`);
+    t.deepEqual(simd.v, js.v, `n ${n}: v`);
+    // A piece at an offset, its output over the gradients (as the sharded step writes it).
+    const at = Math.floor(n / 3);
+    const len = n - at - Math.floor(n / 5);
+    const g = random(len, 0.1);
+    const [gs, gj] = [g.slice(), g.slice()];
+    simd.stepPiece(ps.subarray(at, at + len), gs, gs, at);
+    js.stepPiece(pj.subarray(at, at + len), gj, gj, at);
+    t.deepEqual(gs, gj, `n ${n}: piece at ${at}`);
+    t.deepEqual(simd.m, js.m, `n ${n}: m after the piece`);
+    t.is(simd.lastGradSq, js.lastGradSq);
+  }
+});
+
+test('a SIMD Adam cut to its segment (keepRange) keeps those moments and goes on bit for bit with the JavaScript one', (t) => {
+  const args = { lr: 1e-3, beta1: 0.5, beta2: 0.999 };
+  const rng = Rng.stream(14, 'test');
+  const n = 10_000;
+  const [simd, js] = [new Adam(n, args), new Adam(n, args, 'js')];
+  const [ps, pj] = [new Float32Array(n).fill(0.3), new Float32Array(n).fill(0.3)];
+  const g = Float32Array.from({ length: n }, () => rng.normal());
+  simd.step(ps, g);
+  js.step(pj, g);
+  simd.keepRange(1234, 7777);
+  js.keepRange(1234, 7777);
+  t.is(simd.kernel, 'simd');
+  t.is(simd.size, 7777 - 1234);
+  const piece = g.subarray(1234, 7777).map((x) => x * 0.5);
+  const [outS, outJ] = [new Float32Array(piece.length), new Float32Array(piece.length)];
+  simd.stepPiece(ps.subarray(1234, 7777), piece, outS);
+  js.stepPiece(pj.subarray(1234, 7777), piece, outJ);
+  t.deepEqual(outS, outJ);
+  t.deepEqual(simd.exportState(), js.exportState());
+});

@@ -38,7 +38,8 @@ const HOST_COPIES = new Set(['BackendWasm.readSync', 'BackendWasm.read', 'Backen
 export function categoryOf(functionName: string, url: string): ProfileCategory | 'idle' {
   if (functionName === '(idle)') return 'idle';
   if (functionName === '(garbage collector)') return 'gc';
-  if (url.startsWith('wasm://')) return 'wasm';
+  // Our one wasm function of our own, Adam's kernel (adam-simd.wat names it); the rest are tfjs-backend-wasm's.
+  if (url.startsWith('wasm://')) return functionName === 'adamSimd' ? 'adam' : 'wasm';
   if (url.endsWith('/src/shared/backend/blas.ts') && functionName === 'sgemm') return 'blas';
   if (url.includes('/src/shared/backend/') || url.endsWith('/src/shared/models/dropout.ts')) return 'jsKernels';
   if (url.endsWith('/src/shared/optimizer.ts')) return 'adam';
