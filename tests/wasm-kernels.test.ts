@@ -19,7 +19,7 @@ import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers tfjs-core's gradient functions (needed by tf.grads), as it does in the app.
 import '@tensorflow/tfjs-layers';
 import { selectBackend } from '../src/shared/backend/select.js';
-import { registerWasmKernels } from '../src/shared/backend/wasm-kernels.js';
+import { registerWasmKernels, replacedWasmKernel } from '../src/shared/backend/wasm-kernels.js';
 import { agree as agreeWithin, rand, type Input } from './helpers/kernels.js';
 
 const TOL = 1e-5;
@@ -223,6 +223,61 @@ test.serial('Tile matches cpu for float32, int32 and bool', async (t) => {
 });
 
 // ------------------------------------------------------------------------------- registration
+
+// ------------------------------------------------------- element-wise kernels (elementwise.wat)
+
+/** The tfjs kernel ours replaced, run on `inputs`: the reference these must match bit for bit. */
+function runReplaced(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>): tf.Tensor {
+  const kernel = replacedWasmKernel(name);
+  if (!kernel) throw new Error(`no replaced ${name}`);
+  const info = kernel({ inputs, backend: tf.backend(), attrs: attrs as tf.NamedAttrMap });
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+/** Random values with exact zeros and negative zeros sprinkled in (the branches' edges). */
+function edgy(shape: number[]): tf.Tensor {
+  const { data } = rand(shape);
+  for (let i = 0; i < data.length; i += 7) data[i] = i % 2 === 0 ? 0 : -0;
+  return tf.tensor(data, shape);
+}
+
+const bits = (x: tf.Tensor) => new Uint32Array(x.dataSync().slice().buffer);
+
+for (const shape of [[7], [3, 5, 7], [128, 1024], [256, 513]]) {
+  test.serial(`LeakyRelu and its one-kernel gradient give the bits of tfjs' kernels, [${shape}]`, (t) => {
+    const alpha = shape.length === 2 ? 0.2 : 0.3;
+    tf.tidy(() => {
+      const [x, dy] = [edgy(shape), tf.tensor(rand(shape).data, shape)];
+      t.deepEqual(bits(tf.leakyRelu(x, alpha)), bits(runReplaced('LeakyRelu', { x }, { alpha })), 'forward');
+      const reference = tf.where(tf.greater(x, 0), dy, tf.mul(dy, alpha)); // tfjs' gradient, on tfjs' kernels
+      t.deepEqual(bits(tf.engine().runKernel('LeakyReluGrad', { x, dy }, { alpha }) as tf.Tensor), bits(reference), 'gradient kernel');
+      // Through autodiff: the registered gradient (gradients.ts) is the one kernel.
+      t.deepEqual(bits(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(v, alpha), dy)))(x)), bits(reference), 'tf.grad');
+    });
+  });
+}
+
+const reductions: Array<[number[], number[], boolean]> = [
+  [[128, 1024], [0], false], // a Dense layer's bias gradient
+  [[1, 1, 128, 1024], [0, 1, 2], false], // the same through _FusedMatMul's reshape
+  [[256, 7], [0], false], // columns not a multiple of 4
+  [[5, 3, 6], [-3, -2], true], // negative axes, keepDims
+  [[128, 14, 14, 64], [0, 1, 2], true], // BatchNorm's moments in the DCGAN
+  [[4, 6], [1], false], // not leading: the replaced kernel
+  [[4, 6], [0, 1], false], // everything: the replaced kernel
+];
+for (const [shape, axis, keepDims] of reductions) {
+  test.serial(`Sum and Mean over [${axis}] of [${shape}]${keepDims ? ' (keepDims)' : ''} give the bits of tfjs' kernels and agree with cpu`, async (t) => {
+    for (const [name, op] of [['Sum', tf.sum], ['Mean', tf.mean]] as const) {
+      const x = tf.tensor(rand(shape).data, shape);
+      const [ours, ref] = [op(x, axis, keepDims), runReplaced(name, { x }, { axis, keepDims })];
+      t.deepEqual(ours.shape, ref.shape, `${name} shape`);
+      t.deepEqual(bits(ours), bits(ref), `${name} bits`);
+      tf.dispose([x, ours, ref]);
+      await agree(t, `${name} [${shape}] over [${axis}]`, [rand(shape)], (v) => op(v, axis, keepDims));
+    }
+  });
+}
 
 test.serial('registerWasmKernels is idempotent', (t) => {
   const names = ['BatchMatMul', '_FusedMatMul', 'Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Tile'];

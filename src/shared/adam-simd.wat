@@ -8,7 +8,7 @@
 ;; Memory (imported, one per optimizer, never grown): the caller puts a chunk of parameters at $p
 ;; and of gradients at $g; $m and $v point at the chunk's moments, kept in this memory for the
 ;; optimizer's life. The new parameters replace the chunk at $p; the moments are updated in place.
-;; Built into src/shared/adam-simd-binary.ts by scripts/build-adam-simd.ts (wabt).
+;; Built into src/shared/adam-simd-binary.ts by scripts/build-wasm.ts (wabt).
 (module
   (import "env" "memory" (memory 1))
   (func $adamSimd (export "adam")

@@ -7,9 +7,14 @@
  * V8 CPU profile, 2026-12-04). Here dx = broadcast(reshape(dy) / n): the division on the small
  * tensor, then one broadcast copy. Multiplying by 1 is exact and the division sees the same
  * numbers, so dx is bit for bit the same (tests/gradients.test.ts).
+ *
+ * LeakyRelu: tfjs computes dx = where(greater(x, 0), dy, mul(dy, alpha)), three kernels and two
+ * temporaries of x's size; on wasm one kernel does it (LeakyReluGrad, kernels/elementwise.wat), with
+ * the same bits. Other backends keep tfjs' formula.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Mean, registerGradient, util, type GradConfig, type NamedAttrMap } from '@tensorflow/tfjs-core';
+import { getKernel, LeakyRelu, Mean, registerGradient, util, type GradConfig, type NamedAttrMap } from '@tensorflow/tfjs-core';
+import { LEAKY_RELU_GRAD } from './kernels/elementwise.js';
 
 export const meanGradient: GradConfig = {
   kernelName: Mean,
@@ -27,7 +32,23 @@ export const meanGradient: GradConfig = {
   },
 };
 
+export const leakyReluGradient: GradConfig = {
+  kernelName: LeakyRelu,
+  inputsToSave: ['x'],
+  gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: NamedAttrMap) => {
+    const [x] = saved;
+    const alpha = attrs?.alpha as number;
+    const d = dy as tf.Tensor;
+    if (tf.getBackend() === 'wasm' && x.dtype === 'float32' && d.dtype === 'float32' && getKernel(LEAKY_RELU_GRAD, 'wasm')) {
+      return { x: () => tf.engine().runKernel(LEAKY_RELU_GRAD, { x, dy: d }, { alpha }) as tf.Tensor };
+    }
+    const mask = tf.greater(x, 0);
+    return { x: () => tf.where(mask, d, tf.mul(d, alpha)) };
+  },
+};
+
 /** Registers the gradients above (over tfjs-layers' copies: call after importing it). */
 export function registerGradients(): void {
   registerGradient(meanGradient);
+  registerGradient(leakyReluGradient);
 }

@@ -29,6 +29,8 @@
  *   ~80 ns per output element. A copyWithin version: [1,1,1,12544] x [1,1,128,1] 149 -> 4 ms,
  *   [1,1,1,64] x [128,14,14,1] 103 -> 4 ms.
  * - Identity: shares the input's data instead of copying it (kernels/identity.ts says why).
+ * - LeakyRelu, its gradient as one kernel (LeakyReluGrad, used by gradients.ts), Sum and Mean over
+ *   leading axes: SIMD on the heap, the same bits (kernels/elementwise.wat says why).
  * - Conv2D forward stays as is (XNNPACK, 22-27 GFLOP/s except ~9 for the 1-channel input layer).
  *
  * Whole training steps at batch 128 (variableGrads of BCE-on-logits, D step and G step through D):
@@ -46,7 +48,10 @@ import {
   Conv2DBackpropInput,
   FusedConv2D,
   Identity,
+  LeakyRelu,
+  Mean,
   Slice,
+  Sum,
   Tile,
   getKernel,
   registerKernel,
@@ -58,6 +63,7 @@ import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, NamedTensor
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Blas } from './blas.js';
 import { matMulShape } from './matmul-shape.js';
+import { elementwiseAvailable, LEAKY_RELU_GRAD, leakyReluGrad, makeLeadingReduction, makeLeakyRelu } from './kernels/elementwise.js';
 import {
   blasConv2D, blasConv2DBackpropFilter, blasConv2DBackpropInput, blasFusedMatMul, blasMatMul, col2imAdd, COL_CHUNK_FLOATS,
 } from './blas-kernels.js';
@@ -485,9 +491,11 @@ function isOurs(name: string): boolean {
 }
 
 /** Replaces a wasm kernel (keeping its setupFunc/disposeFunc) or adds a missing one. */
+const replaced = new Map<string, Kernel>();
 function install(name: string, make: (orig: Kernel | undefined) => Kernel): void {
   if (isOurs(name)) return;
   const prev: KernelConfig | undefined = getKernel(name, BACKEND);
+  if (prev) replaced.set(name, prev.kernelFunc as unknown as Kernel);
   const kernelFunc = marked(make(prev ? (prev.kernelFunc as unknown as Kernel) : undefined));
   if (prev) unregisterKernel(name, BACKEND);
   registerKernel({ ...prev, kernelName: name, backendName: BACKEND, kernelFunc });
@@ -539,4 +547,15 @@ export function registerWasmKernels(): void {
   install(Conv2DBackpropInput, () => withBlas(blasConv2DBackpropInput, makeConv2DBackpropInput({ matMul: plainMatMul, transpose, conv2d: plainConv2D })));
   install(Tile, (orig) => makeTile(orig!));
   install(Identity, (orig) => makeSharedIdentity(orig!));
+  if (elementwiseAvailable()) {
+    install(LeakyRelu, (orig) => makeLeakyRelu(orig!));
+    install(LEAKY_RELU_GRAD, () => leakyReluGrad);
+    install(Sum, (orig) => makeLeadingReduction(orig!, false));
+    install(Mean, (orig) => makeLeadingReduction(orig!, true));
+  }
+}
+
+/** The tfjs kernel one of ours replaced (for tests that compare the two); undefined if none. */
+export function replacedWasmKernel(name: string): Kernel | undefined {
+  return replaced.get(name);
 }

@@ -1,0 +1,96 @@
+/**
+ * LeakyRelu, its gradient in one kernel, and Sum / Mean over leading axes on the wasm backend, run
+ * by elementwise.wat (SIMD) on tfjs-backend-wasm's own heap: that module imports the backend's
+ * memory, so tensors are read and written where they lie. Each gives the bits of the tfjs kernels
+ * it replaces (elementwise.wat says why they are slow, and how the same float32 operations are
+ * kept); tests/wasm-kernels.test.ts compares them on fresh random inputs with the replaced kernels.
+ * Cases they do not cover (other dtypes, other axes) go to the replaced kernel.
+ */
+import { util, type KernelBackend, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { ELEMENTWISE_BASE64 } from './elementwise-binary.js';
+
+type KernelArgs = { inputs: NamedTensorInfoMap; backend: KernelBackend; attrs?: NamedAttrMap };
+type Kernel = (args: KernelArgs) => TensorInfo;
+
+/** The gradient of LeakyRelu as one kernel (inputs x, dy; attribute alpha): registered for wasm only. */
+export const LEAKY_RELU_GRAD = 'LeakyReluGrad';
+
+interface ElementwiseExports {
+  leakyRelu(x: number, out: number, n: number, alpha: number): void;
+  leakyReluGrad(x: number, dy: number, out: number, n: number, alpha: number): void;
+  sumLeading(x: number, out: number, rows: number, cols: number, divisor: number): void;
+}
+
+let module: WebAssembly.Module | undefined;
+const instances = new WeakMap<WebAssembly.Memory, ElementwiseExports>();
+
+/** The kernels, instantiated once on this backend's memory. */
+function kernelsOf(be: BackendWasm): ElementwiseExports {
+  const memory = (be.wasm as unknown as { asm?: { memory?: WebAssembly.Memory } }).asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new Error('tfjs-backend-wasm does not expose its memory (asm.memory): the element-wise kernels cannot run');
+  let k = instances.get(memory);
+  if (!k) {
+    module ??= new WebAssembly.Module(Buffer.from(ELEMENTWISE_BASE64, 'base64'));
+    k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ElementwiseExports;
+    instances.set(memory, k);
+  }
+  return k;
+}
+
+/** Whether this runtime can run elementwise.wat (WebAssembly SIMD). */
+export function elementwiseAvailable(): boolean {
+  return WebAssembly.validate(Buffer.from(ELEMENTWISE_BASE64, 'base64'));
+}
+
+/** Byte offset of a tensor's data on the heap. */
+function offsetOf(be: BackendWasm, t: TensorInfo): number {
+  return (be.dataIdMap.get(t.dataId) as unknown as { memoryOffset: number }).memoryOffset;
+}
+
+export function makeLeakyRelu(replaced: Kernel): Kernel {
+  return (args) => {
+    const x = args.inputs.x as TensorInfo;
+    const size = util.sizeFromShape(x.shape);
+    if (x.dtype !== 'float32' || size === 0) return replaced(args);
+    const be = args.backend as BackendWasm;
+    const out = be.makeOutput(x.shape, 'float32');
+    kernelsOf(be).leakyRelu(offsetOf(be, x), offsetOf(be, out), size, (args.attrs as { alpha: number }).alpha);
+    return out;
+  };
+}
+
+/** dx = x > 0 ? dy : dy · alpha, as tfjs' gradient computes it with Greater, Multiply and Select. */
+export function leakyReluGrad(args: KernelArgs): TensorInfo {
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32' || !util.arraysEqual(x.shape, dy.shape)) {
+    throw new Error(`${LEAKY_RELU_GRAD}: x and dy must be float32 of one shape, got ${x.dtype} [${x.shape}] and ${dy.dtype} [${dy.shape}]`);
+  }
+  const be = args.backend as BackendWasm;
+  const out = be.makeOutput(x.shape, 'float32');
+  const size = util.sizeFromShape(x.shape);
+  if (size > 0) kernelsOf(be).leakyReluGrad(offsetOf(be, x), offsetOf(be, dy), offsetOf(be, out), size, (args.attrs as { alpha: number }).alpha);
+  return out;
+}
+
+/**
+ * Sum (mean: divided by the count) over the leading `k` axes of a float32 tensor, k ≥ 1 and fewer
+ * than all: the bias gradients and BatchNorm's moments. Anything else goes to the replaced kernel.
+ */
+export function makeLeadingReduction(replaced: Kernel, mean: boolean): Kernel {
+  return (args) => {
+    const x = args.inputs.x as TensorInfo;
+    const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
+    const axes = util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+    const k = axes.length;
+    const leading = k >= 1 && k < x.shape.length && axes.every((a, i) => a === i);
+    const rows = util.sizeFromShape(x.shape.slice(0, k));
+    const cols = util.sizeFromShape(x.shape.slice(k));
+    if (x.dtype !== 'float32' || !leading || rows === 0 || cols === 0) return replaced(args);
+    const be = args.backend as BackendWasm;
+    const outShape = keepDims ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)] : x.shape.slice(k);
+    const out = be.makeOutput(outShape, 'float32');
+    kernelsOf(be).sumLeading(offsetOf(be, x), offsetOf(be, out), rows, cols, mean ? rows : 1);
+    return out;
+  };
+}
