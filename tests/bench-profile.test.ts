@@ -17,6 +17,7 @@ test('functions land in their categories', (t) => {
   t.is(categoryOf('col2imAdd', `${ROOT}/src/shared/backend/blas-kernels.ts`), 'jsKernels');
   t.is(categoryOf('adamKernelJs', `${ROOT}/src/shared/optimizer.ts`), 'adam');
   t.is(categoryOf('adamSimd', 'wasm://wasm/ac4ba4e6'), 'adam');
+  t.is(categoryOf('col2imAdd', 'wasm://wasm/200f6612'), 'jsKernels');
   t.is(categoryOf('BackendWasm.readSync', `${ROOT}/node_modules/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.node.js`), 'hostCopies');
   t.is(categoryOf('Engine.runKernel', `${ROOT}/node_modules/@tensorflow/tfjs-core/dist/tf-core.node.js`), 'tfjs');
   t.is(categoryOf('(garbage collector)', ''), 'gc');

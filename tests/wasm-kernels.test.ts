@@ -20,6 +20,10 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { selectBackend } from '../src/shared/backend/select.js';
 import { registerWasmKernels, replacedWasmKernel } from '../src/shared/backend/wasm-kernels.js';
+import { col2imAdd, geometry, im2col, type ConvAttrs } from '../src/shared/backend/blas-kernels.js';
+import { columnKernelsOf } from '../src/shared/backend/kernels/elementwise.js';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { agree as agreeWithin, rand, type Input } from './helpers/kernels.js';
 
 const TOL = 1e-5;
@@ -276,6 +280,45 @@ for (const [shape, axis, keepDims] of reductions) {
       tf.dispose([x, ours, ref]);
       await agree(t, `${name} [${shape}] over [${axis}]`, [rand(shape)], (v) => op(v, axis, keepDims));
     }
+  });
+}
+
+// -------------------------------------------- column buffers (elementwise.wat's im2col, col2imAdd)
+
+const columnCases: Array<[string, number[], number[], ConvAttrs]> = [
+  // label, x shape, filter shape, attributes
+  ['DCGAN D conv1 (1 channel)', [3, 28, 28, 1], [5, 5, 1, 64], { strides: 2, pad: 'same' }],
+  ['DCGAN D conv2', [2, 14, 14, 64], [5, 5, 64, 128], { strides: 2, pad: 'same' }],
+  ['3 channels, stride 1, valid', [2, 9, 7, 3], [3, 3, 3, 4], { strides: 1, pad: 'valid' }],
+  ['dilation 2, odd padding', [2, 11, 10, 5], [3, 2, 5, 2], { strides: [2, 1], pad: 'same', dilations: 2 }],
+];
+for (const [label, xShape, fShape, attrs] of columnCases) {
+  test.serial(`im2col and col2imAdd in wasm give the bits of the JavaScript ones: ${label}`, (t) => {
+    const g = geometry(xShape, fShape, attrs, attrs.dilations ?? 1)!;
+    const be = tf.backend() as unknown as BackendWasm;
+    const wasm = columnKernelsOf(be)!;
+    const [n0, n1] = [1, g.N]; // from the second image on, as a later chunk does
+    const colsLen = (n1 - n0) * g.P * g.R;
+    const x = tf.tensor(rand(xShape).data, xShape);
+    const [colsJs, colsWasm] = [tf.fill([colsLen], NaN), tf.fill([colsLen], NaN)]; // every value must be written
+    const heap = () => new Float32Array(be.typedArrayFromHeap(x).buffer);
+    const at = (v: tf.Tensor) => be.typedArrayFromHeap(v as unknown as TensorInfo).byteOffset;
+    im2col(heap(), at(x) / 4, at(colsJs) / 4, n0, n1, g);
+    wasm.im2col(at(x), at(colsWasm), n0, n1, g.H, g.W, g.CI, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.top, g.left);
+    t.deepEqual(bits(colsWasm), bits(colsJs), 'im2col');
+    t.false(colsJs.dataSync().some(Number.isNaN), 'im2col wrote every value');
+    if (g.DH === 1 && g.DW === 1) {
+      // col2imAdd (no dilation, as Conv2DBackpropInput uses it) into a dx that already holds values.
+      const cols = tf.tensor(rand([colsLen]).data);
+      const start = rand(xShape).data;
+      const [dxJs, dxWasm] = [tf.tensor(start, xShape), tf.tensor(start, xShape)];
+      col2imAdd(heap(), at(cols) / 4, at(dxJs) / 4, n0, n1, g.H, g.W, g.CI, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.top, g.left);
+      wasm.col2imAdd(at(cols), at(dxWasm), n0, n1, g.H, g.W, g.CI, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.top, g.left);
+      t.deepEqual(bits(dxWasm), bits(dxJs), 'col2imAdd');
+      t.notDeepEqual(bits(dxJs), bits(tf.tensor(start)), 'col2imAdd added something');
+      tf.dispose([cols, dxJs, dxWasm]);
+    }
+    tf.dispose([x, colsJs, colsWasm]);
   });
 }
 

@@ -1,8 +1,9 @@
 /**
  * Where a training step's CPU time goes: a V8 sampling profile (node:inspector, in the process
  * that trains) of a few steps, each sample's self time put in one category by the function it
- * landed in. The categories are the parts issue 19 names: the BLAS products, the wasm backend's
- * kernels, our own JavaScript kernels (im2col, col2im, Tile, …), Adam, copies between the host and
+ * landed in. The categories are the parts issue 19 names: the BLAS products, tfjs-backend-wasm's
+ * kernels, our own kernels (JavaScript: Tile, Dropout's masks, …; our wasm module: LeakyRelu, the
+ * reductions, im2col, col2im), Adam, copies between the host and
  * the wasm heap, tfjs' JavaScript (op dispatch, the gradient tape, tfjs-layers), garbage
  * collection, and the rest (our step code, Node). Self time, so nothing is counted twice; native
  * time inside a JavaScript call (OpenBLAS under `sgemm`) belongs to the function that called it.
@@ -16,8 +17,8 @@ export type ProfileCategory = (typeof PROFILE_CATEGORIES)[number];
 /** What the bench's table calls each category. */
 export const CATEGORY_LABELS: Record<ProfileCategory, string> = {
   blas: 'OpenBLAS sgemm',
-  wasm: 'wasm kernels',
-  jsKernels: 'our JS kernels',
+  wasm: 'tfjs wasm kernels',
+  jsKernels: 'our kernels',
   adam: 'Adam + checks',
   hostCopies: 'host↔heap copies',
   tfjs: 'tfjs JS',
@@ -38,8 +39,8 @@ const HOST_COPIES = new Set(['BackendWasm.readSync', 'BackendWasm.read', 'Backen
 export function categoryOf(functionName: string, url: string): ProfileCategory | 'idle' {
   if (functionName === '(idle)') return 'idle';
   if (functionName === '(garbage collector)') return 'gc';
-  // Our one wasm function of our own, Adam's kernel (adam-simd.wat names it); the rest are tfjs-backend-wasm's.
-  if (url.startsWith('wasm://')) return functionName === 'adamSimd' ? 'adam' : 'wasm';
+  // tfjs-backend-wasm's functions are unnamed (wasm-function[N]); ours keep their .wat names.
+  if (url.startsWith('wasm://')) return functionName.startsWith('wasm-function[') ? 'wasm' : functionName === 'adamSimd' ? 'adam' : 'jsKernels';
   if (url.endsWith('/src/shared/backend/blas.ts') && functionName === 'sgemm') return 'blas';
   if (url.includes('/src/shared/backend/') || url.endsWith('/src/shared/models/dropout.ts')) return 'jsKernels';
   if (url.endsWith('/src/shared/optimizer.ts')) return 'adam';

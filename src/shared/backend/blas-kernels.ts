@@ -23,6 +23,7 @@ import type { NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/t
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Blas } from './blas.js';
 import { matMulShape } from './matmul-shape.js';
+import { columnKernelsOf } from './kernels/elementwise.js';
 
 type KernelArgs = { inputs: NamedTensorInfoMap; backend: unknown; attrs?: NamedAttrMap };
 
@@ -177,7 +178,7 @@ export function blasFusedMatMul(blas: Blas, args: KernelArgs): TensorInfo | unde
   return e && blasMatMul(blas, args, e);
 }
 
-interface ConvAttrs {
+export interface ConvAttrs {
   strides: [number, number] | number;
   pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
   dataFormat?: 'NHWC' | 'NCHW';
@@ -186,7 +187,7 @@ interface ConvAttrs {
 }
 
 /** A convolution's geometry (NHWC, filter [KH, KW, CI, CO]), in short names. */
-interface Geometry {
+export interface Geometry {
   N: number; H: number; W: number; CI: number; OH: number; OW: number; CO: number;
   KH: number; KW: number; SH: number; SW: number; DH: number; DW: number; top: number; left: number;
   /** Taps per output position: KH·KW·CI. */
@@ -197,7 +198,7 @@ interface Geometry {
   pointwise: boolean;
 }
 
-function geometry(xShape: number[], filterShape: number[], a: ConvAttrs, dilations: ConvAttrs['dilations'] = 1): Geometry | undefined {
+export function geometry(xShape: number[], filterShape: number[], a: ConvAttrs, dilations: ConvAttrs['dilations'] = 1): Geometry | undefined {
   if (a.dataFormat != null && a.dataFormat !== 'NHWC') return undefined;
   if (xShape.length !== 4 || filterShape.length !== 4) return undefined;
   const info = backend_util.computeConv2DInfo(
@@ -311,7 +312,9 @@ function withColumns(be: BackendWasm, x: TensorInfo, g: Geometry, each: (n0: num
       const n1 = Math.min(g.N, n0 + nb);
       const xv = heapF32(be, x);
       const cv = heapF32(be, buf);
-      im2col(new Float32Array(cv.buffer), heapIndex(xv), heapIndex(cv), n0, n1, g);
+      const wasm = columnKernelsOf(be);
+      if (wasm) wasm.im2col(xv.byteOffset, cv.byteOffset, n0, n1, g.H, g.W, g.CI, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.top, g.left);
+      else im2col(new Float32Array(cv.buffer), heapIndex(xv), heapIndex(cv), n0, n1, g);
       each(n0, n1, cv.subarray(0, (n1 - n0) * g.P * g.R));
     }
   } finally {
@@ -366,7 +369,10 @@ export function blasConv2DBackpropInput(blas: Blas, args: KernelArgs): TensorInf
       const rows = (n1 - n0) * g.P;
       const cv = heapF32(be, cols);
       blas.sgemm(false, true, rows, g.R, g.CO, 1, heapF32(be, dy).subarray(n0 * g.P * g.CO), g.CO, heapF32(be, filter), g.CO, 0, cv, g.R);
-      col2imAdd(new Float32Array(cv.buffer), heapIndex(cv), heapIndex(heapF32(be, dx)), n0, n1, g.H, g.W, g.CI, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.top, g.left);
+      const dxv = heapF32(be, dx);
+      const wasm = columnKernelsOf(be);
+      if (wasm) wasm.col2imAdd(cv.byteOffset, dxv.byteOffset, n0, n1, g.H, g.W, g.CI, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.top, g.left);
+      else col2imAdd(new Float32Array(cv.buffer), heapIndex(cv), heapIndex(dxv), n0, n1, g.H, g.W, g.CI, g.OH, g.OW, g.KH, g.KW, g.SH, g.SW, g.top, g.left);
     }
   } catch (err) {
     be.disposeData(dx.dataId);

@@ -20,6 +20,14 @@ interface ElementwiseExports {
   leakyRelu(x: number, out: number, n: number, alpha: number): void;
   leakyReluGrad(x: number, dy: number, out: number, n: number, alpha: number): void;
   sumLeading(x: number, out: number, rows: number, cols: number, divisor: number): void;
+  im2col(
+    x: number, cols: number, n0: number, n1: number, H: number, W: number, CI: number, OH: number, OW: number,
+    KH: number, KW: number, SH: number, SW: number, DH: number, DW: number, top: number, left: number,
+  ): void;
+  col2imAdd(
+    cols: number, dx: number, n0: number, n1: number, H: number, W: number, CI: number, OH: number, OW: number,
+    KH: number, KW: number, SH: number, SW: number, top: number, left: number,
+  ): void;
 }
 
 let module: WebAssembly.Module | undefined;
@@ -38,9 +46,16 @@ function kernelsOf(be: BackendWasm): ElementwiseExports {
   return k;
 }
 
+let available: boolean | undefined;
 /** Whether this runtime can run elementwise.wat (WebAssembly SIMD). */
 export function elementwiseAvailable(): boolean {
-  return WebAssembly.validate(Buffer.from(ELEMENTWISE_BASE64, 'base64'));
+  available ??= WebAssembly.validate(Buffer.from(ELEMENTWISE_BASE64, 'base64'));
+  return available;
+}
+
+/** im2col and col2imAdd of elementwise.wat on this backend's heap (byte offsets), where SIMD is available. */
+export function columnKernelsOf(be: BackendWasm): Pick<ElementwiseExports, 'im2col' | 'col2imAdd'> | undefined {
+  return elementwiseAvailable() ? kernelsOf(be) : undefined;
 }
 
 /** Byte offset of a tensor's data on the heap. */
