@@ -1,7 +1,9 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import seedrandom from 'seedrandom';
 import { aleaUniform, dropout } from '../src/shared/models/dropout.js';
+import { DROPOUT_MASK } from '../src/shared/backend/kernels/elementwise.js';
 import { selectBackend } from '../src/shared/backend/select.js';
 import { buildGan, paramCounts, summarize } from '../src/shared/models/index.js';
 import { ganParamCount, maxControlFrameBytes } from '../src/shared/models/sizes.js';
@@ -159,6 +161,18 @@ test('aleaUniform draws exactly the numbers of tfjs\' randomUniform for the same
     const theirs = tf.randomUniform([10_000], 0, 1, 'float32', seed);
     t.true(Buffer.from(ours.buffer).equals(Buffer.from((theirs.dataSync() as Float32Array).slice().buffer)), `seed ${seed}`);
     theirs.dispose();
+  }
+});
+
+test('on wasm, the one-kernel Dropout mask is the mask the layer builds elsewhere (alea numbers, then tfjs\' Add, Floor, RealDiv), bit for bit', (t) => {
+  for (const [seed, size, rate] of [[42, 1001, 0.3], [4294967295, 64 * 300, 0.5]] as const) {
+    const keep = 1 - rate;
+    const state = (seedrandom.alea(String(seed), { state: true }) as unknown as { state(): Record<string, number> }).state();
+    const ours = tf.engine().runKernel(DROPOUT_MASK, {}, { shape: [size], ...state, keep }) as tf.Tensor;
+    const reference = tf.div(tf.floor(tf.add(tf.tensor(aleaUniform(seed, size)), keep)), keep);
+    const bits = (v: tf.Tensor) => Buffer.from((v.dataSync() as Float32Array).slice().buffer);
+    t.true(bits(ours).equals(bits(reference)), `seed ${seed}`);
+    tf.dispose([ours, reference]);
   }
 });
 

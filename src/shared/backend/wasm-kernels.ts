@@ -30,7 +30,8 @@
  *   [1,1,1,64] x [128,14,14,1] 103 -> 4 ms.
  * - Identity: shares the input's data instead of copying it (kernels/identity.ts says why).
  * - LeakyRelu, its gradient as one kernel (LeakyReluGrad, used by gradients.ts), Sum and Mean over
- *   leading axes: SIMD on the heap, the same bits (kernels/elementwise.wat says why).
+ *   leading axes, Dropout's mask (AleaDropoutMask, used by models/dropout.ts), and the column
+ *   buffers of blas-kernels.ts: SIMD on the heap, the same bits (kernels/elementwise.wat says why).
  * - Conv2D forward stays as is (XNNPACK, 22-27 GFLOP/s except ~9 for the 1-channel input layer).
  *
  * Whole training steps at batch 128 (variableGrads of BCE-on-logits, D step and G step through D):
@@ -63,7 +64,7 @@ import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, NamedTensor
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Blas } from './blas.js';
 import { matMulShape } from './matmul-shape.js';
-import { elementwiseAvailable, LEAKY_RELU_GRAD, leakyReluGrad, makeLeadingReduction, makeLeakyRelu } from './kernels/elementwise.js';
+import { DROPOUT_MASK, dropoutMask, elementwiseAvailable, LEAKY_RELU_GRAD, leakyReluGrad, makeLeadingReduction, makeLeakyRelu } from './kernels/elementwise.js';
 import {
   blasConv2D, blasConv2DBackpropFilter, blasConv2DBackpropInput, blasFusedMatMul, blasMatMul, col2imAdd, COL_CHUNK_FLOATS,
 } from './blas-kernels.js';
@@ -550,6 +551,7 @@ export function registerWasmKernels(): void {
   if (elementwiseAvailable()) {
     install(LeakyRelu, (orig) => makeLeakyRelu(orig!));
     install(LEAKY_RELU_GRAD, () => leakyReluGrad);
+    install(DROPOUT_MASK, () => dropoutMask);
     install(Sum, (orig) => makeLeadingReduction(orig!, false));
     install(Mean, (orig) => makeLeadingReduction(orig!, true));
   }

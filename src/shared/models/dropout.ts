@@ -9,7 +9,8 @@
  * own, read once per call) with the state in local variables, stores the numbers as float32 as
  * tfjs' buffer does, and then builds the mask with tfjs' own ops in tfjs' order
  * (floor(u + keep) / keep, times x): the same mask and the same output, bit for bit
- * (tests/models.test.ts), at a few ns per value.
+ * (tests/models.test.ts), at a few ns per value. On wasm one kernel (AleaDropoutMask,
+ * kernels/elementwise.wat) runs the recurrence and builds the mask on the heap in one pass.
  *
  * Like dense.ts's layer it subclasses tfjs-layers' own class and keeps its class name and config,
  * so models serialise as before. Cases it does not handle (inference, no seed, a noise shape, rate
@@ -18,6 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import seedrandom from 'seedrandom';
+import { DROPOUT_MASK } from '../backend/kernels/elementwise.js';
 
 type DropoutArgs = Parameters<typeof tfl.layers.dropout>[0];
 type LayerClass = new (args: DropoutArgs) => tfl.layers.Layer;
@@ -39,14 +41,18 @@ interface AleaState {
   c: number;
 }
 
+/** Alea's state as seedrandom 3.0.5 seeds it from the seed's string (as tfjs does). */
+function aleaState(seed: number | string): AleaState {
+  return (seedrandom.alea(String(seed), { state: true }) as unknown as { state(): AleaState }).state();
+}
+
 /**
  * `n` uniform numbers in [0, 1) from alea seeded with `seed`: exactly the values tfjs'
  * randomUniform(shape, 0, 1, 'float32', seed) puts in its buffer (seedrandom 3.0.5's alea, the one
  * tfjs-core 4.22 uses, seeded with the seed's string as tfjs does).
  */
 export function aleaUniform(seed: number | string, n: number): Float32Array {
-  const state = (seedrandom.alea(String(seed), { state: true }) as unknown as { state(): AleaState }).state();
-  let { s0, s1, s2, c } = state;
+  let { s0, s1, s2, c } = aleaState(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const t = 2091639 * s0 + c * 2.3283064365386963e-10; // 2^-32
@@ -71,6 +77,11 @@ export class SeededDropout extends TfjsDropout {
     return tf.tidy(() => {
       self.invokeCallHook(inputs, kwargs);
       const keep = 1 - self.rate;
+      if (tf.getBackend() === 'wasm' && tf.getKernel(DROPOUT_MASK, 'wasm')) {
+        // The same numbers and float32 operations in one pass on the heap (kernels/elementwise.wat).
+        const mask = tf.engine().runKernel(DROPOUT_MASK, {}, { shape: input.shape, ...aleaState(self.seed!), keep }) as tf.Tensor;
+        return tf.mul(input, mask);
+      }
       const u = tf.tensor(aleaUniform(self.seed!, input.size), input.shape, 'float32');
       return tf.mul(input, tf.div(tf.floor(tf.add(u, keep)), keep));
     });

@@ -15,11 +15,14 @@ type Kernel = (args: KernelArgs) => TensorInfo;
 
 /** The gradient of LeakyRelu as one kernel (inputs x, dy; attribute alpha): registered for wasm only. */
 export const LEAKY_RELU_GRAD = 'LeakyReluGrad';
+/** Dropout's mask from alea's state (no inputs; attributes shape, s0, s1, s2, c, keep): registered for wasm only. */
+export const DROPOUT_MASK = 'AleaDropoutMask';
 
 interface ElementwiseExports {
   leakyRelu(x: number, out: number, n: number, alpha: number): void;
   leakyReluGrad(x: number, dy: number, out: number, n: number, alpha: number): void;
   sumLeading(x: number, out: number, rows: number, cols: number, divisor: number): void;
+  dropoutMask(out: number, n: number, s0: number, s1: number, s2: number, c: number, keep: number): void;
   im2col(
     x: number, cols: number, n0: number, n1: number, H: number, W: number, CI: number, OH: number, OW: number,
     KH: number, KW: number, SH: number, SW: number, DH: number, DW: number, top: number, left: number,
@@ -108,4 +111,14 @@ export function makeLeadingReduction(replaced: Kernel, mean: boolean): Kernel {
     kernelsOf(be).sumLeading(offsetOf(be, x), offsetOf(be, out), rows, cols, mean ? rows : 1);
     return out;
   };
+}
+
+/** floor(u + keep) / keep over alea's next numbers, as models/dropout.ts builds it with tfjs' ops. */
+export function dropoutMask(args: KernelArgs): TensorInfo {
+  const a = args.attrs as { shape: number[]; s0: number; s1: number; s2: number; c: number; keep: number };
+  const be = args.backend as BackendWasm;
+  const out = be.makeOutput(a.shape, 'float32');
+  const size = util.sizeFromShape(a.shape);
+  if (size > 0) kernelsOf(be).dropoutMask(offsetOf(be, out), size, a.s0, a.s1, a.s2, a.c, a.keep);
+  return out;
 }
