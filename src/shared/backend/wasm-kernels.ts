@@ -54,6 +54,7 @@ import {
   Slice,
   Sum,
   Tile,
+  findBackend,
   getKernel,
   registerKernel,
   Transpose,
@@ -548,7 +549,8 @@ export function registerWasmKernels(): void {
   install(Conv2DBackpropInput, () => withBlas(blasConv2DBackpropInput, makeConv2DBackpropInput({ matMul: plainMatMul, transpose, conv2d: plainConv2D })));
   install(Tile, (orig) => makeTile(orig!));
   install(Identity, (orig) => makeSharedIdentity(orig!));
-  if (elementwiseAvailable()) {
+  const backend = findBackend(BACKEND) as unknown as BackendWasm | undefined;
+  if (backend && elementwiseAvailable(backend)) {
     install(LeakyRelu, (orig) => makeLeakyRelu(orig!));
     install(LEAKY_RELU_GRAD, () => leakyReluGrad);
     install(DROPOUT_MASK, () => dropoutMask);

@@ -33,32 +33,45 @@ interface ElementwiseExports {
   ): void;
 }
 
-let module: WebAssembly.Module | undefined;
-const instances = new WeakMap<WebAssembly.Memory, ElementwiseExports>();
+let module: WebAssembly.Module | null | undefined;
+const instances = new WeakMap<WebAssembly.Memory, ElementwiseExports | null>();
 
-/** The kernels, instantiated once on this backend's memory. */
-function kernelsOf(be: BackendWasm): ElementwiseExports {
-  const memory = (be.wasm as unknown as { asm?: { memory?: WebAssembly.Memory } }).asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) throw new Error('tfjs-backend-wasm does not expose its memory (asm.memory): the element-wise kernels cannot run');
+/**
+ * The kernels, instantiated once on this backend's memory; undefined where they cannot run (no
+ * WebAssembly SIMD, or a backend build whose memory is hidden or shared, as the threaded one's is).
+ */
+function instanceOn(be: BackendWasm): ElementwiseExports | undefined {
+  const memory = (be.wasm as unknown as { asm?: { memory?: unknown } }).asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) return undefined;
   let k = instances.get(memory);
-  if (!k) {
-    module ??= new WebAssembly.Module(Buffer.from(ELEMENTWISE_BASE64, 'base64'));
-    k = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ElementwiseExports;
+  if (k === undefined) {
+    const bytes = Buffer.from(ELEMENTWISE_BASE64, 'base64');
+    if (module === undefined) module = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+    try {
+      k = module ? (new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ElementwiseExports) : null;
+    } catch {
+      k = null; // a LinkError: a memory this module cannot import
+    }
     instances.set(memory, k);
   }
+  return k ?? undefined;
+}
+
+/** The kernels on `be`, for the kernel functions below: registered only where `elementwiseAvailable` said so. */
+function kernelsOf(be: BackendWasm): ElementwiseExports {
+  const k = instanceOn(be);
+  if (!k) throw new Error('the element-wise wasm kernels cannot run on this backend');
   return k;
 }
 
-let available: boolean | undefined;
-/** Whether this runtime can run elementwise.wat (WebAssembly SIMD). */
-export function elementwiseAvailable(): boolean {
-  available ??= WebAssembly.validate(Buffer.from(ELEMENTWISE_BASE64, 'base64'));
-  return available;
+/** Whether elementwise.wat can run on this wasm backend (WebAssembly SIMD, its memory importable). */
+export function elementwiseAvailable(be: BackendWasm): boolean {
+  return instanceOn(be) !== undefined;
 }
 
-/** im2col and col2imAdd of elementwise.wat on this backend's heap (byte offsets), where SIMD is available. */
+/** im2col and col2imAdd of elementwise.wat on this backend's heap (byte offsets), where they can run. */
 export function columnKernelsOf(be: BackendWasm): Pick<ElementwiseExports, 'im2col' | 'col2imAdd'> | undefined {
-  return elementwiseAvailable() ? kernelsOf(be) : undefined;
+  return instanceOn(be);
 }
 
 /** Byte offset of a tensor's data on the heap. */
