@@ -43,7 +43,7 @@ export interface AdamState {
  * where WebAssembly SIMD is available (everywhere Node 20 runs); this one is the fallback and the
  * test's reference, bit for bit.
  */
-export function adamKernelJs(
+function adamKernelJs(
   params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array,
   out: Float32Array, mOut: Float32Array, vOut: Float32Array, t: number, a: { lr: number; beta1: number; beta2: number; epsilon: number },
 ): number {
