@@ -16,8 +16,12 @@ import { finalState } from './helpers/run.js';
 import { SlurmCluster, slurmMissing } from './helpers/slurm.js';
 import { processAlive } from '../src/shared/proc.js';
 
-// 3 epochs of 4 steps: 2 workers × 32 images, MLP on wasm.
-const TRAIN = ['--backend', 'wasm', '--model', 'mlp', '--limit', '256', '--batch-size', '64', '--epochs', '3', '--progress', 'lines'];
+// 3 epochs of 32 steps: 2 workers × 32 images, MLP on wasm. The signals below are sent a second
+// after epoch 1 ends and must land while the run still trains: epochs 2 and 3 take about 5 s here
+// (4 steps per epoch did when a step took 0.3 s; at 0.07 s the run ended before the scancel).
+const STEPS = 3 * (2048 / 64);
+const TRAIN = ['--backend', 'wasm', '--model', 'mlp', '--limit', '2048', '--batch-size', '64', '--epochs', '3', '--progress', 'lines'];
+const DONE = new RegExp(`^done: ${STEPS} steps`, 'm');
 const JOB_TIMEOUT_MS = 8 * 60_000;
 
 let cluster: SlurmCluster | undefined;
@@ -71,7 +75,7 @@ test.serial('train.sbatch as submitted: one task per GPU, the run finishes and s
   t.regex(out, /\[w0@localhost\] rank 0 of 2, data socket on 127\.0\.0\.1, CUDA_VISIBLE_DEVICES=0/);
   t.regex(out, /\[w1@localhost\] rank 1 of 2, data socket on 127\.0\.0\.1, CUDA_VISIBLE_DEVICES=1/);
   t.regex(out, /coordinator listening on tcp:\/\/127\.0\.0\.1:\d+; waiting for 2 worker\(s\)/);
-  t.regex(out, /^done: 12 steps/m);
+  t.regex(out, DONE);
   t.true(existsSync(join(dir, 'run', 'samples', 'epoch-0003.png')), 'no samples of the last epoch');
   const pids = workerPids(out);
   t.is(pids.length, 2);
@@ -97,10 +101,10 @@ test.serial('USR1 before the time limit (scancel --signal=USR1 --batch): checkpo
   t.is(info.state, 'COMPLETED', out.slice(-3000));
   t.is(info.restarts, 1);
   t.regex(out, /USR1 \(time limit or preemption ahead\)/);
-  t.regex(out, /stop requested: saving a checkpoint (at epoch [12], step [1-3]|at the end of epoch [12])$/m);
+  t.regex(out, /stop requested: saving a checkpoint (at epoch [12], step \d+|at the end of epoch [12])$/m);
   t.notRegex(out, /again|stopping at once/);
   t.regex(out, /resumed from .*ckpt-\d{9}-e000[12]/);
-  t.regex(out, /^done: 12 steps/m);
+  t.regex(out, DONE);
   t.true((await finalState(join(dir, 'run'))).equals(reference!), 'weights after preemption and requeue differ from the uninterrupted run');
 });
 
@@ -134,6 +138,6 @@ test.serial('scancel (SIGTERM to every process, SIGKILL after KillWait) ends wit
   const out2 = await output(again.log);
   t.is(info.state, 'COMPLETED', out2.slice(-3000));
   t.regex(out2, new RegExp(`resuming .* from ${latest}`));
-  t.regex(out2, /^done: 12 steps/m);
+  t.regex(out2, DONE);
   t.true((await finalState(join(dir, 'run'))).equals(reference!), 'weights after scancel and resume differ from the uninterrupted run');
 });
