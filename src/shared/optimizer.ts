@@ -194,15 +194,11 @@ export class Adam {
   /** Σ g² of the gradients the last `step` or `stepPiece` read (the squared norm of that piece). */
   lastGradSq = 0;
 
-  /** The kernel asked for at construction (undefined: SIMD where available). */
-  private readonly kernelChoice?: AdamKernel;
-
   constructor(size: number, args: AdamArgs, kernel?: AdamKernel) {
     this.lr = args.lr;
     this.beta1 = args.beta1;
     this.beta2 = args.beta2;
     this.epsilon = args.epsilon ?? 1e-8;
-    this.kernelChoice = kernel;
     this.moments = newMoments(size, kernel);
   }
 
@@ -268,7 +264,7 @@ export class Adam {
    */
   keepRange(lo: number, hi: number): void {
     if (!(Number.isInteger(lo) && Number.isInteger(hi) && 0 <= lo && lo <= hi && hi <= this.m.length)) throw new RangeError(`Adam.keepRange: [${lo}, ${hi}) is not within [0, ${this.m.length})`);
-    const kept = newMoments(hi - lo, this.kernelChoice);
+    const kept = newMoments(hi - lo, this.kernel);
     kept.m.set(this.m.subarray(lo, hi));
     kept.v.set(this.v.subarray(lo, hi));
     this.moments = kept;
