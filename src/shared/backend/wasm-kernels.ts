@@ -61,7 +61,7 @@ import {
   unregisterKernel,
   util,
 } from '@tensorflow/tfjs-core';
-import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Blas } from './blas.js';
 import { matMulShape } from './matmul-shape.js';
@@ -70,13 +70,12 @@ import {
   blasConv2D, blasConv2DBackpropFilter, blasConv2DBackpropInput, blasFusedMatMul, blasMatMul, col2imAdd, COL_CHUNK_FLOATS,
 } from './blas-kernels.js';
 import { makeSharedIdentity } from './kernels/identity.js';
+import type { Kernel, KernelArgs } from './kernels/types.js';
 
 const BACKEND = 'wasm';
 /** Marks kernel functions installed here, so that a second `registerWasmKernels()` call is a no-op. */
 const MARK = Symbol.for('gan-cluster.wasm-kernels');
 
-type KernelArgs = { inputs: NamedTensorInfoMap; backend: KernelBackend; attrs?: NamedAttrMap };
-type Kernel = (args: KernelArgs) => TensorInfo;
 
 /** A TensorInfo sharing `t`'s data under another shape of the same size. Not ref-counted: never dispose it. */
 function view(t: TensorInfo, shape: number[]): TensorInfo {

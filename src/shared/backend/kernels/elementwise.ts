@@ -1,17 +1,18 @@
 /**
- * LeakyRelu, its gradient in one kernel, and Sum / Mean over leading axes on the wasm backend, run
- * by elementwise.wat (SIMD) on tfjs-backend-wasm's own heap: that module imports the backend's
- * memory, so tensors are read and written where they lie. Each gives the bits of the tfjs kernels
- * it replaces (elementwise.wat says why they are slow, and how the same float32 operations are
- * kept); tests/wasm-kernels.test.ts compares them on fresh random inputs with the replaced kernels.
- * Cases they do not cover (other dtypes, other axes) go to the replaced kernel.
+ * Our WebAssembly SIMD kernels on the wasm backend (elementwise.wat), run on tfjs-backend-wasm's own
+ * heap: that module imports the backend's memory, so tensors are read and written where they lie.
+ * Registered by wasm-kernels.ts: LeakyRelu, its gradient in one kernel (LeakyReluGrad, used by
+ * gradients.ts), Sum and Mean over leading axes, Dropout's mask (AleaDropoutMask, used by
+ * models/dropout.ts); and im2col / col2im for blas-kernels.ts (`columnKernelsOf`). Each gives the
+ * bits of what it replaces (elementwise.wat says why those are slow, and how the same float32
+ * operations are kept); tests/wasm-kernels.test.ts and tests/models.test.ts compare them on fresh
+ * random inputs. Cases they do not cover (other dtypes, other axes) go to the replaced kernel.
  */
-import { util, type KernelBackend, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { util, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { ELEMENTWISE_BASE64 } from './elementwise-binary.js';
+import type { Kernel, KernelArgs } from './types.js';
 
-type KernelArgs = { inputs: NamedTensorInfoMap; backend: KernelBackend; attrs?: NamedAttrMap };
-type Kernel = (args: KernelArgs) => TensorInfo;
 
 /** The gradient of LeakyRelu as one kernel (inputs x, dy; attribute alpha): registered for wasm only. */
 export const LEAKY_RELU_GRAD = 'LeakyReluGrad';
