@@ -10,6 +10,8 @@ import { runCli } from '../src/cli/main.js';
 import { visibleGpuCount } from '../src/shared/backend/select.js';
 import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, FlagError, flagsFromTrainConfig, givenFlags, LAUNCHER_FLAGS, TRAIN_FLAGS, trainConfigFrom, type FlagValues } from '../src/shared/config.js';
 import { planResume } from '../src/shared/run/resume.js';
+import { checkPathFlags } from '../src/shared/path-flags.js';
+import { batchSplitProblem } from '../src/shared/run/batch-split.js';
 import { classifierReady, ClassifierError, DEFAULT_CLASSIFIER_DIR } from '../src/shared/eval/classifier-files.js';
 import { resolve } from 'node:path';
 import { newToken, TOKEN_ENV } from '../src/shared/protocol/auth.js';
@@ -63,13 +65,13 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
   const cpuWorkers = flags.workers as number | undefined;
   if ((gpus === undefined) === (cpuWorkers === undefined)) throw new FlagError('give exactly one of --gpus N (one worker per GPU) or --workers N (CPU workers)');
   const world = (gpus ?? cpuWorkers)!;
+  checkPathFlags(flags, { classifier: 'dir', 'curve-keys': 'file-or-create' });
   const given = trainConfigFrom(flags);
   // A resumed run takes its training config from the checkpoint; the workers get that config too.
   const resume = given.resume ? await planResume(given, givenFlags(flags)) : undefined;
   const config = resume ? resume.config : given;
-  if (config.batchSize % world !== 0) {
-    throw new FlagError(`--batch-size ${config.batchSize} (the global batch) is not divisible by the ${world} workers; pick a multiple of ${world}`);
-  }
+  const split = batchSplitProblem(config.batchSize, world, resume !== undefined);
+  if (split) throw new FlagError(split);
   if (config.evalEvery !== undefined) {
     // Workers load the classifier but never train it (that would stall the run for minutes).
     const dir = resolve(config.classifier ?? DEFAULT_CLASSIFIER_DIR);

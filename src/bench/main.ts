@@ -13,6 +13,7 @@ import { basename } from 'node:path';
 import { BACKEND_NAMES } from '../shared/backend/select.js';
 import { DEFAULT_CHUNK_BYTES } from '../shared/allreduce/ring.js';
 import { BENCH_FLAGS, commaList, FlagError, parseFlags, type FlagValues } from '../shared/config.js';
+import { checkPathFlags } from '../shared/path-flags.js';
 import { allReduceBench, type AllReduceRow } from './allreduce.js';
 import { ChildError, startChild } from './child.js';
 import type { ComputeBackend, ComputeChildArgs, ComputeChildResult } from './compute-child.js';
@@ -197,6 +198,7 @@ async function main(): Promise<void> {
     process.stdout.write(`npm run bench -- [flags]\n\n${markdownTable(BENCH_FLAGS)}\n`);
     return;
   }
+  checkPathFlags(v, { json: 'file' });
   const quick = v.quick === true;
   const sections = list(v, 'sections') as string[];
   for (const s of sections) if (!(SECTIONS as readonly string[]).includes(s)) throw new FlagError(`--sections: unknown section '${s}' (expected ${SECTIONS.join(', ')})`);

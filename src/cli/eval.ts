@@ -8,6 +8,7 @@ import { CLASSIFIER_DEFAULTS, DEFAULT_CLASSIFIER_DIR, ensureClassifier } from '.
 import { evalLabelsFor, evalNoise, evaluateImages, generateImages, summaryLine } from '../shared/eval/evaluate.js';
 import { writeFileAtomic } from '../shared/fsutil.js';
 import { loadImageSet } from '../shared/images/image-set.js';
+import { checkPathFlags } from '../shared/path-flags.js';
 import { runCli } from './main.js';
 
 /** The images to score and what they are, from a checkpoint or from files. */
@@ -24,6 +25,8 @@ interface Scored {
 
 await runCli('npm run eval --', EVAL_FLAGS, async (flags) => {
   const log = (l: string) => process.stderr.write(l + '\n');
+  // Before anything is written or trained: a --classifier that is a file once made <file>.lock beside it.
+  checkPathFlags(flags, { classifier: 'dir', json: 'file' });
   const given = givenFlags(flags);
   const imagesPath = flags.images as string | undefined;
   if (imagesPath !== undefined) {

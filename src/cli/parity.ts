@@ -19,13 +19,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NO_TORCH, torchPython } from '../bench/peer.js';
 import { selectBackend } from '../shared/backend/select.js';
-import { commaList, FlagError, PARITY_FLAGS } from '../shared/config.js';
+import { commaList, FlagError, PARITY_FLAGS, parseFlags, TRAIN_FLAGS } from '../shared/config.js';
 import { resolveSplitFiles } from '../shared/data/mnist.js';
 import { DEFAULT_CLASSIFIER_DIR, loadClassifier } from '../shared/eval/classifier-store.js';
 import { evaluateImages } from '../shared/eval/evaluate.js';
 import { writeFileAtomic } from '../shared/fsutil.js';
 import { loadImageSet } from '../shared/images/image-set.js';
 import { readRun } from '../shared/report/run-data.js';
+import { checkPathFlags } from '../shared/path-flags.js';
 import { runCli } from './main.js';
 
 /** One side's score after one epoch of one seed. */
@@ -51,6 +52,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 await runCli('npm run parity --', PARITY_FLAGS, async (flags) => {
   const log = (l: string) => process.stderr.write(l + '\n');
   if (flags.out === undefined) throw new FlagError('--out is required: a directory for both sides\' runs');
+  checkPathFlags(flags, { out: 'dir', json: 'file' });
   const out = resolve(flags.out as string);
   if (existsSync(out) && (await readdir(out)).length) throw new FlagError(`--out ${out} is not empty: choose a new directory`);
   const seeds = commaList(flags.seeds, '--seeds').map((s) => {
@@ -72,9 +74,16 @@ await runCli('npm run parity --', PARITY_FLAGS, async (flags) => {
   const python = sides.includes('torch') ? await torchPython() : '';
   if (sides.includes('torch') && !python) throw new ParityError(NO_TORCH);
 
-  await mkdir(out, { recursive: true });
+  // Our side's flags are checked as npm run train will read them (with what parity adds) before
+  // --out is made: a bad one used to fail that side only after --out was created, leaving it empty.
+  try {
+    parseFlags(['--model', model, '--epochs', String(epochs), '--seed', '0', '--eval-every', String(every), '--eval-n', String(n), '--run-dir', join(out, 'ours'), '--progress', 'lines', '--checkpoint-every', String(epochs), ...(limit ? ['--limit', String(limit)] : []), ...oursFlags], TRAIN_FLAGS);
+  } catch (err) {
+    throw new FlagError(`--ours-flags '${oursFlags.join(' ')}': ${(err as Error).message}`);
+  }
   await selectBackend('auto');
   const classifier = await loadClassifier(DEFAULT_CLASSIFIER_DIR);
+  await mkdir(out, { recursive: true });
   const realShares = classifier.reference.test.shares;
   const env = { ...process.env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads };
   const scores: Record<Side, Map<number, Score>[]> = { ours: [], torch: [] };

@@ -12,11 +12,13 @@ import { generateWith, generatorClasses } from '../shared/models/labels.js';
 import { reportHtml, type ReportHtmlArgs } from '../shared/report/html.js';
 import { readRun } from '../shared/report/run-data.js';
 import { Rng } from '../shared/rng.js';
+import { checkPathFlags } from '../shared/path-flags.js';
 import { runCli } from './main.js';
 
 await runCli('npm run report --', REPORT_FLAGS, async (flags) => {
   const root = flags.run as string | undefined;
   if (!root) throw new FlagError('--run DIR is required (a run directory, e.g. runs/<stamp>-mlp)');
+  checkPathFlags(flags, { out: 'file' });
   const run = await readRun(root);
   const args: ReportHtmlArgs = { run };
   const ckptDir = await resolveCheckpoint('latest', root).catch(() => undefined);

@@ -9,9 +9,11 @@ import { DIGIT_GRID_COLUMNS, digitRowLabels, LABEL_CLASSES, repeatPerRow } from 
 import { generateWith, generatorClasses } from '../shared/models/labels.js';
 import { encodeGridPng } from '../shared/pool/tasks.js';
 import { Rng } from '../shared/rng.js';
+import { checkPathFlags } from '../shared/path-flags.js';
 import { runCli } from './main.js';
 
 await runCli('npm run sample --', SAMPLE_FLAGS, async (flags) => {
+  checkPathFlags(flags, { out: 'file' });
   await selectBackend(flags.backend as BackendName, { allowSoftwareAdapter: flags['allow-software-adapter'] === true });
   const dir = await resolveCheckpoint(flags.ckpt as string, flags['run-dir'] as string | undefined);
   const ckpt = await readCheckpoint(dir);

@@ -9,6 +9,7 @@ import { CLASSIFIER_FLAGS } from '../shared/config.js';
 import { loadMnist } from '../shared/data/mnist.js';
 import { argmax, classify, NUM_CLASSES } from '../shared/eval/classifier.js';
 import { buildClassifierLocked, loadClassifier, PINNED_CLASSIFIER_DIR, RETRAINED_CLASSIFIER_DIR, type Classifier } from '../shared/eval/classifier-store.js';
+import { checkPathFlags } from '../shared/path-flags.js';
 import { runCli } from './main.js';
 
 /** Share of test images both classifiers put in the same class. */
@@ -21,6 +22,7 @@ async function agreement(a: Classifier, b: Classifier, data?: string): Promise<n
 }
 
 await runCli('npm run train-classifier --', CLASSIFIER_FLAGS, async (flags) => {
+  checkPathFlags(flags, { out: 'dir' });
   const backend = await selectBackend(flags.backend as BackendName);
   const dir = resolve((flags.out as string | undefined) ?? RETRAINED_CLASSIFIER_DIR);
   const log = (l: string) => process.stderr.write(l + '\n');

