@@ -3,11 +3,15 @@
  * submitted as a user submits it: a run finishes and samples; a USR1 warning (preemption, time
  * limit) checkpoints, requeues and the requeued job resumes to the same weights as an uninterrupted
  * run; a plain scancel (SIGTERM to every process of the job) ends with a checkpoint that a
- * resubmission continues to the same weights. Needs root and Debian's slurmctld, slurmd,
+ * resubmission continues to the same weights; a USR1 the moment the batch shell can hear it (before
+ * the run has started) requeues and the run ends with the same weights; a --run-dir among the
+ * training flags is used as given; the scripts ask for no --time (the partition's limit, here 2 h,
+ * applies; `sbatch --time` overrides) and, submitted from outside the repository, train-cpu.sbatch
+ * fails in one clear line. Needs root and Debian's slurmctld, slurmd,
  * slurm-client and munge (.ci/run installs them); without them the test fails and says so.
  */
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,6 +59,29 @@ function workerPids(log: string): number[] {
   return [...log.matchAll(/worker rank \d+ joined: \S+ pid (\d+)/g)].map((m) => Number(m[1]));
 }
 
+/**
+ * The PID of job `id`'s batch shell once it has a USR1 handler (its trap), read from /proc
+ * (SigCgt's bit 9 is USR1): the first moment a warning can be heard at all.
+ */
+async function batchShellHearingUsr1(id: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        // slurmd's spool names the job's directory job%05u (job05126).
+        if (!new RegExp(`/job0*${id}/slurm_script\0`).test(readFileSync(`/proc/${entry}/cmdline`, 'utf8'))) continue;
+        const caught = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
+        if (caught && (BigInt(`0x${caught}`) & 0x200n) !== 0n) return Number(entry);
+      } catch {
+        // gone while we looked
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`job ${id}'s batch shell did not trap USR1 within ${timeoutMs / 1000} s`);
+    await sleep(2);
+  }
+}
+
 /** Submits `script` from the repository root with the run and the log in `dir`. */
 function submit(script: string, dir: string, sbatchArgs: string[] = [], name = 'job'): { id: number; log: string } {
   const log = join(dir, `${name}.out`);
@@ -72,6 +99,8 @@ test.serial('train.sbatch as submitted: one task per GPU, the run finishes and s
   const out = await output(log);
   t.is(info.state, 'COMPLETED', out.slice(-3000));
   t.is(info.exitCode, '0:0');
+  // No --time in the script: the partition's limit (2 h here, under the 24 h it used to ask for).
+  t.is(info.timeLimit, '02:00:00');
   t.regex(out, /\[w0@localhost\] rank 0 of 2, data socket on 127\.0\.0\.1, CUDA_VISIBLE_DEVICES=0/);
   t.regex(out, /\[w1@localhost\] rank 1 of 2, data socket on 127\.0\.0\.1, CUDA_VISIBLE_DEVICES=1/);
   t.regex(out, /coordinator listening on tcp:\/\/127\.0\.0\.1:\d+; waiting for 2 worker\(s\)/);
@@ -140,4 +169,41 @@ test.serial('scancel (SIGTERM to every process, SIGKILL after KillWait) ends wit
   t.regex(out2, new RegExp(`resuming .* from ${latest}`));
   t.regex(out2, DONE);
   t.true((await finalState(join(dir, 'run'))).equals(reference!), 'weights after scancel and resume differ from the uninterrupted run');
+});
+
+test.serial('USR1 the moment the job starts (scancel --signal=USR1 --batch): not FAILED, requeued, the same weights; a --run-dir among the training flags is used', async (t) => {
+  t.truthy(reference, 'needs the uninterrupted run of the first test');
+  const dir = await tempDir(t);
+  const log = join(dir, 'job.out');
+  const run = join(dir, 'flag-run');
+  // GAN_RUN_DIR names another directory: the flag wins, and is handed on once (not "given 2 times").
+  const id = cluster!.submit([`--output=${log}`, 'deploy/slurm/train-cpu.sbatch', ...TRAIN, '--run-dir', run], { cwd: ROOT, env: { GAN_RUN_DIR: join(dir, 'env-run') } });
+  await batchShellHearingUsr1(id, 120_000);
+  cluster!.run('scancel', ['--signal=USR1', '--batch', String(id)]);
+  await waitForLine(log, /requeueing job/, 120_000);
+  const info = await cluster!.waitForEnd(id, JOB_TIMEOUT_MS);
+  const out = await output(log);
+  // Which moment the warning hit (before the coordinator started, or while it loaded) varies with
+  // scancel's latency; either way nothing had run and the requeued job starts the run.
+  t.log(`job ${id}: ${/before the run started/.test(out) ? 'USR1 before the coordinator started' : 'USR1 while the coordinator started'}`);
+  t.is(info.state, 'COMPLETED', out.slice(-3000));
+  t.is(info.exitCode, '0:0');
+  t.true(info.restarts >= 1, `restarts ${info.restarts}`);
+  t.regex(out, /USR1 \(time limit or preemption ahead\)/);
+  t.notRegex(out, /given 2 times/);
+  t.regex(out, DONE);
+  t.false(existsSync(join(dir, 'env-run')), 'GAN_RUN_DIR was used although --run-dir was given');
+  t.true((await finalState(run)).equals(reference!), 'weights after a USR1 at the start differ from the uninterrupted run');
+});
+
+test.serial('train-cpu.sbatch submitted from outside the repository: one clear line; sbatch --time overrides the scripts\' (partition-default) limit', async (t) => {
+  const dir = await tempDir(t);
+  const log = join(dir, 'job.out');
+  const id = cluster!.submit(['--time=00:05:00', `--output=${log}`, join(ROOT, 'deploy/slurm/train-cpu.sbatch'), ...TRAIN], { cwd: dir });
+  const info = await cluster!.waitForEnd(id, 120_000);
+  const out = await output(log);
+  t.is(info.state, 'FAILED', out);
+  t.is(info.timeLimit, '00:05:00');
+  t.true(new RegExp(`^\\[slurm [\\d:]+\\] error: ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not the gan-cluster repository: submit from its root, or set GAN_REPO$`).test(out.trim()), out);
+  t.is(out.trim().split('\n').length, 1, out);
 });

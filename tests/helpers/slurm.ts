@@ -28,6 +28,8 @@ export interface JobInfo {
   state: string;
   exitCode: string;
   restarts: number;
+  /** TimeLimit, as scontrol prints it (e.g. 00:30:00, 02:00:00). */
+  timeLimit: string;
 }
 
 export class SlurmCluster {
@@ -104,7 +106,9 @@ export class SlurmCluster {
       // Two stand-in GPUs (device files that exist; nothing opens them) so train.sbatch's
       // --gpus-per-task=1 is honoured: Slurm hands each task its own CUDA_VISIBLE_DEVICES.
       'NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 Gres=gpu:2 State=UNKNOWN',
-      'PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP',
+      // A partition limit under a day, as many clusters have: the scripts ask for no --time, so
+      // their jobs start with this limit (one that asked for more would pend forever).
+      'PartitionName=debug Nodes=localhost Default=YES MaxTime=02:00:00 State=UP',
       '',
     ].join('\n'));
     writeFileSync(join(dir, 'cgroup.conf'), ['ConstrainCores=no', 'ConstrainRAMSpace=no', 'ConstrainSwapSpace=no', 'ConstrainDevices=no', ''].join('\n'));
@@ -143,7 +147,7 @@ export class SlurmCluster {
   job(id: number): JobInfo {
     const line = this.run('scontrol', ['show', 'job', '-o', String(id)]);
     const field = (name: string) => new RegExp(`\\b${name}=(\\S+)`).exec(line)?.[1] ?? '';
-    return { state: field('JobState'), exitCode: field('ExitCode'), restarts: Number(field('Restarts') || 0) };
+    return { state: field('JobState'), exitCode: field('ExitCode'), restarts: Number(field('Restarts') || 0), timeLimit: field('TimeLimit') };
   }
 
   /** Resolves when `id` is in a final state (COMPLETED, CANCELLED, FAILED, …) with no process left. */
