@@ -27,6 +27,9 @@ import { endianness } from 'node:os';
 import { codecFor, FLOAT32, type Compression } from './codec.js';
 import { allGather, allReduceMean, broadcast, ownedSegment, reduceScatterMean, reduceScatterUpdateGather, segmentBounds, type CollectiveArgs, type OwnedUpdate } from './schedule.js';
 export type { OwnedUpdate } from './schedule.js';
+import { HostTransport } from './host-transport.js';
+import { shmAvailable } from './shm-memory.js';
+import { ShmTransport } from './shm-transport.js';
 import { TcpTransport } from './tcp-transport.js';
 import { AllReduceError, emptyRingStats, type RingStats, type WireTransport } from './transport.js';
 import { ZmqTransport, type RingCurve } from './zmq-transport.js';
@@ -39,9 +42,18 @@ export type { RingCurve } from './zmq-transport.js';
 
 /**
  * The wire under the ring: 'tcp' (tcp-transport.ts) unless CurveZMQ is on, which needs 'zmq'
- * (zmq-transport.ts). Every rank of a ring must use the same one.
+ * (zmq-transport.ts); 'shm' (shm-transport.ts) when every rank is on this host and every link is
+ * shared memory. Every rank of a ring must use the same one. With `RingArgs.shm`, a socket ring
+ * runs its links between ranks of one host in shared memory (host-transport.ts).
  */
-export type RingTransportKind = 'tcp' | 'zmq';
+export type RingTransportKind = 'tcp' | 'zmq' | 'shm';
+
+/**
+ * `--data-plane`: 'auto' = shared memory between ranks of one host, sockets between hosts; 'shm' =
+ * the same, and every link must be shared memory (one host); 'tcp' / 'zmq' = sockets only.
+ */
+export type DataPlane = 'auto' | 'shm' | 'tcp' | 'zmq';
+export const DATA_PLANES: readonly DataPlane[] = ['auto', 'shm', 'tcp', 'zmq'];
 
 /**
  * The collectives of a sharded optimizer step (ZeRO stage 1), as the replica sees them
@@ -89,6 +101,11 @@ export interface RingArgs {
   curve?: RingCurve;
   /** Default: 'zmq' with `curve`, else 'tcp'. */
   transport?: RingTransportKind;
+  /**
+   * With a socket transport: offer shared memory too, used on the links to neighbours of this host
+   * (host-transport.ts). Ignored where shared memory is not available (not Linux, no koffi).
+   */
+  shm?: boolean;
 }
 
 /**
@@ -149,8 +166,10 @@ export class RingAllReduce {
     const kind = args.transport ?? (args.curve ? 'zmq' : 'tcp');
     if (kind === 'tcp' && args.curve) throw new AllReduceError('ring: CurveZMQ needs the zmq transport');
     const common = { run: args.run, secret: args.secret, bindHost: args.bindHost, advertiseHost: args.advertiseHost, timeoutMs, maxPayloadBytes: chunkBytes };
-    const transport = kind === 'zmq' ? await ZmqTransport.bind({ ...common, curve: args.curve }) : await TcpTransport.bind(common);
-    return new RingAllReduce(args, transport, kind);
+    if (kind === 'shm' && args.curve) throw new AllReduceError('ring: CurveZMQ encrypts sockets; shared memory has none (use the zmq transport)');
+    if (kind === 'shm') return new RingAllReduce(args, ShmTransport.bind(common), kind);
+    const socket = kind === 'zmq' ? await ZmqTransport.bind({ ...common, curve: args.curve }) : await TcpTransport.bind(common);
+    return new RingAllReduce(args, args.shm && shmAvailable() ? new HostTransport(socket, ShmTransport.bind(common)) : socket, kind);
   }
 
   /**
@@ -187,6 +206,21 @@ export class RingAllReduce {
     if (this.world === 1) return;
     if (this.closed) throw new AllReduceError('ring: closed');
     this.transport!.connect(peers);
+  }
+
+  /**
+   * What carries this rank's two links once connected: 'shm' (both shared memory), the socket
+   * transport's kind (both sockets), or e.g. 'shm from rank 1, tcp to rank 3'.
+   */
+  get links(): string {
+    const t = this.transport;
+    if (!t) return 'none (one rank)';
+    if (!(t instanceof HostTransport)) return this.transportKind!;
+    const sock = this.transportKind!;
+    if (t.shmLeft === t.shmRight) return t.shmLeft ? 'shm' : sock;
+    const left = (this.rank - 1 + this.world) % this.world;
+    const right = (this.rank + 1) % this.world;
+    return `${t.shmLeft ? 'shm' : sock} from rank ${left}, ${t.shmRight ? 'shm' : sock} to rank ${right}`;
   }
 
   /** The next collective's seq. */
