@@ -108,6 +108,7 @@ export const COLLECTIVE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'grad-compression', type: 'enum', choices: ['none', 'fp16'], default: 'none', help: 'gradient bytes on the wire: none (float32) or fp16 (half the bytes)' }),
   seconds({ name: 'collective-timeout', default: 60, min: 1, help: 'seconds an all-reduce waits for a peer before failing' }),
   f({ name: 'curve-keys', type: 'string', help: 'encrypt and authenticate every socket with CurveZMQ using the cluster keypair in this file (the coordinator creates it if missing; copy it to worker hosts)' }),
+  f({ name: 'data-plane', type: 'enum', choices: ['auto', 'shm', 'tcp', 'zmq'], default: 'auto', help: 'how gradients travel between workers: auto = shared memory between workers of one host, sockets between hosts; shm = shared memory only (one host); tcp or zmq = sockets only (zmq: ZeroMQ, what --curve-keys uses)' }),
 ];
 
 /** Flags of `npm run cluster` beyond training and coordinator flags. */
