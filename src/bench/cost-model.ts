@@ -92,3 +92,56 @@ export function project(m: CostModel, a: ProjectionArgs): { gpus: number; stepSe
     return { gpus: n, stepSec, efficiency: a.gpuStepSec / stepSec };
   });
 }
+
+/**
+ * A cluster of `hosts` machines with `gpusPerHost` ranks each, as the default data plane runs it
+ * (host-transport.ts): one ring, each host's ranks consecutive, so N − H links are shared memory
+ * and H links cross the network (none when H = 1).
+ */
+export interface Layout {
+  hosts: number;
+  gpusPerHost: number;
+}
+
+/** The two link kinds of the default data plane: shared memory inside a host, a network link between hosts. */
+export interface HostModel {
+  /** Fitted to the shared-memory ring (α per ring step, B per link). */
+  intra: Pick<CostModel, 'alphaSec' | 'bandwidthBytesPerSec'>;
+  /** Per-ring-step software cost of a socket link, s (fitted to the TCP ring); its bandwidth is the link rate projected. */
+  interAlphaSec: number;
+  fixedSec: number;
+}
+
+/**
+ * Seconds of one ring all-reduce of `bytes` over `layout`: 2(N−1) steps, each moving L/N bytes on
+ * every link at once, so a step lasts as long as its slowest link (α + (L/N)/B of either kind).
+ * Assumes each rank copies at the measured shared-memory rate whatever the rank count (a core or
+ * more per rank; memory bandwidth saturation is not modelled).
+ */
+export function layoutAllReduceSeconds(m: HostModel, layout: Layout, linkBytesPerSec: number, bytes: number): number {
+  const n = layout.hosts * layout.gpusPerHost;
+  if (n < 2) return 0;
+  const piece = bytes / n;
+  const shm = layout.gpusPerHost > 1 ? m.intra.alphaSec + piece / m.intra.bandwidthBytesPerSec : 0;
+  const net = layout.hosts > 1 ? m.interAlphaSec + piece / linkBytesPerSec : 0;
+  return 2 * (n - 1) * Math.max(shm, net);
+}
+
+/** Projected step and efficiency (weak scaling, as `project`) for each layout at one link rate. */
+export function projectLayouts(m: HostModel, a: { gpuStepSec: number; payloadBytes: number[]; linkBitsPerSec: number; layouts: Layout[] }): { layout: Layout; stepSec: number; efficiency: number }[] {
+  return a.layouts.map((layout) => {
+    const n = layout.hosts * layout.gpusPerHost;
+    const comm = n > 1 ? m.fixedSec + a.payloadBytes.reduce((s, b) => s + layoutAllReduceSeconds(m, layout, a.linkBitsPerSec / 8, b), 0) : 0;
+    const stepSec = a.gpuStepSec + comm;
+    return { layout, stepSec, efficiency: a.gpuStepSec / stepSec };
+  });
+}
+
+/** `HxG` (hosts × GPUs per host), comma-separated, e.g. '1x4,1x8,2x8,8x8'. */
+export function parseLayouts(text: string): Layout[] {
+  return text.split(',').map((item) => {
+    const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/.exec(item);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new RangeError(`'${item}' is not HOSTSxGPUS (e.g. 2x8)`);
+    return { hosts: Number(m[1]), gpusPerHost: Number(m[2]) };
+  });
+}

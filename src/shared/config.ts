@@ -162,6 +162,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   f({ name: 'gpu-step-ms', type: 'float', default: 3, min: 0, minExclusive: true, help: "cost model: one GPU's compute + optimizer time per step, ms" }),
   f({ name: 'links-gbit', type: 'string', default: '25,100', help: 'cost model: link bandwidths to project for, Gbit/s, comma-separated' }),
   f({ name: 'project-gpus', type: 'string', default: '4,8,16,64', help: 'cost model: GPU counts to project for, comma-separated' }),
+  f({ name: 'project-layouts', type: 'string', default: '1x4,1x8,2x8,8x8', help: 'cost model of the default data plane: clusters to project for, HOSTSxGPUS per host, comma-separated (shared memory inside a host, the network between hosts)' }),
   f({ name: 'host-links-gbit', type: 'string', default: '1,5', help: 'hosts section (root only): rates to shape every virtual host\'s link to, Gbit/s, comma-separated (unshaped, the namespace path here carries 7–8 Gbit/s)' }),
   f({ name: 'host-workers', type: 'string', default: '2,3,4', help: 'hosts section: worker counts, one host each besides the coordinator\'s, comma-separated' }),
   f({ name: 'project-model', type: 'enum', choices: ['mlp', 'dcgan'], default: 'dcgan', help: "cost model: whose gradient sizes and measured overhead to project with" }),
