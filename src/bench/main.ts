@@ -352,6 +352,13 @@ async function main(): Promise<void> {
         rates.flatMap((r) => r.rings.map((x) => [label(r.linkGbit), String(x.world), fmt(x.bytes / 1e6), sfmt(x.timeMs, 2), fmt(x.busbwGBs.median, 3), share(x.ofLinkRate)])),
       ),
     );
+    process.stdout.write(`\n## Hosts: 2 hosts × 2 ranks, the flat TCP ring against the default data plane (shared memory inside a host, TCP between hosts)\n\n`);
+    process.stdout.write(
+      table(
+        ['link', 'payload MB', 'flat TCP ring ms (min–max)', 'shm + TCP ms (min–max)', 'flat / shm + TCP'],
+        rates.flatMap((r) => r.twoByTwo.map((x) => [label(r.linkGbit), fmt(x.bytes / 1e6), sfmt(x.flatMs, 2), sfmt(x.hostAwareMs, 2), `${fmt(x.flatMs.median / x.hostAwareMs.median, 2)}×`])),
+      ),
+    );
     process.stdout.write(`\n## Hosts: the cost model fitted per link, and real training (${model}, a batch of 64 per worker) against its prediction\n\n`);
     process.stdout.write(table(['link', 'α µs per ring step', 'B GB/s', 'B / link rate'], rates.map((r) => (r.fit ? [label(r.linkGbit), fmt(r.fit.alphaUs), fmt(r.fit.bandwidthGBs, 3), share(r.fit.ofLinkRate)] : [label(r.linkGbit), `not fitted: ${r.fitError}`, '–', '–']))));
     process.stdout.write(`\npredicted = step − all-reduce (both measured) + max(link term: the model at the link rate, CPU term: the unshaped run's all-reduce at the same N)\n\n`);
