@@ -1,6 +1,6 @@
 /** The bench's cost model (src/bench/cost-model.ts): the fit recovers known parameters; projections behave. */
 import test from 'ava';
-import { allReduceSeconds, fitAllReduce, layoutAllReduceSeconds, parseLayouts, project, projectLayouts } from '../src/bench/cost-model.js';
+import { allReduceSeconds, fitAllReduce, hierarchicalAllReduceSeconds, layoutAllReduceSeconds, parseLayouts, project, projectLayouts } from '../src/bench/cost-model.js';
 
 const truth = { alphaSec: 40e-6, bandwidthBytesPerSec: 1.5e9 };
 const grid = [2, 3, 4].flatMap((world) => [0.2e6, 2.5e6, 6e6, 9.4e6].map((bytes) => ({ world, bytes })));
@@ -64,4 +64,16 @@ test('layouts: one host is priced on shared memory alone, several hosts by their
   t.is(eff[0], 1);
   for (let i = 1; i < eff.length; i++) t.true(eff[i] < eff[i - 1], `efficiency falls with size: ${eff.join(', ')}`);
   t.throws(() => parseLayouts('2x'), { message: /not HOSTSxGPUS/ });
+});
+
+test('hierarchical (for comparison): one host costs what the ring costs; across hosts the network carries 2(H−1)/H·L', (t) => {
+  const m = { intra: { alphaSec: 0, bandwidthBytesPerSec: 1e12 }, interAlphaSec: 0, fixedSec: 0 };
+  const L = 16e6;
+  const link = 1e9;
+  // 2 hosts × 8: each host's link carries L (2(H−1)/H·L), the single ring 2(N−1)/N·L = 1.875 L.
+  const h = hierarchicalAllReduceSeconds(m, { hosts: 2, gpusPerHost: 8 }, link, L);
+  const ring = layoutAllReduceSeconds(m, { hosts: 2, gpusPerHost: 8 }, link, L);
+  t.true(Math.abs(h - (L / link + 14 * (L / 8 / 1e12))) < 1e-9, String(h));
+  t.true(Math.abs(ring - (1.875 * L) / link) < 1e-9, String(ring));
+  t.true(Math.abs(hierarchicalAllReduceSeconds(m, { hosts: 1, gpusPerHost: 8 }, link, L) - layoutAllReduceSeconds(m, { hosts: 1, gpusPerHost: 8 }, link, L)) < 1e-12);
 });

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { FlagValues } from '../shared/config.js';
 import type { AllReduceRow } from './allreduce.js';
-import { fitAllReduce, parseLayouts, project, projectLayouts, type CostModel, type HostModel } from './cost-model.js';
+import { fitAllReduce, hierarchicalAllReduceSeconds, parseLayouts, project, projectLayouts, type CostModel, type HostModel } from './cost-model.js';
 import { fmt, list, pct, sizesOf } from './format.js';
 import type { MachineryRow } from './machinery.js';
 import { collectiveBytes, type BenchModel } from './model-sizes.js';
@@ -54,6 +54,7 @@ function hostsCostModel(v: FlagValues, ar: AllReduceRow[], tcp: CostModel, paylo
     const projections = (list(v, 'links-gbit', Number) as number[]).map((gbit) => ({
       linkGbit: gbit,
       points: projectLayouts(hm, { gpuStepSec: (v['gpu-step-ms'] as number) / 1000, payloadBytes, linkBitsPerSec: gbit * 1e9, layouts }).map((p) => ({ layout: `${p.layout.hosts}x${p.layout.gpusPerHost}`, efficiency: p.efficiency, stepMs: p.stepSec * 1000 })),
+      hierarchical: projectLayouts(hm, { gpuStepSec: (v['gpu-step-ms'] as number) / 1000, payloadBytes, linkBitsPerSec: gbit * 1e9, layouts, allReduce: hierarchicalAllReduceSeconds }).map((p) => p.efficiency),
     }));
     return { fit: { intraAlphaUs: intra.alphaSec * 1e6, intraBandwidthGBs: intra.bandwidthBytesPerSec / 1e9, interAlphaUs: tcp.alphaSec * 1e6, fixedMs: tcp.fixedSec * 1000 }, projections };
   } catch (err) {

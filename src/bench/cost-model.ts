@@ -127,11 +127,15 @@ export function layoutAllReduceSeconds(m: HostModel, layout: Layout, linkBytesPe
   return 2 * (n - 1) * Math.max(shm, net);
 }
 
-/** Projected step and efficiency (weak scaling, as `project`) for each layout at one link rate. */
-export function projectLayouts(m: HostModel, a: { gpuStepSec: number; payloadBytes: number[]; linkBitsPerSec: number; layouts: Layout[] }): { layout: Layout; stepSec: number; efficiency: number }[] {
+/** Projected step and efficiency (weak scaling, as `project`) for each layout at one link rate (the built ring unless `allReduce` says otherwise). */
+export function projectLayouts(
+  m: HostModel,
+  a: { gpuStepSec: number; payloadBytes: number[]; linkBitsPerSec: number; layouts: Layout[]; allReduce?: typeof layoutAllReduceSeconds },
+): { layout: Layout; stepSec: number; efficiency: number }[] {
+  const allReduce = a.allReduce ?? layoutAllReduceSeconds;
   return a.layouts.map((layout) => {
     const n = layout.hosts * layout.gpusPerHost;
-    const comm = n > 1 ? m.fixedSec + a.payloadBytes.reduce((s, b) => s + layoutAllReduceSeconds(m, layout, a.linkBitsPerSec / 8, b), 0) : 0;
+    const comm = n > 1 ? m.fixedSec + a.payloadBytes.reduce((s, b) => s + allReduce(m, layout, a.linkBitsPerSec / 8, b), 0) : 0;
     const stepSec = a.gpuStepSec + comm;
     return { layout, stepSec, efficiency: a.gpuStepSec / stepSec };
   });
@@ -144,4 +148,18 @@ export function parseLayouts(text: string): Layout[] {
     if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new RangeError(`'${item}' is not HOSTSxGPUS (e.g. 2x8)`);
     return { hosts: Number(m[1]), gpusPerHost: Number(m[2]) };
   });
+}
+
+/**
+ * What Horovod's hierarchical all-reduce would take on `layout` (not built here; for comparison):
+ * reduce-scatter inside each host in shared memory, then each local rank runs a ring between the H
+ * hosts over its 1/G of the buffer (the G rings share the host's link), then all-gather inside the
+ * host. The network carries 2(H−1)/H·L per host instead of the single ring's 2(N−1)/N·L.
+ */
+export function hierarchicalAllReduceSeconds(m: HostModel, layout: Layout, linkBytesPerSec: number, bytes: number): number {
+  const { hosts: h, gpusPerHost: g } = layout;
+  if (h * g < 2) return 0;
+  const inside = g > 1 ? 2 * (g - 1) * (m.intra.alphaSec + bytes / g / m.intra.bandwidthBytesPerSec) : 0;
+  const between = h > 1 ? 2 * (h - 1) * (m.interAlphaSec + (bytes / g / h) / (linkBytesPerSec / g)) : 0;
+  return inside + between;
 }

@@ -296,7 +296,15 @@ async function main(): Promise<void> {
         `\nOn the default data plane (shared memory inside a host: α = ${fmt(h.fit.intraAlphaUs)} µs, B = ${fmt(h.fit.intraBandwidthGBs, 2)} GB/s per link, fitted to the shm rows at N ≤ cores; between hosts: α = ${fmt(h.fit.interAlphaUs)} µs from the TCP fit, B = the link), HOSTSxGPUS, ${cm.model}, ${fmt(cm.gpuStepMs)} ms GPU step:\n\n`,
       );
       const names = h.projections[0]?.points.map((p) => p.layout) ?? [];
-      process.stdout.write(table(['link', ...names], h.projections.map((p) => [`${p.linkGbit} Gbit/s`, ...p.points.map((x) => pct(x.efficiency))])));
+      process.stdout.write(
+        table(
+          ['link', 'all-reduce', ...names],
+          h.projections.flatMap((p) => [
+            [`${p.linkGbit} Gbit/s`, 'one ring (built)', ...p.points.map((x) => pct(x.efficiency))],
+            [`${p.linkGbit} Gbit/s`, 'hierarchical (not built)', ...p.hierarchical.map(pct)],
+          ]),
+        ),
+      );
     }
   }
 
