@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { AllReduceTimeoutError, RingAllReduce } from '../src/shared/allreduce/ring.js';
+import { segmentBounds } from '../src/shared/allreduce/schedule.js';
 import { ShmTransport, sweepStaleRegions } from '../src/shared/allreduce/shm-transport.js';
 import { bitIdentical, inProcessRing, rankInput, ringReference } from './helpers/ring.js';
 
@@ -141,4 +142,67 @@ test('processes: a neighbour SIGKILLed mid-collective is named within a second; 
   t.true(ms < 1500, `named after ${ms.toFixed(0)} ms`);
   t.is(await kids[0].closed, 1);
   for (const k of kids) t.deepEqual(regionsOf(k.proc.pid!), []);
+});
+
+/** The hierarchical order of additions: each host's ring mean, then the ring mean of the hosts' means per local segment. */
+function hierarchicalReference(inputs: Float32Array[], hosts: number, perHost: number): Float32Array {
+  const length = inputs[0].length;
+  const hostMeans = Array.from({ length: hosts }, (_, h) => ringReference(inputs.slice(h * perHost, (h + 1) * perHost)));
+  const out = new Float32Array(length);
+  const lb = segmentBounds(length, perHost);
+  for (let s = 0; s < perHost; s++) out.set(ringReference(hostMeans.map((m) => m.subarray(lb[s], lb[s + 1]))), lb[s]);
+  return out;
+}
+
+for (const [hosts, perHost] of [[2, 2], [2, 3], [3, 2]]) {
+  test(`hierarchical, ${hosts} hosts × ${perHost}: shared memory inside, rings between; every rank the reference bits`, async (t) => {
+    const world = hosts * perHost;
+    const rings = await inProcessRing(t, world, { secret: Buffer.from('s'), shm: true, hierarchical: true, chunkBytes: 64 * 1024 }, (r) => ({ bindHost: `127.0.0.${1 + Math.floor(r / perHost)}` }));
+    t.true(rings.every((r) => r.links === `hierarchical: shm inside each host (${perHost} ranks), tcp between ${hosts} hosts`), rings[0].links);
+    for (const length of [7 * world + 3, 300_007]) {
+      const inputs = rings.map((_, r) => rankInput(length, r, 11));
+      const bufs = inputs.map((x) => x.slice());
+      await Promise.all(rings.map((ring, r) => ring.allReduceMean(bufs[r])));
+      t.true(bitIdentical([...bufs, hierarchicalReference(inputs, hosts, perHost)]), `allReduceMean, length ${length}`);
+    }
+    // The sharded step: the owned pieces tile the buffer; each owner's update reaches every rank.
+    const length = 100_003;
+    const owned = rings.map((r) => r.ownedRange(length));
+    const sorted = [...owned].sort((a, b) => a[0] - b[0]);
+    t.is(sorted[0][0], 0);
+    for (let k = 1; k < sorted.length; k++) t.is(sorted[k][0], sorted[k - 1][1]);
+    t.is(sorted.at(-1)![1], length);
+    t.deepEqual(rings[0].asShardedReducer().segmentBounds(length), [0, ...sorted.map((x) => x[1])]);
+    const bufs = rings.map((_, r) => rankInput(length, r, 5));
+    const oks = await Promise.all(rings.map((ring, r) => ring.reduceUpdateGather(bufs[r], { check: () => true, update: (lo, hi) => bufs[r].subarray(lo, hi).fill(r + 0.5) })));
+    t.deepEqual(oks, rings.map(() => true));
+    t.true(bitIdentical(bufs), 'every rank holds every owner’s update');
+    for (const [r, [lo, hi]] of owned.entries()) t.true(bufs[0].subarray(lo, hi).every((x) => x === r + 0.5), `rank ${r}'s piece`);
+    // One rank's failed check: nobody updates.
+    const before = rings.map((_, r) => rankInput(length, r, 6));
+    let updated = 0;
+    const skip = await Promise.all(rings.map((ring, r) => ring.reduceUpdateGather(before[r], { check: () => r !== world - 1, update: () => void updated++ })));
+    t.deepEqual(skip, rings.map(() => false));
+    t.is(updated, 0);
+    // Broadcast from rank 1 and an all-gather of owned pieces.
+    const bytes = rings.map((_, r) => new Uint8Array(50_001).fill(r === 1 ? 9 : 0));
+    await Promise.all(rings.map((ring, r) => ring.broadcast(bytes[r], 1)));
+    t.true(bytes.every((b) => b.every((x) => x === 9)));
+    const gathered = rings.map((_, r) => {
+      const b = new Float32Array(length);
+      b.subarray(...owned[r]).fill(r);
+      return b;
+    });
+    await Promise.all(rings.map((ring, r) => ring.allGather(gathered[r])));
+    t.true(bitIdentical(gathered));
+    for (const [r, [lo, hi]] of owned.entries()) t.true(gathered[0].subarray(lo, hi).every((x) => x === r));
+  });
+}
+
+test('hierarchy only where the hosts allow it: unequal hosts or one rank per host keep the single ring', async (t) => {
+  const uneven = await inProcessRing(t, 3, { shm: true, hierarchical: true }, (r) => ({ bindHost: r < 2 ? '127.0.0.1' : '127.0.0.2' }));
+  t.is(uneven[0].links, 'tcp from rank 2, shm to rank 1');
+  await meanMatchesReference(t, uneven, 10_001);
+  const single = await inProcessRing(t, 2, { shm: true, hierarchical: true }, (r) => ({ bindHost: `127.0.0.${r + 1}` }));
+  t.is(single[0].links, 'tcp');
 });

@@ -22,7 +22,7 @@ export interface AllReduceChildArgs {
   /** Largest message payload, bytes. */
   chunkBytes: number;
   compression?: Compression;
-  /** The wire under the ring: 'auto' is TCP with shared memory between ranks of one host (the workers' default). */
+  /** The wire under the ring: 'auto' is the workers' default (shared memory inside a host, TCP between hosts, hierarchical where the hosts allow). */
   transport: BenchPlane;
   /** Longest wait for any one message, ms. */
   timeoutMs: number;
@@ -39,7 +39,7 @@ async function peerEndpoints(): Promise<string[]> {
 }
 
 async function runRing(a: AllReduceChildArgs): Promise<number[][]> {
-  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, compression: a.compression ?? 'none', timeoutMs: a.timeoutMs, transport: a.transport === 'auto' ? 'tcp' : a.transport, shm: a.transport === 'auto', bindHost: a.bindHost });
+  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, compression: a.compression ?? 'none', timeoutMs: a.timeoutMs, transport: a.transport === 'auto' ? 'tcp' : a.transport, shm: a.transport === 'auto', hierarchical: a.transport === 'auto', bindHost: a.bindHost });
   try {
     process.stdout.write(`endpoint ${ring.endpoint}\n`);
     await ring.connect(await peerEndpoints());

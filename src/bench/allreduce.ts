@@ -13,8 +13,8 @@ import type { AllReduceChildArgs } from './allreduce-child.js';
 import type { RingTransportKind } from '../shared/allreduce/ring.js';
 
 /**
- * A data plane the bench measures: a ring transport, or 'auto' (what workers run by default: TCP,
- * with shared memory on the links between ranks of one host; host-transport.ts).
+ * A data plane the bench measures: a ring transport, or 'auto' (what workers run by default: shared
+ * memory between ranks of one host, TCP between hosts, hierarchical.ts where the hosts allow).
  */
 export type BenchPlane = RingTransportKind | 'auto';
 import { measureLink, type LinkRow, type Placement } from './link.js';

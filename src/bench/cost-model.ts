@@ -94,9 +94,9 @@ export function project(m: CostModel, a: ProjectionArgs): { gpus: number; stepSe
 }
 
 /**
- * A cluster of `hosts` machines with `gpusPerHost` ranks each, as the default data plane runs it
- * (host-transport.ts): one ring, each host's ranks consecutive, so N − H links are shared memory
- * and H links cross the network (none when H = 1).
+ * A cluster of `hosts` machines with `gpusPerHost` ranks each. One host: one ring in shared memory.
+ * Several: either one ring with each host's ranks consecutive (host-transport.ts: N − H links in
+ * shared memory, H across the network), or hierarchical (hierarchicalAllReduceSeconds), the default.
  */
 export interface Layout {
   hosts: number;
@@ -151,7 +151,7 @@ export function parseLayouts(text: string): Layout[] {
 }
 
 /**
- * What Horovod's hierarchical all-reduce would take on `layout` (not built here; for comparison):
+ * The hierarchical all-reduce (hierarchical.ts, the default across hosts of equal size) on `layout`:
  * reduce-scatter inside each host in shared memory, then each local rank runs a ring between the H
  * hosts over its 1/G of the buffer (the G rings share the host's link), then all-gather inside the
  * host. The network carries 2(H−1)/H·L per host instead of the single ring's 2(N−1)/N·L.

@@ -43,7 +43,7 @@ export interface MachineryChildResult {
 
 async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
   // The workers' default data plane: shared memory between ranks of this host (host-transport.ts).
-  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, secret: Buffer.from('machinery bench'), shm: true });
+  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, secret: Buffer.from('machinery bench'), shm: true, hierarchical: true });
   try {
     process.stdout.write(`endpoint ${ring.endpoint || '-'}\n`);
     const lines = createInterface({ input: process.stdin });

@@ -32,6 +32,7 @@ export async function openRing(args: OpenRingArgs): Promise<Ring> {
     bindHost: args.bindHost, secret: args.secret, timeoutMs: args.timeoutMs, compression: args.compression, curve: args.curve,
     transport: args.curve || args.dataPlane === 'zmq' ? 'zmq' : 'tcp',
     shm: args.dataPlane === 'auto' || args.dataPlane === 'shm',
+    hierarchical: args.dataPlane === 'auto',
   });
   return {
     endpoint: ring.endpoint,

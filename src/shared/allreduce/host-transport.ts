@@ -2,9 +2,9 @@
  * The ring's links chosen per neighbour: shared memory (shm-transport.ts) to a neighbour on this
  * host, the socket transport (TCP, or ZeroMQ under CurveZMQ) to one on another host. This is
  * `--data-plane auto`, the default: a ring of workers on one machine never touches the kernel's
- * network stack, and a ring over several machines crosses the network only between hosts (the
- * coordinator deals consecutive ranks to the workers of one host, so a host's ranks are neighbours
- * and only its first and last rank have a link leaving it).
+ * network stack, and a ring over several machines crosses the network only between hosts where a
+ * host's ranks are consecutive (the launcher's local workers are). Hosts of equal size go further:
+ * ring.ts then runs hierarchical.ts over this transport's two halves (`socket`, `shm`).
  *
  * Endpoint: `<socket endpoint>+<shm endpoint>` (the shm part is absent when this rank offers
  * none). Link r → r+1 is shared memory exactly when both ranks' endpoints carry a shm part with the
@@ -27,8 +27,10 @@ export class HostTransport implements WireTransport {
   private joined = false;
 
   constructor(
-    private readonly socket: WireTransport,
-    private readonly shm: ShmTransport,
+    /** The socket transport (TCP or ZeroMQ): links to other hosts, and the cross-host ring of hierarchical.ts. */
+    readonly socket: WireTransport,
+    /** This rank's shared-memory transport: links to neighbours of this host, and the local ring of hierarchical.ts. */
+    readonly shm: ShmTransport,
   ) {
     shm.afterCopy = (payload) => socket.release?.(payload);
     const sum = (k: keyof RingStats) => () => socket.stats[k] + shm.stats[k];
