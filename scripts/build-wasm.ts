@@ -12,6 +12,7 @@ const at = (path: string) => fileURLToPath(new URL(`../src/shared/${path}`, impo
 /** Each module: its source, the generated file and the constant that holds the bytes. */
 export const WASM_MODULES = [
   { wat: at('adam-simd.wat'), out: at('adam-simd-binary.ts'), name: 'ADAM_SIMD_BASE64' },
+  { wat: at('allreduce/sum-simd.wat'), out: at('allreduce/sum-simd-binary.ts'), name: 'SUM_SIMD_BASE64' },
   { wat: at('backend/kernels/elementwise.wat'), out: at('backend/kernels/elementwise-binary.ts'), name: 'ELEMENTWISE_BASE64' },
 ] as const;
 

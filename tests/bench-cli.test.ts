@@ -14,15 +14,17 @@ test('--quick all-reduce and scaling: headline ratios, breakdown, leak watch', a
   const json = join(dir, 'bench.json');
   const r = await runCli('bench', ['--quick', '--sections', 'allreduce,scaling', '--json', json], { timeoutMs: 8 * 60_000 });
   t.is(r.code, 0, r.stderr.slice(-2000));
-  t.regex(r.stdout, /## All-reduce on loopback, the ring over plain TCP/);
+  t.regex(r.stdout, /## All-reduce on one host, the ring in shared memory/);
   t.regex(r.stdout, /## Cost model/);
   const out = JSON.parse(await readFile(json, 'utf8'));
   const ratios = out.allreduce_ratio_to_tcp as { world: number; payload_bytes: number; transport: string; ratio: number }[];
   t.deepEqual(
     ratios.map((x) => [x.world, x.transport, x.payload_bytes]),
-    [2, 3].flatMap((n) => ['tcp', 'zmq'].flatMap((tr) => [[n, tr, 200000], [n, tr, 2500000]])),
+    [2, 3].flatMap((n) => ['shm', 'tcp', 'zmq'].flatMap((tr) => [[n, tr, 200000], [n, tr, 2500000]])),
   );
   for (const x of ratios) t.true(Number.isFinite(x.ratio) && x.ratio > 0);
+  // The memory-copy bound of the shared-memory rows: a positive time below the ring's own.
+  for (const row of out.allreduce.rows as { transport: string; copyBoundMs: number; timeMs: { median: number } }[]) t.true(row.copyBoundMs > 0 && row.copyBoundMs < row.timeMs.median, JSON.stringify(row));
   // The TCP limit of the same run: both ways at once is never faster per direction than it could be
   // with one direction idle by more than noise allows, and every figure is a positive time.
   for (const l of out.allreduce.link as { oneWayMs: { median: number }; bothWaysMs: { median: number } }[]) t.true(l.oneWayMs.median > 0 && l.bothWaysMs.median > 0);
@@ -37,6 +39,10 @@ test('--quick all-reduce and scaling: headline ratios, breakdown, leak watch', a
   // Two noisy payloads may not determine a bandwidth; then the bench says why instead of failing.
   if (out.cost_model.error) t.regex(out.cost_model.error, /no positive bandwidth|at least two/);
   else t.true(out.cost_model.fit.loopbackBandwidthGBs > 0);
+  // The default data plane's projection: one host and several, or the reason it could not be fitted.
+  const hosts = out.cost_model.hosts;
+  if (hosts && !hosts.error) t.deepEqual(hosts.projections[0].points.map((p: { layout: string }) => p.layout), ['1x4', '1x8', '2x8', '8x8']);
+  else if (hosts) t.regex(hosts.error, /no positive bandwidth|at least two|no shared-memory/);
 });
 
 test('--quick machinery: N = 1 and 2 with the MLP’s gradient sizes, the parts add up to the step, a synthetic compute time is spent', async (t) => {
@@ -116,6 +122,11 @@ test.serial('--quick hosts: the shaping holds, the ring and a real 2-worker run 
   t.true(run.prediction!.linkMs > 90, `link term ${run.prediction!.linkMs} ms`);
   t.is(run.prediction!.cpuMs, unshaped.training[0].parts.reduceMs);
   t.is(run.prediction!.predictedMs, run.stepMs.median - run.parts.reduceMs + Math.max(run.prediction!.linkMs, run.prediction!.cpuMs));
+  // 2 hosts × 2 ranks: both rings ran every payload; at 1 Gbit/s the 2.5 MB all-reduce is held by the link either way.
+  const pairs = (JSON.parse(await readFile(json, 'utf8')).hosts as { twoByTwo: { bytes: number; flatMs: { median: number }; hostAwareMs: { median: number } }[] }[]).map((h) => h.twoByTwo);
+  for (const p of pairs) t.deepEqual(p.map((x) => x.bytes), [200_000, 2_500_000]);
+  for (const x of pairs[1]) t.true(x.flatMs.median > 0 && x.hostAwareMs.median > 0);
+  t.true(pairs[1][1].hostAwareMs.median > (1.5 * 2.5e6) / 0.125e9 * 1000 * 0.7, `shm + TCP at 1 Gbit/s: ${pairs[1][1].hostAwareMs.median} ms`);
   const made = namespacesNamed(r.stderr);
   t.is(made.length, 8, r.stderr.slice(-1000));
   const left = await existingNamespaces();

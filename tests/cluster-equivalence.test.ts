@@ -65,3 +65,20 @@ test('with BatchNorm and Dropout, replicas stay bit-identical (weights hashed ev
   t.is(r.code, 0, r.stderr);
   t.notRegex(r.stderr, /replica weights differ/);
 });
+
+test('every data plane gives the same bits: 3 workers over shared memory (auto), TCP and ZeroMQ end bit-identical', async (t) => {
+  // The shared-memory ring runs schedule.ts's very additions (shm-transport.ts), so the weights
+  // must not differ in a single bit from the socket rings'; the workers' logs name the plane used.
+  const dir = await tempDir(t);
+  const bits: Buffer[] = [];
+  for (const plane of ['auto', 'tcp', 'zmq']) {
+    const r = await runCli('cluster', ['--workers', '3', ...COMMON, '--data-plane', plane, '--hash-every', '1', '--run-dir', join(dir, plane)], { env });
+    t.is(r.code, 0, r.stderr);
+    const planes = [...r.stderr.matchAll(/data plane: (.+)/g)].map((m) => m[1].trim());
+    t.deepEqual(planes, ['auto', 'shm'].includes(plane) ? ['shm', 'shm', 'shm'] : [plane, plane, plane], r.stderr);
+    const w = await finalWeights(join(dir, plane));
+    bits.push(Buffer.concat([Buffer.from(w.g.buffer), Buffer.from(w.d.buffer)]));
+  }
+  t.true(bits[0].equals(bits[1]), 'shared memory = TCP');
+  t.true(bits[0].equals(bits[2]), 'shared memory = ZeroMQ');
+});

@@ -9,6 +9,7 @@ import test from 'ava';
 import type { ChildProcess } from 'node:child_process';
 import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { VirtualHosts, type VirtualHost } from '../src/bench/netns.js';
 import { ROOT, runCli, tempDir } from './helpers/cli.js';
 import { finalState } from './helpers/run.js';
@@ -82,6 +83,31 @@ test.serial('3 hosts (CurveZMQ on): coordinator and 2 workers on their own addre
   const loop = await runCli('cluster', ['--workers', '2', ...TRAIN, ...run, '--run-dir', join(dir, 'loopback')], { env: SAME_BLAS });
   t.is(loop.code, 0, loop.stderr.slice(-2000));
   t.true((await finalState(join(dir, 'ns-run'))).equals(await finalState(join(dir, 'loopback'))), 'weights differ from the loopback run');
+});
+
+test.serial('2 hosts × 2 workers (plain TCP): hierarchical all-reduce, shared memory inside each host, replicas identical every step, no region left', async (t) => {
+  const dir = await tempDir(t);
+  const vh = await hosts(t, 3);
+  const run = ['--limit', '512', '--epochs', '2'];
+  const coordArgs = coordinatorArgs(vh, dir, join(dir, 'ns-run'), [...run, '--hash-every', '1'], false);
+  coordArgs[coordArgs.indexOf('--workers') + 1] = '4';
+  const coord = start(vh, vh.hosts[0], 'src/coordinator/main.ts', coordArgs);
+  await waitFor(coord, /workers join with/, 60_000);
+  const workers: Proc[] = [];
+  for (const rank of [0, 1, 2, 3]) {
+    const h = vh.hosts[1 + Math.floor(rank / 2)];
+    const args = await workerArgs(vh, dir, h, run, false);
+    args[args.indexOf('--rank') + 1] = String(rank);
+    workers.push(start(vh, h, 'src/worker/main.ts', args));
+  }
+  t.is(await coord.exit, 0, `${coord.stderr.slice(-1500)}\n${workers.map((w) => w.stderr.slice(-600)).join('\n')}`);
+  for (const w of workers) {
+    t.is(await w.exit, 0, w.stderr.slice(-1000));
+    t.regex(w.stderr, /data plane: hierarchical: shm inside each host \(2 ranks\), tcp between 2 hosts/);
+  }
+  t.notRegex(coord.stderr, /replica weights differ/);
+  const pids = new Set(workers.map((w) => String(w.child.pid)));
+  t.deepEqual(readdirSync('/dev/shm').filter((n) => pids.has(/^gan-ring-(\d+)-/.exec(n)?.[1] ?? '')), []);
 });
 
 test.serial('a worker host whose link is cut is detected as lost, and the run recovers when workers rejoin (ring on plain TCP)', async (t) => {

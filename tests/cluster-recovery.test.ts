@@ -5,6 +5,7 @@
  * finite losses and agreeing replica hashes, ends bit-identical to a run that was never disturbed
  * (the rollback replays the same deterministic steps), and its final checkpoint samples.
  */
+import { readdirSync } from 'node:fs';
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -52,6 +53,10 @@ test('two workers SIGKILLed mid-run: restarts, rollbacks, and the same result as
   t.is(rollbacks.length, 2);
   t.log(`failure detected ${detected.map((ms) => `${ms} ms`).join(', ')} after the kill; steps redone: ${rollbacks.map((m) => Number(m[1]) - Number(m[2])).join(', ')}`);
   t.notRegex(r.stderr, /replica weights differ/);
+  // The workers' rings ran in shared memory; no region of any of them (killed or not) is left in /dev/shm.
+  t.regex(r.stderr, /data plane: shm/);
+  const pids = new Set([...r.stderr.matchAll(/worker rank \d joined: \S+ pid (\d+)/g)].map((m) => m[1]));
+  t.deepEqual(readdirSync('/dev/shm').filter((n) => pids.has(/^gan-ring-(\d+)-/.exec(n)?.[1] ?? '')), []);
 
   const lines = (await readFile(join(dir, 'run', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   t.is(lines.filter((l) => l.type === 'rollback').length, 2);

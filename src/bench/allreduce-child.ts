@@ -8,7 +8,8 @@
  * stderr, exit code 1.
  */
 import { createInterface } from 'node:readline';
-import { RingAllReduce, type Compression, type RingTransportKind } from '../shared/allreduce/ring.js';
+import { RingAllReduce, type Compression } from '../shared/allreduce/ring.js';
+import type { BenchPlane } from './allreduce.js';
 
 /** What the parent asks one child to do. */
 export interface AllReduceChildArgs {
@@ -21,8 +22,8 @@ export interface AllReduceChildArgs {
   /** Largest message payload, bytes. */
   chunkBytes: number;
   compression?: Compression;
-  /** The wire under the ring (both are measured: the ring picks tcp unless CurveZMQ is on). */
-  transport: RingTransportKind;
+  /** The wire under the ring: 'auto' is the workers' default (shared memory inside a host, TCP between hosts, hierarchical where the hosts allow). */
+  transport: BenchPlane;
   /** Longest wait for any one message, ms. */
   timeoutMs: number;
   /** Address the ring listens on (a virtual host's, src/bench/netns.ts). Default 127.0.0.1. */
@@ -38,7 +39,7 @@ async function peerEndpoints(): Promise<string[]> {
 }
 
 async function runRing(a: AllReduceChildArgs): Promise<number[][]> {
-  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, compression: a.compression ?? 'none', timeoutMs: a.timeoutMs, transport: a.transport, bindHost: a.bindHost });
+  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, compression: a.compression ?? 'none', timeoutMs: a.timeoutMs, transport: a.transport === 'auto' ? 'tcp' : a.transport, shm: a.transport === 'auto', hierarchical: a.transport === 'auto', bindHost: a.bindHost });
   try {
     process.stdout.write(`endpoint ${ring.endpoint}\n`);
     await ring.connect(await peerEndpoints());

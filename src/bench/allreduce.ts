@@ -11,6 +11,12 @@
 import { startChild, type BenchChild } from './child.js';
 import type { AllReduceChildArgs } from './allreduce-child.js';
 import type { RingTransportKind } from '../shared/allreduce/ring.js';
+
+/**
+ * A data plane the bench measures: a ring transport, or 'auto' (what workers run by default: shared
+ * memory between ranks of one host, TCP between hosts, hierarchical.ts where the hosts allow).
+ */
+export type BenchPlane = RingTransportKind | 'auto';
 import { measureLink, type LinkRow, type Placement } from './link.js';
 import { runGloo, type GlooResult } from './peer.js';
 import { mapSummary, summarize, type Summary } from './stats.js';
@@ -30,14 +36,14 @@ export interface AllReduceBenchArgs {
   /** Process counts to run gloo at (none: skip gloo). */
   glooWorlds: number[];
   /** The ring's transports to measure. */
-  transports: RingTransportKind[];
+  transports: BenchPlane[];
 }
 
 /** One (N, payload) figure. Times in ms, rates in GB/s (1e9 bytes). */
 export interface AllReduceRow {
   world: number;
   bytes: number;
-  transport: RingTransportKind;
+  transport: BenchPlane;
   algorithm: string;
   timeMs: Summary;
   busbwGBs: Summary;
@@ -47,6 +53,11 @@ export interface AllReduceRow {
   ratioToTcp: number;
   /** gloo's median time at the same N and payload, ms, when measured. */
   glooMs?: number;
+  /**
+   * 2(N−1)/N · bytes at the rate one process copies memory (TypedArray.set, measured in the same
+   * run), ms: what a rank of a shared-memory ring must at least copy, the physical limit of that path.
+   */
+  copyBoundMs: number;
 }
 
 /** Wires children in a ring (each child's peer is the next one's endpoint) and collects results. */
@@ -66,7 +77,7 @@ function childDeadline(a: AllReduceBenchArgs): number {
 }
 
 /** Per payload, the ring's times over `world` ranks: on loopback, or rank r on `hosts[r]`. */
-export async function measureRing(a: AllReduceBenchArgs, world: number, transport: RingTransportKind, hosts?: Placement[]): Promise<Summary[]> {
+export async function measureRing(a: AllReduceBenchArgs, world: number, transport: BenchPlane, hosts?: Placement[]): Promise<Summary[]> {
   const children = Array.from({ length: world }, (_, rank) =>
     startChild(
       'allreduce-child.ts',
@@ -77,6 +88,19 @@ export async function measureRing(a: AllReduceBenchArgs, world: number, transpor
   const perRank = await runRing(children);
   // An iteration lasts as long as its slowest rank.
   return a.sizes.map((_, i) => summarize(perRank[0][i].map((_, j) => Math.max(...perRank.map((r) => r[i][j])))));
+}
+
+/** One process copying `bytes` between two of its buffers (TypedArray.set), ms per copy. */
+export function measureCopy(bytes: number, warmup: number, repeats: number): Summary {
+  const src = new Uint8Array(bytes).fill(7);
+  const dst = new Uint8Array(bytes);
+  const times: number[] = [];
+  for (let i = 0; i < warmup + Math.max(repeats, 5); i++) {
+    const t0 = performance.now();
+    dst.set(src);
+    if (i >= warmup) times.push(performance.now() - t0);
+  }
+  return summarize(times);
 }
 
 /** busbw, GB/s, of an all-reduce of `bytes` over `world` ranks taking `times` ms (nccl-tests' definition, above). */
@@ -96,7 +120,7 @@ export function tcpBoundMs(link: LinkRow, world: number): number {
 export async function allReduceBench(a: AllReduceBenchArgs, log: (line: string) => void): Promise<{ link: LinkRow[]; rows: AllReduceRow[]; gloo: GlooResult }> {
   log('all-reduce: link limit (plain TCP, 2 processes, one way and both ways)');
   const first = await measureLink(a.sizes, a.warmup, a.repeats, a.timeoutMs);
-  const rings: { world: number; transport: RingTransportKind; times: Summary[] }[] = [];
+  const rings: { world: number; transport: BenchPlane; times: Summary[] }[] = [];
   for (const world of a.worlds) {
     for (const transport of a.transports) {
       log(`all-reduce: ring over ${transport}, ${world} processes`);
@@ -117,13 +141,15 @@ export async function allReduceBench(a: AllReduceBenchArgs, log: (line: string) 
     log(`all-reduce: gloo (PyTorch), ${a.glooWorlds.join(', ')} processes`);
     gloo = await runGloo(a.glooWorlds, a.sizes, a.warmup, a.repeats, a.timeoutMs);
   }
+  const copyMs = a.sizes.map((bytes) => measureCopy(bytes, a.warmup, a.repeats).median);
   const rows: AllReduceRow[] = [];
   for (const { world, transport, times } of rings) {
     a.sizes.forEach((bytes, i) => {
       const busbwGBs = busbw(times[i], bytes, world);
       const bound = tcpBoundMs(link[i], world);
       const glooMs = gloo.available ? gloo.rows.find((g) => g.world === world && g.bytes === bytes)?.timeMs.median : undefined;
-      rows.push({ world, bytes, transport, algorithm: `ring over ${transport} (chunked, pipelined)`, timeMs: times[i], busbwGBs, tcpBoundMs: bound, ratioToTcp: bound / times[i].median, glooMs });
+      const copyBoundMs = ((2 * (world - 1)) / world) * copyMs[i];
+      rows.push({ world, bytes, transport, algorithm: `ring over ${transport} (chunked, pipelined)`, timeMs: times[i], busbwGBs, tcpBoundMs: bound, ratioToTcp: bound / times[i].median, glooMs, copyBoundMs });
     });
   }
   return { link, rows, gloo };

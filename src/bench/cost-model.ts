@@ -92,3 +92,74 @@ export function project(m: CostModel, a: ProjectionArgs): { gpus: number; stepSe
     return { gpus: n, stepSec, efficiency: a.gpuStepSec / stepSec };
   });
 }
+
+/**
+ * A cluster of `hosts` machines with `gpusPerHost` ranks each. One host: one ring in shared memory.
+ * Several: either one ring with each host's ranks consecutive (host-transport.ts: N − H links in
+ * shared memory, H across the network), or hierarchical (hierarchicalAllReduceSeconds), the default.
+ */
+export interface Layout {
+  hosts: number;
+  gpusPerHost: number;
+}
+
+/** The two link kinds of the default data plane: shared memory inside a host, a network link between hosts. */
+export interface HostModel {
+  /** Fitted to the shared-memory ring (α per ring step, B per link). */
+  intra: Pick<CostModel, 'alphaSec' | 'bandwidthBytesPerSec'>;
+  /** Per-ring-step software cost of a socket link, s (fitted to the TCP ring); its bandwidth is the link rate projected. */
+  interAlphaSec: number;
+  fixedSec: number;
+}
+
+/**
+ * Seconds of one ring all-reduce of `bytes` over `layout`: 2(N−1) steps, each moving L/N bytes on
+ * every link at once, so a step lasts as long as its slowest link (α + (L/N)/B of either kind).
+ * Assumes each rank copies at the measured shared-memory rate whatever the rank count (a core or
+ * more per rank; memory bandwidth saturation is not modelled).
+ */
+export function layoutAllReduceSeconds(m: HostModel, layout: Layout, linkBytesPerSec: number, bytes: number): number {
+  const n = layout.hosts * layout.gpusPerHost;
+  if (n < 2) return 0;
+  const piece = bytes / n;
+  const shm = layout.gpusPerHost > 1 ? m.intra.alphaSec + piece / m.intra.bandwidthBytesPerSec : 0;
+  const net = layout.hosts > 1 ? m.interAlphaSec + piece / linkBytesPerSec : 0;
+  return 2 * (n - 1) * Math.max(shm, net);
+}
+
+/** Projected step and efficiency (weak scaling, as `project`) for each layout at one link rate (the built ring unless `allReduce` says otherwise). */
+export function projectLayouts(
+  m: HostModel,
+  a: { gpuStepSec: number; payloadBytes: number[]; linkBitsPerSec: number; layouts: Layout[]; allReduce?: typeof layoutAllReduceSeconds },
+): { layout: Layout; stepSec: number; efficiency: number }[] {
+  const allReduce = a.allReduce ?? layoutAllReduceSeconds;
+  return a.layouts.map((layout) => {
+    const n = layout.hosts * layout.gpusPerHost;
+    const comm = n > 1 ? m.fixedSec + a.payloadBytes.reduce((s, b) => s + allReduce(m, layout, a.linkBitsPerSec / 8, b), 0) : 0;
+    const stepSec = a.gpuStepSec + comm;
+    return { layout, stepSec, efficiency: a.gpuStepSec / stepSec };
+  });
+}
+
+/** `HxG` (hosts × GPUs per host), comma-separated, e.g. '1x4,1x8,2x8,8x8'. */
+export function parseLayouts(text: string): Layout[] {
+  return text.split(',').map((item) => {
+    const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/.exec(item);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new RangeError(`'${item}' is not HOSTSxGPUS (e.g. 2x8)`);
+    return { hosts: Number(m[1]), gpusPerHost: Number(m[2]) };
+  });
+}
+
+/**
+ * The hierarchical all-reduce (hierarchical.ts, the default across hosts of equal size) on `layout`:
+ * reduce-scatter inside each host in shared memory, then each local rank runs a ring between the H
+ * hosts over its 1/G of the buffer (the G rings share the host's link), then all-gather inside the
+ * host. The network carries 2(H−1)/H·L per host instead of the single ring's 2(N−1)/N·L.
+ */
+export function hierarchicalAllReduceSeconds(m: HostModel, layout: Layout, linkBytesPerSec: number, bytes: number): number {
+  const { hosts: h, gpusPerHost: g } = layout;
+  if (h * g < 2) return 0;
+  const inside = g > 1 ? 2 * (g - 1) * (m.intra.alphaSec + bytes / g / m.intra.bandwidthBytesPerSec) : 0;
+  const between = h > 1 ? 2 * (h - 1) * (m.interAlphaSec + (bytes / g / h) / (linkBytesPerSec / g)) : 0;
+  return inside + between;
+}

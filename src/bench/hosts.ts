@@ -9,6 +9,8 @@
  *   link        a plain TCP stream between two hosts, one way and both ways (what the shaping lets through);
  *   all-reduce  the ring the workers run (plain TCP, as without CurveZMQ), rank r on host r, N = 2…4,
  *               every payload; busbw against the shaped rate;
+ *   2 × 2       two hosts with two ranks each: the flat TCP ring against the default data plane
+ *               (hierarchical.ts: reduce in shared memory inside a host, rings between hosts only);
  *   fit         α and B of the cost model (cost-model.ts) by least squares on this rate's all-reduce points
  *               (shown beside the rate; the unshaped fit's α is the per-ring-step software cost);
  *   training    `npm run coordinator` on host 0 and one `npm run worker` per host 1…N, each with its own
@@ -92,6 +94,11 @@ export interface HostsRate {
   linkGbit: number | null;
   link: LinkRow[];
   rings: HostsRingRow[];
+  /**
+   * 2 hosts × 2 ranks (ranks 0, 1 on host 1; 2, 3 on host 2), every payload: the flat ring (TCP on
+   * every link) against the default data plane (hierarchical: shared memory inside each host, TCP between).
+   */
+  twoByTwo: { bytes: number; flatMs: Summary; hostAwareMs: Summary }[];
   fit?: { alphaUs: number; bandwidthGBs: number; ofLinkRate: number | null };
   fitError?: string;
   training: HostsTrainRow[];
@@ -163,7 +170,16 @@ async function measureRate(linkGbit: number | null, a: HostsBenchArgs, log: (l: 
         rings.push({ world, bytes, timeMs: times[i], busbwGBs, ofLinkRate: ofRate(busbwGBs.median) });
       });
     }
-    const out: HostsRate = { linkGbit, link, rings, training: [] };
+    const twoByTwo: HostsRate['twoByTwo'] = [];
+    if (vh.hosts.length >= 3) {
+      const placement = [1, 1, 2, 2].map(place);
+      log(`hosts: ${label}, 2 hosts × 2 ranks, the flat TCP ring`);
+      const flat = await measureRing({ ...a, glooWorlds: [], transports: ['tcp'] }, 4, 'tcp', placement);
+      log(`hosts: ${label}, 2 hosts × 2 ranks, hierarchical (shared memory inside each host, TCP between)`);
+      const aware = await measureRing({ ...a, glooWorlds: [], transports: ['auto'] }, 4, 'auto', placement);
+      a.sizes.forEach((bytes, i) => twoByTwo.push({ bytes, flatMs: flat[i], hostAwareMs: aware[i] }));
+    }
+    const out: HostsRate = { linkGbit, link, rings, twoByTwo, training: [] };
     try {
       const fit = fitAllReduce(rings.map((r) => ({ world: r.world, bytes: r.bytes, seconds: r.timeMs.median / 1000 })));
       out.fit = { alphaUs: fit.alphaSec * 1e6, bandwidthGBs: fit.bandwidthBytesPerSec / 1e9, ofLinkRate: ofRate(fit.bandwidthBytesPerSec / 1e9) };

@@ -42,7 +42,8 @@ export interface MachineryChildResult {
 }
 
 async function main(a: MachineryChildArgs): Promise<MachineryChildResult> {
-  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, secret: Buffer.from('machinery bench') });
+  // The workers' default data plane: shared memory between ranks of this host (host-transport.ts).
+  const ring = await RingAllReduce.bind({ rank: a.rank, world: a.world, chunkBytes: a.chunkBytes, timeoutMs: a.timeoutMs, secret: Buffer.from('machinery bench'), shm: true, hierarchical: true });
   try {
     process.stdout.write(`endpoint ${ring.endpoint || '-'}\n`);
     const lines = createInterface({ input: process.stdin });

@@ -12,18 +12,20 @@ import { cpus } from 'node:os';
 import { basename } from 'node:path';
 import { BACKEND_NAMES } from '../shared/backend/select.js';
 import { DEFAULT_CHUNK_BYTES } from '../shared/allreduce/ring.js';
-import { BENCH_FLAGS, commaList, FlagError, parseFlags, type FlagValues } from '../shared/config.js';
+import { BENCH_FLAGS, FlagError, parseFlags, type FlagValues } from '../shared/config.js';
 import { checkPathFlags } from '../shared/path-flags.js';
 import { allReduceBench, type AllReduceRow } from './allreduce.js';
 import { ChildError, startChild } from './child.js';
 import type { ComputeBackend, ComputeChildArgs, ComputeChildResult } from './compute-child.js';
 import { CATEGORY_LABELS, PROFILE_CATEGORIES, type ProfileCategory } from './cpu-profile.js';
-import { fitAllReduce, project, type CostModel } from './cost-model.js';
+import { parseLayouts } from './cost-model.js';
+import { collectiveBytes } from './model-sizes.js';
+import { costModel, machineryCostModel, printProjections, type ScalingOut } from './cost-model-fit.js';
+import { fmt, list, pct, sfmt, sizesOf } from './format.js';
 import { readMetricsLines, replayEta } from './eta.js';
 import { hostsBench } from './hosts.js';
 import type { LinkRow } from './link.js';
 import { machineryBench, type MachineryRow } from './machinery.js';
-import { collectiveBytes, modelSizes, type ModelSizes } from './model-sizes.js';
 import { runPeer, type GlooResult, type PeerResult } from './peer.js';
 import { clusterRun, scalingEfficiency, STEP_PARTS, type ClusterRunResult } from './scaling.js';
 import { mapSummary, summarize, type Summary } from './stats.js';
@@ -33,25 +35,6 @@ type ModelName = 'mlp' | 'dcgan';
 const SECTIONS = ['compute', 'allreduce', 'machinery', 'scaling', 'peer', 'hosts', 'eta'] as const;
 /** The payloads of the issue: the two models' D and G gradient sizes and their sum, MB = 1e6 bytes. */
 const PAYLOADS_MB = [0.2, 2.5, 6, 9.4];
-
-const sizesCache = new Map<ModelName, Promise<ModelSizes>>();
-/** The model's buffer sizes (built once per run). */
-function sizesOf(model: ModelName): Promise<ModelSizes> {
-  if (!sizesCache.has(model)) sizesCache.set(model, modelSizes(model));
-  return sizesCache.get(model)!;
-}
-
-function list(v: FlagValues, name: string, parse: (s: string) => number | string = (s) => s): (number | string)[] {
-  return commaList(v[name], `--${name}`).map((s) => {
-    const x = parse(s);
-    if (typeof x === 'number' && !(x > 0)) throw new FlagError(`--${name}: '${s}' is not a positive number`);
-    return x;
-  });
-}
-
-const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
-const sfmt = (s: Summary, d = 1) => `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})`;
-const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 
 interface ComputeRow {
   backend: string;
@@ -124,10 +107,7 @@ async function computeSection(v: FlagValues, quick: boolean, repeats: number, lo
   return { rows, unavailable, skipped };
 }
 
-interface ScalingOut {
-  runs: ClusterRunResult[];
-  efficiency: Partial<Record<ModelName, number>>;
-}
+
 
 async function scalingSection(quick: boolean, log: (l: string) => void): Promise<ScalingOut> {
   const runs: ClusterRunResult[] = [];
@@ -145,52 +125,6 @@ async function scalingSection(quick: boolean, log: (l: string) => void): Promise
   return { runs, efficiency };
 }
 
-async function costModel(v: FlagValues, ar: AllReduceRow[], scaling: ScalingOut | undefined) {
-  // Fitted on the transport the ring uses by default (plain TCP; ZeroMQ only under CurveZMQ).
-  const fit = fitAllReduce(ar.filter((r) => r.transport === 'tcp').map((r) => ({ world: r.world, bytes: r.bytes, seconds: r.timeMs.median / 1000 })));
-  // The fixed overhead comes from the 2-worker run of the projected model, or of the one that ran.
-  let model = v['project-model'] as ModelName;
-  const twos = scaling?.runs.filter((r) => r.workers === 2) ?? [];
-  if (!twos.some((r) => r.model === model) && twos.length > 0) model = twos[0].model as ModelName;
-  const two = twos.find((r) => r.model === model);
-  const fixedMs = two ? two.parts.dataMs + two.parts.flattenMs + two.parts.metricsMs + two.parts.controlMs : 0;
-  const m: CostModel = { ...fit, fixedSec: fixedMs / 1000 };
-  const payloadBytes = collectiveBytes(await sizesOf(model));
-  const check = two
-    ? { measuredStepMs: two.stepMs.median, predictedStepMs: two.parts.computeMs + two.parts.optimizerMs + fixedMs + 1000 * payloadBytes.reduce((s, b) => s + fit.alphaSec * 2 + b / fit.bandwidthBytesPerSec, 0) }
-    : undefined;
-  const projections = (list(v, 'links-gbit', Number) as number[]).map((gbit) => ({
-    linkGbit: gbit,
-    points: project(m, { gpuStepSec: (v['gpu-step-ms'] as number) / 1000, payloadBytes, linkBitsPerSec: gbit * 1e9, gpus: list(v, 'project-gpus', Number) as number[] }),
-  }));
-  return { model, gpuStepMs: v['gpu-step-ms'] as number, fit: { alphaUs: m.alphaSec * 1e6, loopbackBandwidthGBs: m.bandwidthBytesPerSec / 1e9, fixedMs }, payloadBytes, check, projections };
-}
-
-/**
- * The cost model fitted to the machinery section: α and B from every D and G all-reduce at N ≥ 2
- * (four buffer sizes when both models ran: 0.85, 5.84, 5.97, 9.32 MB), c = the step's rest at N = 2.
- */
-async function machineryCostModel(v: FlagValues, rows: MachineryRow[]) {
-  const fit = fitAllReduce(rows.filter((r) => r.world >= 2).flatMap((r) => r.collectiveBytes.map((bytes, n) => ({ world: r.world, bytes, seconds: r.reduceByNetMs[n] / 1000 }))));
-  let model = v['project-model'] as ModelName;
-  if (!rows.some((r) => r.model === model)) model = rows[0].model;
-  const two = rows.find((r) => r.model === model && r.world === 2);
-  const fixedMs = two ? two.parts.otherMs : 0;
-  const m: CostModel = { ...fit, fixedSec: fixedMs / 1000 };
-  const payloadBytes = collectiveBytes(await sizesOf(model));
-  const projections = (list(v, 'links-gbit', Number) as number[]).map((gbit) => ({
-    linkGbit: gbit,
-    points: project(m, { gpuStepSec: (v['gpu-step-ms'] as number) / 1000, payloadBytes, linkBitsPerSec: gbit * 1e9, gpus: list(v, 'project-gpus', Number) as number[] }),
-  }));
-  return { model, gpuStepMs: v['gpu-step-ms'] as number, fit: { alphaUs: m.alphaSec * 1e6, bandwidthGBs: m.bandwidthBytesPerSec / 1e9, fixedMs }, payloadBytes, projections };
-}
-
-function printProjections(cm: { model: string; gpuStepMs: number; payloadBytes: number[]; projections: { linkGbit: number; points: { gpus: number; efficiency: number }[] }[] }): void {
-  process.stdout.write(`Projected efficiency, ${cm.model} gradients (${cm.payloadBytes.map((b) => fmt(b / 1e6, 2)).join(' + ')} MB per step), ${fmt(cm.gpuStepMs)} ms GPU step, weak scaling:\n\n`);
-  const gpus = cm.projections[0]?.points.map((p) => p.gpus) ?? [];
-  process.stdout.write(table(['link', ...gpus.map((g) => `${g} GPUs`)], cm.projections.map((p) => [`${p.linkGbit} Gbit/s`, ...p.points.map((x) => pct(x.efficiency))])));
-}
-
 async function main(): Promise<void> {
   const v = parseFlags(process.argv.slice(2), BENCH_FLAGS);
   if (v.help) {
@@ -205,6 +139,11 @@ async function main(): Promise<void> {
   // Every list flag is checked before minutes of measuring, not when its section comes.
   list(v, 'links-gbit', Number);
   list(v, 'project-gpus', Number);
+  try {
+    parseLayouts(v['project-layouts'] as string);
+  } catch (err) {
+    throw new FlagError(`--project-layouts: ${(err as Error).message}`);
+  }
   list(v, 'host-links-gbit', Number);
   for (const n of list(v, 'host-workers', Number) as number[]) if (!Number.isInteger(n) || n < 2 || n > 8) throw new FlagError(`--host-workers: '${n}' is not a worker count from 2 to 8`);
   if (sections.includes('hosts') && process.getuid?.() !== 0) throw new FlagError('--sections hosts: network namespaces need root (run as root, as CI does)');
@@ -253,10 +192,10 @@ async function main(): Promise<void> {
   if (sections.includes('allreduce')) {
     const sizes = (quick ? [0.2, 2.5] : PAYLOADS_MB).map((mb) => Math.round((mb * 1e6) / 4) * 4);
     const worlds = quick ? [2, 3] : [2, 3, 4];
-    ar = await allReduceBench({ worlds, sizes, warmup: 2, repeats: quick ? 5 : Math.max(repeats, 10), chunkBytes: DEFAULT_CHUNK_BYTES, timeoutMs: 30_000, glooWorlds: quick ? [2] : worlds, transports: ['tcp', 'zmq'] }, log);
+    ar = await allReduceBench({ worlds, sizes, warmup: 2, repeats: quick ? 5 : Math.max(repeats, 10), chunkBytes: DEFAULT_CHUNK_BYTES, timeoutMs: 30_000, glooWorlds: quick ? [2] : worlds, transports: ['shm', 'tcp', 'zmq'] }, log);
     out.allreduce = ar;
     out.allreduce_ratio_to_tcp = ar.rows.map((r) => ({ world: r.world, payload_bytes: r.bytes, transport: r.transport, ratio: r.ratioToTcp, gloo_ms: r.glooMs ?? null }));
-    process.stdout.write(`\n## All-reduce on loopback, the ring over plain TCP (the default) and over ZeroMQ (used with CurveZMQ), against plain TCP and gloo (busbw = bytes·2(N−1)/N / time; TCP bound = 2(N−1)/N·bytes at the both-ways rate, same run)\n\n`);
+    process.stdout.write(`\n## All-reduce on one host, the ring in shared memory (the default between workers of one host), over plain TCP (the default between hosts) and over ZeroMQ (used with CurveZMQ), against plain TCP, a memory copy and gloo (busbw = bytes·2(N−1)/N / time; TCP bound = 2(N−1)/N·bytes at the both-ways rate; copy bound = 2(N−1)/N·bytes at one process's copy rate; same run)\n\n`);
     process.stdout.write(
       table(
         ['payload MB', 'TCP one way ms', 'GB/s', 'TCP both ways ms', 'GB/s per direction'],
@@ -266,8 +205,8 @@ async function main(): Promise<void> {
     process.stdout.write('\n');
     process.stdout.write(
       table(
-        ['N', 'payload MB', 'transport', 'ring ms (min–max)', 'busbw GB/s', 'TCP bound ms', 'TCP bound / ring', 'gloo ms', 'ring / gloo'],
-        ar.rows.map((r) => [String(r.world), fmt(r.bytes / 1e6), r.transport, sfmt(r.timeMs, 2), fmt(r.busbwGBs.median, 2), fmt(r.tcpBoundMs, 2), pct(r.ratioToTcp), r.glooMs !== undefined ? fmt(r.glooMs, 2) : '–', r.glooMs !== undefined ? `${fmt(r.timeMs.median / r.glooMs, 2)}×` : '–']),
+        ['N', 'payload MB', 'transport', 'ring ms (min–max)', 'busbw GB/s', 'TCP bound ms', 'TCP bound / ring', 'copy bound ms', 'copy bound / ring', 'gloo ms', 'ring / gloo'],
+        ar.rows.map((r) => [String(r.world), fmt(r.bytes / 1e6), r.transport, sfmt(r.timeMs, 2), fmt(r.busbwGBs.median, 2), fmt(r.tcpBoundMs, 2), pct(r.ratioToTcp), fmt(r.copyBoundMs, 2), pct(r.copyBoundMs / r.timeMs.median), r.glooMs !== undefined ? fmt(r.glooMs, 2) : '–', r.glooMs !== undefined ? `${fmt(r.timeMs.median / r.glooMs, 2)}×` : '–']),
       ),
     );
     if (!ar.gloo.available) process.stdout.write(`\n- gloo not measured: ${ar.gloo.reason}\n`);
@@ -352,6 +291,23 @@ async function main(): Promise<void> {
     );
     if (cm.check) process.stdout.write(`2-worker ${cm.model} step: measured ${fmt(cm.check.measuredStepMs)} ms, model ${fmt(cm.check.predictedStepMs)} ms\n\n`);
     printProjections(cm);
+    const h = cm.hosts;
+    if ('error' in h) process.stdout.write(`\n- default data plane not projected: ${h.error}\n`);
+    else {
+      process.stdout.write(
+        `\nOn the default data plane (shared memory inside a host: α = ${fmt(h.fit.intraAlphaUs)} µs, B = ${fmt(h.fit.intraBandwidthGBs, 2)} GB/s per link, fitted to the shm rows at N ≤ cores; between hosts: α = ${fmt(h.fit.interAlphaUs)} µs from the TCP fit, B = the link), HOSTSxGPUS, ${cm.model}, ${fmt(cm.gpuStepMs)} ms GPU step:\n\n`,
+      );
+      const names = h.projections[0]?.points.map((p) => p.layout) ?? [];
+      process.stdout.write(
+        table(
+          ['link', 'all-reduce', ...names],
+          h.projections.flatMap((p) => [
+            [`${p.linkGbit} Gbit/s`, 'one ring', ...p.points.map((x) => pct(x.efficiency))],
+            [`${p.linkGbit} Gbit/s`, 'hierarchical', ...p.hierarchical.map(pct)],
+          ]),
+        ),
+      );
+    }
   }
 
   if (sections.includes('peer')) {
@@ -404,6 +360,13 @@ async function main(): Promise<void> {
       table(
         ['link', 'N', 'payload MB', 'ring ms (min–max)', 'busbw GB/s', 'of link rate'],
         rates.flatMap((r) => r.rings.map((x) => [label(r.linkGbit), String(x.world), fmt(x.bytes / 1e6), sfmt(x.timeMs, 2), fmt(x.busbwGBs.median, 3), share(x.ofLinkRate)])),
+      ),
+    );
+    process.stdout.write(`\n## Hosts: 2 hosts × 2 ranks, the flat TCP ring against the default data plane (hierarchical: shared memory inside a host, rings between hosts)\n\n`);
+    process.stdout.write(
+      table(
+        ['link', 'payload MB', 'flat TCP ring ms (min–max)', 'hierarchical ms (min–max)', 'flat / hierarchical'],
+        rates.flatMap((r) => r.twoByTwo.map((x) => [label(r.linkGbit), fmt(x.bytes / 1e6), sfmt(x.flatMs, 2), sfmt(x.hostAwareMs, 2), `${fmt(x.flatMs.median / x.hostAwareMs.median, 2)}×`])),
       ),
     );
     process.stdout.write(`\n## Hosts: the cost model fitted per link, and real training (${model}, a batch of 64 per worker) against its prediction\n\n`);

@@ -108,6 +108,7 @@ export const COLLECTIVE_FLAGS: readonly FlagSpec[] = [
   f({ name: 'grad-compression', type: 'enum', choices: ['none', 'fp16'], default: 'none', help: 'gradient bytes on the wire: none (float32) or fp16 (half the bytes)' }),
   seconds({ name: 'collective-timeout', default: 60, min: 1, help: 'seconds an all-reduce waits for a peer before failing' }),
   f({ name: 'curve-keys', type: 'string', help: 'encrypt and authenticate every socket with CurveZMQ using the cluster keypair in this file (the coordinator creates it if missing; copy it to worker hosts)' }),
+  f({ name: 'data-plane', type: 'enum', choices: ['auto', 'shm', 'tcp', 'zmq'], default: 'auto', help: 'how gradients travel between workers: auto = shared memory between workers of one host, sockets between hosts; shm = shared memory only (one host); tcp or zmq = sockets only (zmq: ZeroMQ, what --curve-keys uses)' }),
 ];
 
 /** Flags of `npm run cluster` beyond training and coordinator flags. */
@@ -161,6 +162,7 @@ export const BENCH_FLAGS: readonly FlagSpec[] = [
   f({ name: 'gpu-step-ms', type: 'float', default: 3, min: 0, minExclusive: true, help: "cost model: one GPU's compute + optimizer time per step, ms" }),
   f({ name: 'links-gbit', type: 'string', default: '25,100', help: 'cost model: link bandwidths to project for, Gbit/s, comma-separated' }),
   f({ name: 'project-gpus', type: 'string', default: '4,8,16,64', help: 'cost model: GPU counts to project for, comma-separated' }),
+  f({ name: 'project-layouts', type: 'string', default: '1x4,1x8,2x8,8x8', help: 'cost model of the default data plane: clusters to project for, HOSTSxGPUS per host, comma-separated (shared memory inside a host, the network between hosts)' }),
   f({ name: 'host-links-gbit', type: 'string', default: '1,5', help: 'hosts section (root only): rates to shape every virtual host\'s link to, Gbit/s, comma-separated (unshaped, the namespace path here carries 7–8 Gbit/s)' }),
   f({ name: 'host-workers', type: 'string', default: '2,3,4', help: 'hosts section: worker counts, one host each besides the coordinator\'s, comma-separated' }),
   f({ name: 'project-model', type: 'enum', choices: ['mlp', 'dcgan'], default: 'dcgan', help: "cost model: whose gradient sizes and measured overhead to project with" }),

@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { runCli } from '../cli/main.js';
 import { selectBackend } from '../shared/backend/select.js';
+import type { DataPlane } from '../shared/allreduce/ring.js';
 import { COLLECTIVE_FLAGS, FlagError, TRAIN_FLAGS, trainConfigFrom, WORKER_FLAGS } from '../shared/config.js';
 import { checkPathFlags } from '../shared/path-flags.js';
 import { resolveToken } from '../shared/protocol/auth.js';
@@ -54,6 +55,7 @@ await runCli('npm run worker --', FLAGS, async (flags) => {
       rank: flags.rank as number,
       bindHost: flags.bind as string,
       compression: flags['grad-compression'] as 'none' | 'fp16',
+      dataPlane: flags['data-plane'] as DataPlane,
       collectiveTimeoutMs: (flags['collective-timeout'] as number) * 1000,
       curve: flags['curve-keys'] === undefined ? undefined : loadCurveKeys(flags['curve-keys'] as string, false),
       coordinatorTimeoutMs: (flags['coordinator-timeout'] as number) * 1000,

@@ -35,6 +35,7 @@ function deviceMemory(): { deviceMemoryBytes?: number; deviceMemoryAllocatedByte
   const m = webGpuMemory();
   return m ? { deviceMemoryBytes: m.usedBytes, deviceMemoryAllocatedBytes: m.allocatedBytes } : {};
 }
+import type { DataPlane } from '../shared/allreduce/ring.js';
 import { openRing, type Ring } from './ring-link.js';
 import { AllReduceError, AllReduceTimeoutError } from '../shared/allreduce/transport.js';
 
@@ -50,6 +51,8 @@ export interface WorkerArgs {
   /** Host the data socket binds to. */
   bindHost: string;
   compression: 'none' | 'fp16';
+  /** --data-plane: shared memory between ranks of one host, sockets, or both (ring.ts DataPlane). */
+  dataPlane: DataPlane;
   collectiveTimeoutMs: number;
   /** Exit when the coordinator has been silent this long (it sends a heartbeat every second). */
   coordinatorTimeoutMs: number;
@@ -110,7 +113,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
       inbox.push({ msg, raw });
     }, stats).catch((err) => inbox.fail(err as Error));
 
-    ring = await openRing({ bindHost: args.bindHost, secret: args.token, timeoutMs: args.collectiveTimeoutMs, compression: args.compression, curve: args.curve });
+    ring = await openRing({ bindHost: args.bindHost, secret: args.token, timeoutMs: args.collectiveTimeoutMs, compression: args.compression, curve: args.curve, dataPlane: args.dataPlane });
     const fields = configFingerprintFields(config, args.compression);
     const hello = send({
       t: 'hello', protocol: PROTOCOL_VERSION, rank: args.rank, device: args.device, backend: args.backend.label, version: VERSION,
@@ -161,7 +164,10 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
       });
       evaluator = { classifier, n: config.evalN, latent: config.latent, seed: config.seed };
     }
-    await ring.join(rank, world, welcome.peers);
+    await ring.join(rank, world, welcome.peers).catch((err) => {
+      throw new WorkerExit((err as Error).message, 2);
+    });
+    if (world > 1) args.log(`data plane: ${ring.links}`);
     if (welcome.restore && rank === 0) {
       const m = await inbox.next(120_000, 'the checkpoint to resume from').catch((err) => {
         throw new WorkerExit((err as Error).message, 3);

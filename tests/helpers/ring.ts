@@ -38,10 +38,10 @@ export function ringReference(inputs: Float32Array[], fp16 = false): Float32Arra
 }
 
 /** Binds N ranks in this process and connects them in a ring; closes them all at test end. */
-export async function inProcessRing(t: ExecutionContext, world: number, args: Partial<RingArgs> = {}): Promise<RingAllReduce[]> {
+export async function inProcessRing(t: ExecutionContext, world: number, args: Partial<RingArgs> = {}, perRank: (rank: number) => Partial<RingArgs> = () => ({})): Promise<RingAllReduce[]> {
   const rings: RingAllReduce[] = [];
   t.teardown(() => rings.forEach((r) => r.close()));
-  for (let rank = 0; rank < world; rank++) rings.push(await RingAllReduce.bind({ ...args, rank, world }));
+  for (let rank = 0; rank < world; rank++) rings.push(await RingAllReduce.bind({ ...args, ...perRank(rank), rank, world }));
   await Promise.all(rings.map((r) => r.connect(rings.map((x) => x.endpoint))));
   return rings;
 }

@@ -11,6 +11,7 @@
  * for the mean, one division) per element, so results are bit-exact and equal on every host.
  */
 import { F16_TO_F32, decodeF16, encodeF16, f32BitsToF16Bits } from './fp16.js';
+import { SIMD_MIN_FLOATS, sumSimd } from './sum-simd.js';
 
 export type Compression = 'none' | 'fp16';
 
@@ -46,10 +47,19 @@ export const FLOAT32: Codec = {
   },
   addInto(wire, mine) {
     const x = f32(wire, mine.length);
+    const simd = x.length >= SIMD_MIN_FLOATS ? sumSimd() : null;
+    if (simd) return simd.addInto(x, mine);
     for (let i = 0; i < x.length; i++) x[i] += mine[i];
   },
   addMeanInto(wire, mine, n) {
     const x = f32(wire, mine.length);
+    const simd = x.length >= SIMD_MIN_FLOATS ? sumSimd() : null;
+    if (simd) {
+      // sum-simd.wat: the same correctly rounded float32 sum, then division (or exact 1/n product).
+      simd.meanInto(x, mine, n);
+      mine.set(x);
+      return;
+    }
     // Math.fround makes the sum a float32 before the division, as a separate store would; the
     // quotient is computed in double and rounded once by the outer fround, which equals the correctly
     // rounded float32 division (double has more than 2·24 + 2 bits).

@@ -27,6 +27,10 @@ import { endianness } from 'node:os';
 import { codecFor, FLOAT32, type Compression } from './codec.js';
 import { allGather, allReduceMean, broadcast, ownedSegment, reduceScatterMean, reduceScatterUpdateGather, segmentBounds, type CollectiveArgs, type OwnedUpdate } from './schedule.js';
 export type { OwnedUpdate } from './schedule.js';
+import { HierarchicalPlane, hostLayout } from './hierarchical.js';
+import { HostTransport } from './host-transport.js';
+import { shmAvailable } from './shm-memory.js';
+import { ShmTransport } from './shm-transport.js';
 import { TcpTransport } from './tcp-transport.js';
 import { AllReduceError, emptyRingStats, type RingStats, type WireTransport } from './transport.js';
 import { ZmqTransport, type RingCurve } from './zmq-transport.js';
@@ -39,9 +43,18 @@ export type { RingCurve } from './zmq-transport.js';
 
 /**
  * The wire under the ring: 'tcp' (tcp-transport.ts) unless CurveZMQ is on, which needs 'zmq'
- * (zmq-transport.ts). Every rank of a ring must use the same one.
+ * (zmq-transport.ts); 'shm' (shm-transport.ts) when every rank is on this host and every link is
+ * shared memory. Every rank of a ring must use the same one. With `RingArgs.shm`, a socket ring
+ * runs its links between ranks of one host in shared memory (host-transport.ts).
  */
-export type RingTransportKind = 'tcp' | 'zmq';
+export type RingTransportKind = 'tcp' | 'zmq' | 'shm';
+
+/**
+ * `--data-plane`: 'auto' = shared memory between ranks of one host, sockets between hosts; 'shm' =
+ * the same, and every link must be shared memory (one host); 'tcp' / 'zmq' = sockets only.
+ */
+export type DataPlane = 'auto' | 'shm' | 'tcp' | 'zmq';
+export const DATA_PLANES: readonly DataPlane[] = ['auto', 'shm', 'tcp', 'zmq'];
 
 /**
  * The collectives of a sharded optimizer step (ZeRO stage 1), as the replica sees them
@@ -89,6 +102,16 @@ export interface RingArgs {
   curve?: RingCurve;
   /** Default: 'zmq' with `curve`, else 'tcp'. */
   transport?: RingTransportKind;
+  /**
+   * With a socket transport: offer shared memory too, used on the links to neighbours of this host
+   * (host-transport.ts). Ignored where shared memory is not available (not Linux, no koffi).
+   */
+  shm?: boolean;
+  /**
+   * With `shm`: when the ranks form ≥ 2 hosts of equal size ≥ 2 (each host's ranks consecutive),
+   * reduce inside each host first and run rings between hosts only (hierarchical.ts).
+   */
+  hierarchical?: boolean;
 }
 
 /**
@@ -112,6 +135,9 @@ export class RingAllReduce {
   private readonly chunkBytes: number;
   private readonly compression: Compression;
   private seq = 0;
+  /** Set at connect when the ranks span several hosts of equal size (hierarchical.ts). */
+  private hier?: HierarchicalPlane;
+  private readonly hierarchical: boolean;
   private busy = false;
   private closed = false;
   private failure?: Error;
@@ -126,6 +152,7 @@ export class RingAllReduce {
     this.world = args.world;
     this.chunkBytes = args.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.compression = args.compression ?? 'none';
+    this.hierarchical = args.hierarchical === true;
     this.endpoint = transport?.endpoint ?? '';
     this.stats = transport?.stats ?? emptyRingStats();
     if (transport) {
@@ -149,8 +176,10 @@ export class RingAllReduce {
     const kind = args.transport ?? (args.curve ? 'zmq' : 'tcp');
     if (kind === 'tcp' && args.curve) throw new AllReduceError('ring: CurveZMQ needs the zmq transport');
     const common = { run: args.run, secret: args.secret, bindHost: args.bindHost, advertiseHost: args.advertiseHost, timeoutMs, maxPayloadBytes: chunkBytes };
-    const transport = kind === 'zmq' ? await ZmqTransport.bind({ ...common, curve: args.curve }) : await TcpTransport.bind(common);
-    return new RingAllReduce(args, transport, kind);
+    if (kind === 'shm' && args.curve) throw new AllReduceError('ring: CurveZMQ encrypts sockets; shared memory has none (use the zmq transport)');
+    if (kind === 'shm') return new RingAllReduce(args, ShmTransport.bind(common), kind);
+    const socket = kind === 'zmq' ? await ZmqTransport.bind({ ...common, curve: args.curve }) : await TcpTransport.bind(common);
+    return new RingAllReduce(args, args.shm && shmAvailable() ? new HostTransport(socket, ShmTransport.bind(common)) : socket, kind);
   }
 
   /**
@@ -186,7 +215,30 @@ export class RingAllReduce {
     if (!this.assigned) throw new AllReduceError('ring: assign() the rank before connect()');
     if (this.world === 1) return;
     if (this.closed) throw new AllReduceError('ring: closed');
-    this.transport!.connect(peers);
+    const t = this.transport!;
+    const layout = this.hierarchical && t instanceof HostTransport ? hostLayout(peers) : undefined;
+    if (layout && t instanceof HostTransport) {
+      this.hier = new HierarchicalPlane(t.shm, t.socket, this.rank, layout.hosts, layout.perHost);
+      this.hier.connect(peers);
+      return;
+    }
+    t.connect(peers);
+  }
+
+  /**
+   * What carries this rank's two links once connected: 'shm' (both shared memory), the socket
+   * transport's kind (both sockets), or e.g. 'shm from rank 1, tcp to rank 3'.
+   */
+  get links(): string {
+    const t = this.transport;
+    if (!t) return 'none (one rank)';
+    if (this.hier) return `hierarchical: shm inside each host (${this.hier.perHost} ranks), ${this.transportKind} between ${this.hier.hosts} hosts`;
+    if (!(t instanceof HostTransport)) return this.transportKind!;
+    const sock = this.transportKind!;
+    if (t.shmLeft === t.shmRight) return t.shmLeft ? 'shm' : sock;
+    const left = (this.rank - 1 + this.world) % this.world;
+    const right = (this.rank + 1) % this.world;
+    return `${t.shmLeft ? 'shm' : sock} from rank ${left}, ${t.shmRight ? 'shm' : sock} to rank ${right}`;
   }
 
   /** The next collective's seq. */
@@ -196,6 +248,7 @@ export class RingAllReduce {
 
   /** The range [lo, hi) of a buffer of `length` floats that this rank owns after `reduceScatterMean`. */
   ownedRange(length: number): [number, number] {
+    if (this.hier) return this.hier.ownedRange(length);
     const b = segmentBounds(length, this.world);
     const k = ownedSegment(this.rank, this.world);
     return [b[k], b[k + 1]];
@@ -217,7 +270,7 @@ export class RingAllReduce {
       get world() {
         return ring.world;
       },
-      segmentBounds: (length) => segmentBounds(length, this.world),
+      segmentBounds: (length) => this.hier?.segmentBounds(length) ?? segmentBounds(length, this.world),
       ownedRange: (length) => this.ownedRange(length),
       reduceUpdateGather: (buf, owned) => this.reduceUpdateGather(buf, owned),
       allGather: (buf) => this.allGather(buf, 'none'),
@@ -238,7 +291,8 @@ export class RingAllReduce {
     }
     let ok = false;
     await this.collective(async (a) => {
-      ok = await reduceScatterUpdateGather(this.transport!, buf, a, { ...a, codec: FLOAT32 }, owned);
+      const ag = { ...a, codec: FLOAT32 };
+      ok = this.hier ? await this.hier.reduceUpdateGather(buf, a, ag, owned) : await reduceScatterUpdateGather(this.transport!, buf, a, ag, owned);
     });
     return ok;
   }
@@ -248,7 +302,7 @@ export class RingAllReduce {
    * All ranks must pass buffers of the same length. Identity for world = 1.
    */
   allReduceMean(buf: Float32Array): Promise<void> {
-    return this.collective((a) => allReduceMean(this.transport!, buf, a));
+    return this.collective((a) => (this.hier ? this.hier.allReduceMean(buf, a) : allReduceMean(this.transport!, buf, a)));
   }
 
   /**
@@ -257,19 +311,20 @@ export class RingAllReduce {
    * `allReduceMean` (which overlaps the two).
    */
   reduceScatterMean(buf: Float32Array, compression: Compression = this.compression): Promise<void> {
+    if (this.hier) return Promise.reject(new AllReduceError('ring: a lone reduce-scatter is not offered across hosts (use reduceUpdateGather or allReduceMean)'));
     return this.collective((a) => reduceScatterMean(this.transport!, buf, a), compression);
   }
 
   /** Copies every rank's `buf[ownedRange(buf.length)]` into every rank's `buf` (through the codec). */
   allGather(buf: Float32Array, compression: Compression = this.compression): Promise<void> {
-    return this.collective((a) => allGather(this.transport!, buf, a), compression);
+    return this.collective((a) => (this.hier ? this.hier.allGather(buf, a) : allGather(this.transport!, buf, a)), compression);
   }
 
   /** Copies root's bytes of `buf` into every rank's `buf` (same byte length on all ranks). */
   broadcast(buf: Float32Array | Uint8Array, root = 0): Promise<void> {
     if (!Number.isInteger(root) || root < 0 || root >= this.world) return Promise.reject(new RangeError(`ring: root must be in [0, ${this.world}), got ${root}`));
     const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    return this.collective((a) => broadcast(this.transport!, bytes, root, a.seq, this.chunkBytes));
+    return this.collective((a) => (this.hier ? this.hier.broadcast(bytes, root, a.seq, this.chunkBytes) : broadcast(this.transport!, bytes, root, a.seq, this.chunkBytes)));
   }
 
   /** Closes both sockets; idempotent. A collective in progress rejects. */
@@ -285,7 +340,7 @@ export class RingAllReduce {
     if (this.closed) throw new AllReduceError('ring: closed');
     if (this.failure) throw new AllReduceError(`ring: unusable after an earlier failure (${this.failure.message})`);
     if (this.busy) throw new AllReduceError('ring: a collective is already in progress on this instance');
-    if (this.world > 1 && !this.transport?.connected) throw new AllReduceError('ring: connect() first');
+    if (this.world > 1 && !(this.hier?.connected ?? this.transport?.connected)) throw new AllReduceError('ring: connect() first');
     const codec = codecFor(compression);
     this.busy = true;
     this.stats.collectives++;
@@ -294,7 +349,7 @@ export class RingAllReduce {
     try {
       if (this.world > 1) {
         await body({ seq, codec, chunkBytes: this.chunkBytes });
-        await this.transport!.flush();
+        await (this.hier ? this.hier.flush() : this.transport!.flush());
       }
     } catch (e) {
       const err = e instanceof Error ? e : new AllReduceError(String(e));

@@ -244,7 +244,7 @@ export interface OwnedUpdate {
  * buf once this resolves, and the verdicts it waited for include the right neighbour's, which that
  * rank sent only after receiving all of our step-0 chunks).
  */
-export async function reduceScatterUpdateGather(t: Transport, buf: Float32Array, rs: CollectiveArgs, ag: CollectiveArgs, owned: OwnedUpdate): Promise<boolean> {
+export async function reduceScatterUpdateGather(t: Transport, buf: Float32Array, rs: CollectiveArgs, ag: CollectiveArgs, owned: OwnedUpdate, agreeBeyond?: (ok: boolean) => Promise<boolean>): Promise<boolean> {
   const N = t.world;
   if (N === 1) throw new RangeError('reduceScatterUpdateGather: a ring of one rank has nothing to reduce (the caller runs the update itself)');
   const own = ownedSegment(t.rank, N);
@@ -256,7 +256,10 @@ export async function reduceScatterUpdateGather(t: Transport, buf: Float32Array,
     // Every piece is checked (no short cut), so each rank's work does not depend on the data.
     verdict = owned.check(lo, hi) && verdict;
   }, true);
-  if (!(await agree(t, verdict, ag.seq))) return false;
+  // agreeBeyond: the ranks outside this ring (hierarchical.ts: the other ranks of this host) have
+  // their say too; it runs whatever this ring agreed, so every rank sends its messages.
+  const all = await agree(t, verdict, ag.seq);
+  if (!(agreeBeyond ? await agreeBeyond(all) : all)) return false;
   const p = new Plan(buf.length, N, ag);
   for (let c = 0; c < p.chunks(own); c++) {
     const [lo, hi] = p.range(own, c);
@@ -276,7 +279,7 @@ export async function reduceScatterUpdateGather(t: Transport, buf: Float32Array,
  * own verdict and those it has received (s + 1 ranks' worth), so the last message it receives
  * covers the N − 1 others. One byte per message (1 = all seen were true).
  */
-async function agree(t: Transport, ok: boolean, seq: number): Promise<boolean> {
+export async function agree(t: Transport, ok: boolean, seq: number): Promise<boolean> {
   let all = ok;
   for (let s = 0; s < t.world - 1; s++) {
     const out = t.allocate?.(1) ?? Buffer.allocUnsafeSlow(1);
