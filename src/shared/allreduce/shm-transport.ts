@@ -8,7 +8,8 @@
  * created O_EXCL at bind, before the rank is known) that its left neighbour writes and it reads:
  *   words 0..15   control (W_*): magic, owner pid, writer pid, capacity, the two futex doorbells,
  *                 head (bytes published, written by the writer), tail (bytes released, by the
- *                 reader), closed flag, a 16-byte MAC of the region's name under the run's secret
+ *                 reader), closed flag, both PID namespaces, a 16-byte MAC of the name under the
+ *                 run's secret
  *   64 …          a byte ring of `capacity` (a power of two) bytes holding records, 64-aligned:
  *                 32-byte header (i32 LE: kind, payload bytes, seq, phase, step, chunk, n, 0) and
  *                 the payload; kind WRAP marks the unused end of the ring before a record at 0.
@@ -34,7 +35,7 @@
  * own run (not a stale one, nor another run's). Bytes that cross hosts never travel here.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SharedMapping, SHM_DIR } from './shm-memory.js';
 import { AllReduceError, AllReduceTimeoutError, emptyRingStats, PHASES, type RingStats, type Slot, type WireTransport } from './transport.js';
@@ -51,6 +52,9 @@ const W_SPACE_BELL = 5;
 const W_HEAD = 6;
 const W_TAIL = 7;
 const W_CLOSED = 8;
+/** The owner's and the writer's PID namespaces (a hash): a pid is checked for life only within our own. */
+const W_OWNER_PIDNS = 9;
+const W_WRITER_PIDNS = 10;
 const W_MAC = 12; // 4 words
 const DATA_OFFSET = 64;
 const HEADER_BYTES = 32;
@@ -116,6 +120,19 @@ function alive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * This process's PID namespace as a 31-bit hash of /proc/self/ns/pid's link: containers that share
+ * /dev/shm (--ipc=host) may see each other's pids as numbers of another namespace, so a peer's pid
+ * is only checked for life when both namespaces are one (otherwise the timeout bounds the wait).
+ */
+const PID_NAMESPACE = (() => {
+  try {
+    return createHash('sha256').update(readlinkSync('/proc/self/ns/pid')).digest().readInt32LE(0) | 1;
+  } catch {
+    return 1;
+  }
+})();
 
 /** Removes the regions that processes no longer alive left behind (killed between bind and connect). */
 export function sweepStaleRegions(dir = SHM_DIR): number {
@@ -203,6 +220,7 @@ export class ShmTransport implements WireTransport {
     const map = SharedMapping.create(join(SHM_DIR, name), DATA_OFFSET + cap);
     const w = map.words;
     w[W_OWNER_PID] = process.pid;
+    w[W_OWNER_PIDNS] = PID_NAMESPACE;
     w[W_CAPACITY] = cap;
     new Uint8Array(map.bytes).set(macOf(args.secret, name), W_MAC * 4);
     Atomics.store(w, W_MAGIC, MAGIC);
@@ -246,6 +264,7 @@ export class ShmTransport implements WireTransport {
     map.unmap();
     if (!ok) throw new AllReduceError(`shm ring rank ${this.rank}: ${path} is not a region of this run (magic, size or MAC differ)`, right);
     const full = SharedMapping.open(path, DATA_OFFSET + cap);
+    Atomics.store(full.words, W_WRITER_PIDNS, PID_NAMESPACE);
     Atomics.store(full.words, W_WRITER_PID, process.pid);
     try {
       unlinkSync(path); // both mappings hold the memory now; no name is left to outlive a crash
@@ -319,7 +338,7 @@ export class ShmTransport implements WireTransport {
       if (left_ms <= 0) {
         throw this.fail(new AllReduceTimeoutError(this.rank, left, 'receive', slot.seq, PHASES[slot.phase], slot.step, slot.chunk, this.timeoutMs));
       }
-      this.checkAlive(link.w[W_WRITER_PID], left);
+      if (link.w[W_WRITER_PIDNS] === PID_NAMESPACE) this.checkAlive(link.w[W_WRITER_PID], left);
       await this.sleep(link, W_DATA_BELL, bell, left_ms);
     }
   }
@@ -433,7 +452,7 @@ export class ShmTransport implements WireTransport {
         if (room() || (await this.spin(room))) break;
         const left_ms = deadline - performance.now();
         if (left_ms <= 0) throw new AllReduceTimeoutError(this.rank, right, 'send', slot.seq, PHASES[slot.phase], slot.step, slot.chunk, this.timeoutMs);
-        this.checkAlive(link.w[W_OWNER_PID], right);
+        if (link.w[W_OWNER_PIDNS] === PID_NAMESPACE) this.checkAlive(link.w[W_OWNER_PID], right);
         await this.sleep(link, W_SPACE_BELL, bell, left_ms);
       }
     } catch (e) {
