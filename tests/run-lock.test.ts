@@ -84,3 +84,25 @@ test('releasing never removes a lock that is no longer ours (taken over after we
   lock.releaseSync();
   t.regex(readFileSync(join(d, LOCK_FILE), 'utf8'), /"host":"elsewhere"/);
 });
+
+test('a lock from an earlier run of this same Slurm job (requeued after its node failed) is stale, whichever host it names', (t) => {
+  const d = dir(t);
+  const env = { SLURM_JOB_ID: process.env.SLURM_JOB_ID, SLURM_RESTART_COUNT: process.env.SLURM_RESTART_COUNT };
+  t.teardown(() => {
+    for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  });
+  process.env.SLURM_JOB_ID = '4711';
+  process.env.SLURM_RESTART_COUNT = '1';
+  plant(d, { host: 'dead-node', pid: 4242, slurmJob: '4711', slurmRestart: 0 });
+  const lines: string[] = [];
+  const lock = RunLock.acquire(d, (l) => lines.push(l));
+  t.regex(lines.join('\n'), /taking over a stale lock \(Slurm job 4711 was requeued since \(restart 1\); it was pid 4242 on host dead-node/);
+  t.like(JSON.parse(readFileSync(join(d, LOCK_FILE), 'utf8')), { slurmJob: '4711', slurmRestart: 1 });
+  lock.releaseSync();
+  // The same restart, or another job: the holder may be running.
+  for (const h of [{ slurmJob: '4711', slurmRestart: 1 }, { slurmJob: '4712', slurmRestart: 0 }]) {
+    plant(d, { host: 'dead-node', pid: 4242, ...h });
+    t.throws(() => RunLock.acquire(d, () => undefined), { message: /in use by another run, pid 4242 on host dead-node/ });
+  }
+});

@@ -13,7 +13,8 @@
  *
  * A lock left by a process that is gone (SIGKILL, a node reboot, an OOM kill) is stale. Stale means:
  * the same host, and the PID is not alive, or it is alive but is another process (another boot, or
- * another start time: PIDs are reused, and in a container the run is often PID 1 every time). A
+ * another start time: PIDs are reused, and in a container the run is often PID 1 every time); or an
+ * earlier run of this same Slurm job, requeued since (a node failure: the lock names the dead node). A
  * stale lock is taken over with a line saying so. A lock from another host cannot be checked from
  * here: it is refused, naming the host and PID, and the line says which file to delete once that
  * run is known to be gone.
@@ -40,6 +41,9 @@ export interface LockHolder {
   procStart?: string;
   bootId?: string;
   startedAt: string;
+  /** Under Slurm: the job and its restart count (SLURM_JOB_ID, SLURM_RESTART_COUNT). */
+  slurmJob?: string;
+  slurmRestart?: number;
 }
 
 /** Thrown when the lock is held by another run (or cannot be taken); the message is one line. */
@@ -63,7 +67,12 @@ function procStart(pid: number): string | undefined {
 
 /** This process, as a lock file names it. */
 export function thisHolder(): LockHolder {
-  return { host: hostname(), pid: process.pid, procStart: procStart(process.pid), bootId: readOr('/proc/sys/kernel/random/boot_id')?.trim(), startedAt: new Date().toISOString() };
+  const slurm = process.env.SLURM_JOB_ID ? { slurmJob: process.env.SLURM_JOB_ID, slurmRestart: slurmRestart() } : {};
+  return { host: hostname(), pid: process.pid, procStart: procStart(process.pid), bootId: readOr('/proc/sys/kernel/random/boot_id')?.trim(), startedAt: new Date().toISOString(), ...slurm };
+}
+
+function slurmRestart(): number {
+  return Number(process.env.SLURM_RESTART_COUNT ?? 0) || 0;
 }
 
 function alive(pid: number): boolean {
@@ -77,6 +86,8 @@ function alive(pid: number): boolean {
 
 /** Why the holder's lock is stale (its process is gone), or undefined when it may still be running. */
 export function staleBecause(h: LockHolder): string | undefined {
+  // Slurm starts a requeued job only once its previous run has ended, on whichever node it died.
+  if (h.slurmJob !== undefined && h.slurmJob === process.env.SLURM_JOB_ID && slurmRestart() > (h.slurmRestart ?? 0)) return `Slurm job ${h.slurmJob} was requeued since (restart ${slurmRestart()})`;
   if (h.host !== hostname()) return undefined;
   const boot = readOr('/proc/sys/kernel/random/boot_id')?.trim();
   if (h.bootId && boot && h.bootId !== boot) return `pid ${h.pid} ran before this host last booted`;
