@@ -15,7 +15,9 @@
  *   of the job, and a parent relays what it got;
  * - while a synchronous step blocks the event loop, every delivery waits and all run back to back.
  * So deliveries within `RELAY_WINDOW_MS` of the first count as that first request; only one clearly
- * later is a second request, which stops at once without a checkpoint (the user insisting).
+ * later is a second request, which stops at once without a checkpoint (the user insisting). A later
+ * SIGHUP never is: a hang-up is no one insisting (the shell and the kernel both send one when a
+ * terminal goes, and a stop already under way must still write its checkpoint).
  *
  * The npm scripts start node with `exec node --import tsx …`, not through tsx's CLI: that CLI waits
  * 30 ms for its child to acknowledge a signal, sends it again, and SIGKILLs the child 30 ms later;
@@ -64,7 +66,7 @@ export class StopSignals {
     if (this.firstAt === undefined) {
       this.firstAt = at;
       this.handlers.onStop(signal);
-    } else if (at - this.firstAt > this.windowMs && !this.now) {
+    } else if (at - this.firstAt > this.windowMs && !this.now && signal !== 'SIGHUP') {
       this.now = true;
       this.handlers.onStopNow(signal);
     }
