@@ -91,6 +91,39 @@ test.serial('train in a terminal that goes away (the pty hangs up, as when an SS
   t.false(existsSync(join(run, 'run.lock')), 'the lock outlived the run');
 });
 
+// The run as a terminal's session leader (a login shell's `exec`), in a pty python holds: closing the
+// pty's master side hangs the terminal up; python then reads the run's exit status with waitpid.
+const HANG_UP_PY = `
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+seen = b''
+while b'epoch 1/3 done' not in seen:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen = seen[-200:] + chunk
+os.close(fd)
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+`;
+
+test.serial('train whose terminal hangs up exits 0 after its checkpoint (Node 20 aborted at exit restoring the gone terminal)', async (t) => {
+  const run = join(await tempDir(t), 'run');
+  const py = spawn('python3', ['-c', HANG_UP_PY, process.execPath, '--import=tsx', join(ROOT, 'src/cli/train.ts'), ...RUN, '--run-dir', run], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => py.kill('SIGKILL'));
+  let out = '';
+  py.stdout.on('data', (d) => (out += d));
+  const code = await Promise.race([new Promise((r) => py.on('close', r)), sleep(180_000).then(() => 'timed out')]);
+  t.is(code, 0, `python: ${String(code)}`);
+  t.is(out.trim(), '0', 'the run\'s exit status (negative: the signal that ended it; -6 is the abort)');
+  t.regex((await readFile(join(run, 'checkpoints', 'latest'), 'utf8')).trim(), /^ckpt-\d{9}-e000[12]$/);
+  t.false(existsSync(join(run, 'run.lock')), 'the lock outlived the run');
+});
+
 for (const signal of ['SIGINT', 'SIGHUP'] as const) {
   test.serial(`cluster through npm: ${signal} while the workers start ends in one line, leaves no run directory; the same --run-dir then starts and resumes`, async (t) => {
     const run = join(await tempDir(t), 'run');

@@ -7,7 +7,8 @@
  * write to it fails (EIO; EPIPE for a closed pipe): Node raises that as an 'error' event on
  * process.stdout/stderr, which unhandled ends the process, so output errors are ignored here
  * (the lines are lost, the run is not). npm itself does not handle SIGHUP: `npm run` exits at once
- * on it (signal 1) while the node process it started goes on, checkpoints and exits 0.
+ * on it (signal 1) while the node process it started goes on, checkpoints and exits 0 (hang-up.ts:
+ * without Node 20 aborting at exit on the hung-up terminal).
  * The same request usually arrives more than once within milliseconds:
  * - Ctrl-C in a terminal signals the whole foreground process group, and `npm run` relays the signal
  *   to its child again (npm's run-script forwards SIGINT and SIGTERM): two deliveries ~5 ms apart;
@@ -25,6 +26,8 @@
  * `exec` also takes the `sh -c` between npm and node out of the tree: a SIGTERM to npm alone killed
  * that shell and orphaned the run, which never heard the signal.
  */
+
+import { exitCleanlyAfterHangUp } from './hang-up.js';
 
 /** Deliveries this close to the first are relays of the same request. */
 export const RELAY_WINDOW_MS = 1000;
@@ -54,6 +57,7 @@ export class StopSignals {
   constructor(private readonly handlers: StopSignalHandlers, private readonly windowMs = RELAY_WINDOW_MS) {
     for (const s of SIGNALS) process.on(s, this.listener);
     ignoreOutputErrors();
+    exitCleanlyAfterHangUp();
   }
 
   /** True once a stop was asked for. */
