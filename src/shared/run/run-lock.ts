@@ -145,7 +145,8 @@ export class RunLock {
       try {
         fd = openSync(path, 'wx');
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new RunLockError(`${path}: cannot create the run lock (${(err as Error).message.split('\n')[0]})`);
+        // "EROFS: read-only file system, open '…/run.lock'": the cause, without the path again.
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new RunLockError(`${dir}: cannot create its ${LOCK_FILE} (${(err as Error).message.split('\n')[0].split(', ')[0]})`);
         const text = readOr(path);
         if (text === undefined) continue; // released meanwhile
         const holder = parseHolder(text);
