@@ -109,6 +109,8 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
     });
     const generation = coordinator.generation + 1; // the assembly this worker is spawned for
     child.on('exit', (code, signal) => {
+      // Only a worker still loading dies of a stop signal (a loaded one forwards it): a Ctrl-C at launch.
+      if (!finished && !retiring.has(child) && (signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP')) coordinator.workerKilledByStop(i, signal);
       if (!finished && !retiring.has(child) && (code !== 0 || signal)) coordinator.workerExited(i, generation, `worker ${i} (pid ${child.pid}) exited ${signal ? `on ${signal}` : `with code ${code}`}`);
     });
     children.push(child);

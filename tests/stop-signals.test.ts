@@ -39,6 +39,16 @@ test('a delivery clearly later than the first stops at once, and only once', (t)
   t.deepEqual(seen, ['stop SIGTERM', 'now SIGINT']);
 });
 
+test('a later SIGHUP is not a second request: a hang-up never cancels the checkpoint of a stop under way', (t) => {
+  const { seen, stops } = recorder(t);
+  stops.deliver('SIGHUP', 5_000);
+  stops.deliver('SIGHUP', 5_000 + 3 * RELAY_WINDOW_MS);
+  stops.deliver('SIGHUP', 5_000 + 10 * RELAY_WINDOW_MS);
+  t.deepEqual(seen, ['stop SIGHUP']);
+  stops.deliver('SIGINT', 5_000 + 11 * RELAY_WINDOW_MS); // the user insisting
+  t.deepEqual(seen, ['stop SIGHUP', 'now SIGINT']);
+});
+
 test('two real SIGTERMs back to back (a group signal and its relay) are one request', async (t) => {
   const { seen } = recorder(t);
   process.kill(process.pid, 'SIGTERM');

@@ -21,7 +21,8 @@ import { NonFiniteStepsError, trainLoop, type Snapshot } from '../shared/run/loo
 import type { RunPosition } from '../shared/run/snapshot.js';
 import { ClusterExecutor, type ControlChannel } from './cluster-executor.js';
 import { maxControlFrameBytes } from '../shared/models/sizes.js';
-import { createRunDir, defaultRunDir, openRunDir, readLatestSampleGrid, writeRunConfig, type RunPaths } from '../shared/run/run-dir.js';
+import { defaultRunDir, readLatestSampleGrid, writeRunConfig, type RunPaths } from '../shared/run/run-dir.js';
+import { claimRunDir, type RunDirClaim } from '../shared/run/run-claim.js';
 import { rewindMetrics, type ResumePlan } from '../shared/run/resume.js';
 import type { TrainResult } from '../shared/run/trainer.js';
 import { VERSION } from '../shared/version.js';
@@ -106,6 +107,8 @@ export class Coordinator {
   private restarts = 0;
   /** Set when a worker forwarded a stop signal it received (`stop-request`). */
   private workerStopRequest: string | undefined;
+  /** The run directory, taken (created and locked) in `bind`, before any worker is spawned. */
+  private claim: RunDirClaim | undefined;
 
   constructor(private readonly args: CoordinatorArgs) {
     this.world = args.world;
@@ -123,10 +126,13 @@ export class Coordinator {
   }
 
   /**
-   * Binds the metrics endpoint, then the control socket; resolves with the endpoint workers connect
-   * to. Both ports are taken here, before the launcher spawns any worker, so a busy port fails fast.
+   * Takes the run directory (run-claim.ts), binds the metrics endpoint, then the control socket;
+   * resolves with the endpoint workers connect to. All three are taken here, before the launcher
+   * spawns any worker, so a bad or busy run directory or port fails fast.
    */
   async bind(): Promise<string> {
+    const { config, resume } = this.args;
+    this.claim = await claimRunDir(resume ? config.runDir! : config.runDir ?? defaultRunDir(config.model), resume !== undefined, this.args.log);
     try {
       this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health, async () => (this.runDir ? readLatestSampleGrid(this.runDir) : undefined));
     } catch (err) {
@@ -174,6 +180,15 @@ export class Coordinator {
       return;
     }
     this.inbox.push(m);
+  }
+
+  /**
+   * A launched worker died on a stop signal before it could handle one (while loading): the signal
+   * was a stop of the run (Ctrl-C reaches the whole process group).
+   */
+  workerKilledByStop(rank: number, signal: string): void {
+    if (!this.stopRequested()) this.args.log(`worker rank ${rank} ended on ${signal} while starting: stopping the run`);
+    this.workerStopRequest ??= signal;
   }
 
   /** A stop was asked for: a signal to this process (`shouldStop`) or one a worker forwarded. */
@@ -239,9 +254,15 @@ export class Coordinator {
     while (!membership.full) {
       const left = deadline - Date.now();
       if (left <= 0) throw new ClusterError(`only ${membership.size} of ${this.world} workers joined within ${this.args.joinTimeoutMs / 1000} s (coordinator at ${this.endpoint})`);
-      const m = await this.inbox.next(left, `hello from ${this.world - membership.size} more worker(s)`).catch((err) => {
+      // A stop asked for while the workers start (Ctrl-C at launch) ends the run here: in slices, so it is seen.
+      if (this.stopRequested()) throw new ClusterError('stop requested while the workers were starting');
+      let m: Incoming;
+      try {
+        m = await this.inbox.next(Math.min(left, 250), `hello from ${this.world - membership.size} more worker(s)`);
+      } catch (err) {
+        if (err instanceof ReceiveTimeoutError && Date.now() < deadline) continue;
         throw err instanceof ClusterError ? err : new ClusterError(`only ${membership.size} of ${this.world} workers joined: ${(err as Error).message}`);
-      });
+      }
       if (m.msg.t === 'error' && !m.identity) throw new ClusterError(`${m.msg.message} before joining the run`);
       if (m.msg.t !== 'hello') continue;
       const admitted = membership.admit(m.identity!, m.msg as Hello);
@@ -277,7 +298,7 @@ export class Coordinator {
       try {
         return await this.assemble(configFields, restore);
       } catch (err) {
-        if (!(err instanceof WorkerLostError) || this.restarts >= this.args.maxRestarts) throw err;
+        if (!(err instanceof WorkerLostError) || this.restarts >= this.args.maxRestarts || this.stopRequested()) throw err;
         this.restarts++;
         this.metrics.workerRestarted();
         this.args.log(`${err.message} while the workers were starting: restart ${this.restarts} of ${this.args.maxRestarts}`);
@@ -309,7 +330,7 @@ export class Coordinator {
     const steps = stepsPerEpoch(data.count, config.batchSize);
     if (steps === 0) throw new ClusterError(`--batch-size ${config.batchSize} is larger than the ${data.count} training images: no full batch to train on`);
     const resume = this.args.resume;
-    const paths = resume ? await openRunDir(config.runDir!) : await createRunDir(config.runDir ?? defaultRunDir(config.model));
+    const paths = this.claim!.paths;
     const configFields = configFingerprintFields(config, this.args.compression);
 
     this.args.log(`coordinator listening on ${this.endpoint}; waiting for ${world} worker(s)`);
@@ -317,7 +338,15 @@ export class Coordinator {
     let snapshot: Snapshot | undefined = resume
       ? { files: Object.fromEntries(await Promise.all(CHECKPOINT_FILES.map(async (f) => [f, new Uint8Array(await readFile(join(resume.checkpointDir, f)))]))) as CheckpointFiles, pos: { epoch: resume.state.epoch, step: resume.state.step, globalStep: resume.state.globalStep } }
       : undefined;
-    await this.assembleOrRestart(configFields, snapshot && CHECKPOINT_FILES.map((f) => snapshot!.files[f]));
+    try {
+      await this.assembleOrRestart(configFields, snapshot && CHECKPOINT_FILES.map((f) => snapshot!.files[f]));
+    } catch (err) {
+      // Stopped before the first step (workers killed by the same Ctrl-C included): nothing trained,
+      // nothing to save; the run directory is given back as it was (run-claim.ts).
+      if (!this.stopRequested()) throw err;
+      this.args.log(`stop requested while the workers were starting: no step was trained (${(err as Error).message.split('\n')[0]})`);
+      return { runDir: paths.root, lastCheckpoint: resume?.checkpointDir, stepsDone: resume?.state.globalStep ?? 0, stopped: true, beforeFirstStep: true };
+    }
     const members = this.membership!.members();
     if (resume) this.args.log(`resumed from ${resume.checkpointDir}: epoch ${resume.state.epoch + 1}, step ${resume.state.step} (${resume.state.globalStep} steps done)`);
     else await writeRunConfig(paths, {
@@ -459,8 +488,12 @@ export class Coordinator {
     if (this.stats.rejected) this.args.log(`dropped ${this.stats.rejected} control message(s) that failed authentication or validation (last: ${this.stats.lastRejection})`);
     if (this.membership) await Promise.race([this.broadcast({ t: 'stop', reason }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
     this.router.close();
-    if (this.metricsServer) await linger(this.metrics, this.args.lingerSec ?? 0, stop, this.args.log);
-    await this.metricsServer?.close();
+    try {
+      if (this.metricsServer) await linger(this.metrics, this.args.lingerSec ?? 0, stop, this.args.log);
+      await this.metricsServer?.close();
+    } finally {
+      await this.claim?.release();
+    }
   }
 }
 

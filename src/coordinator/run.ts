@@ -65,6 +65,10 @@ export async function runCoordinator(
     const endpoint = await coordinator.bind();
     await onListening(endpoint, coordinator);
     const result = await coordinator.run();
+    if (result.beforeFirstStep) {
+      process.stderr.write(`stopped before the first step: nothing trained${result.lastCheckpoint ? `; ${result.runDir} is as it was (continue with --resume latest)` : `, nothing kept in ${result.runDir}`}\n`);
+      return { result, failed: false };
+    }
     process.stderr.write(`${result.stopped ? 'stopped' : 'done'}: ${result.stepsDone} steps; run in ${result.runDir}; last checkpoint ${result.lastCheckpoint ?? 'none'}\n`);
     process.stderr.write(`sample it: npm run sample -- --ckpt latest --run-dir ${result.runDir}\n`);
     return { result, failed: false };

@@ -69,17 +69,13 @@ export function sha256File(path: string): Promise<string> {
 }
 
 /**
- * `mkdir -p`. Node's recursive mkdir reports ENOENT when a missing directory cannot be created
- * (read-only file system, no permission), hiding the cause; on ENOENT this creates the missing
- * directories one at a time, so the error thrown is the real one (EROFS, EACCES, ENOTDIR…).
+ * `mkdir -p`, one directory at a time. Node's recursive mkdir reports ENOENT when a missing directory
+ * cannot be created (read-only file system, no permission), hiding the cause, and on procfs it never
+ * returns at all (Node 20: `mkdir('/proc/x', {recursive: true})`, promise or sync, spins forever);
+ * a plain mkdir of each missing directory returns the real error (EROFS, EACCES, ENOTDIR, ENOENT on
+ * /proc) at once.
  */
 export async function makeDirs(path: string): Promise<void> {
-  try {
-    await mkdir(path, { recursive: true });
-    return;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
   const missing: string[] = [];
   for (let p = resolve(path); !existsSync(p); p = dirname(p)) {
     missing.unshift(p);

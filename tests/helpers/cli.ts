@@ -112,7 +112,7 @@ export async function runNpm(name: string, args: string[], opts: RunCliOptions =
 }
 
 /** The processes of group `pgid` that have not exited (zombies left out), as `ps` lists them; '' for none. */
-function livingInGroup(pgid: number): string {
+export function livingInGroup(pgid: number): string {
   let out: string;
   try {
     out = execSync(`ps -o pid,ppid,stat,cmd -g ${pgid}`, { encoding: 'utf8' });

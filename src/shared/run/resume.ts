@@ -14,6 +14,7 @@ import { CheckpointError, resolveCheckpoint, verifyCheckpoint, type FileHasher }
 import { flagsFromTrainConfig, TRAIN_FLAGS, trainConfigFrom, type TrainConfig } from '../config.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { plainReason } from '../path-flags.js';
+import { noCheckpointAdvice } from './run-claim.js';
 
 /** Thrown when a resume can't go ahead; one line. */
 export class ResumeError extends Error {}
@@ -43,8 +44,9 @@ const LOCKED: [keyof TrainConfig, string][] = [
 
 export async function planResume(config: TrainConfig, given: Set<string>, hash?: FileHasher, runsRoot = 'runs'): Promise<ResumePlan> {
   const spec = config.resume!;
-  const checkpointDir = await resolveCheckpoint(spec, config.runDir, runsRoot).catch((err) => {
-    throw new ResumeError(`--resume ${spec}: ${(err as Error).message}`);
+  const checkpointDir = await resolveCheckpoint(spec, config.runDir, runsRoot).catch(async (err) => {
+    const advice = spec === 'latest' && config.runDir !== undefined ? await noCheckpointAdvice(config.runDir) : undefined;
+    throw new ResumeError(`--resume ${spec}: ${advice ?? (err as Error).message}`);
   });
   let state: CheckpointState;
   try {

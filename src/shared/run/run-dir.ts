@@ -1,10 +1,11 @@
 /**
  * The run directory: config.json, metrics.jsonl, samples/, loss.svg, checkpoints/.
- * A run never writes into a directory that already holds another run's files.
+ * A run never writes into a directory that already holds another run's files (run-claim.ts takes
+ * one for a run, fresh or resumed, and locks it).
  */
 import { existsSync } from 'node:fs';
 import { appendFile, open, readdir, readFile, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { makeDirs, writeFileAtomic } from '../fsutil.js';
 
 /** Thrown when the run directory can't be used; one line. */
@@ -45,27 +46,6 @@ export async function readLatestSampleGrid(paths: RunPaths): Promise<Buffer | un
   const grids = (await readdir(paths.samples).catch(() => [] as string[])).filter((n) => /^epoch-\d+\.png$/.test(n)).sort();
   const last = grids.at(-1);
   return last === undefined ? undefined : readFile(join(paths.samples, last)).catch(() => undefined);
-}
-
-/**
- * Creates a fresh run directory. An existing non-empty directory is refused (never overwritten);
- * an unwritable location fails with the reason.
- */
-export async function createRunDir(root: string): Promise<RunPaths> {
-  if (existsSync(root)) {
-    const entries = await readdir(root).catch((err: NodeJS.ErrnoException) => {
-      throw new RunDirError(`--run-dir ${root}: ${err.code === 'ENOTDIR' ? 'exists and is not a directory' : err.message}`);
-    });
-    if (entries.length > 0) throw new RunDirError(`--run-dir ${root}: already exists and is not empty; choose another directory (nothing was changed)`);
-  }
-  const paths = runPaths(root);
-  try {
-    await makeDirs(paths.samples);
-    await makeDirs(paths.checkpoints);
-  } catch (err) {
-    throw new RunDirError(`--run-dir ${resolve(root)}: cannot create (${(err as Error).message.split('\n')[0]})`);
-  }
-  return paths;
 }
 
 /** Opens the directory of a run being resumed (it must hold a run: config.json and checkpoints/). */
