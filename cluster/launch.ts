@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../src/cli/main.js';
+import { describeError } from '../src/shared/describe-error.js';
 import { visibleGpuCount } from '../src/shared/backend/select.js';
 import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, FlagError, flagsFromTrainConfig, givenFlags, LAUNCHER_FLAGS, TRAIN_FLAGS, trainConfigFrom, type FlagValues } from '../src/shared/config.js';
 import { planResume } from '../src/shared/run/resume.js';
@@ -33,7 +34,8 @@ function gpuUnavailable(gpus: number): string | undefined {
 /** Resolves when `c` has exited, killing it after `graceMs`. */
 function exitOrKill(c: ChildProcess, graceMs: number): Promise<void> {
   return new Promise<void>((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    // No pid: the spawn itself failed (EMFILE, ENOMEM…), and no 'exit' will ever come.
+    if (c.exitCode !== null || c.signalCode !== null || c.pid === undefined) return resolve();
     const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
     c.once('exit', () => {
       clearTimeout(timer);
@@ -108,6 +110,11 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
     const generation = coordinator.generation + 1; // the assembly this worker is spawned for
     child.on('exit', (code, signal) => {
       if (!finished && !retiring.has(child) && (code !== 0 || signal)) coordinator.workerExited(i, generation, `worker ${i} (pid ${child.pid}) exited ${signal ? `on ${signal}` : `with code ${code}`}`);
+    });
+    // A failed spawn (out of descriptors or memory) is an 'error' event, which unhandled would end
+    // the launcher and the run with it: it is a lost worker like any other (restarts apply).
+    child.on('error', (err) => {
+      if (!finished && !retiring.has(child)) coordinator.workerExited(i, generation, `worker ${i} could not be started: ${describeError(err)}`);
     });
     children.push(child);
   };
