@@ -72,7 +72,7 @@ test('a connection that never completes its headers is answered 408 and closed w
   const ms = Date.now() - start;
   t.regex(a, /^HTTP\/1\.1 408 /);
   t.regex(b, /^HTTP\/1\.1 408 /);
-  // Node checks the timeout every connectionsCheckingInterval (set to a quarter of it): some slack on a loaded machine.
+  // Node checks the timeout every connectionsCheckingInterval (1 s here): some slack on a loaded machine.
   t.true(ms >= DEMO_HTTP_BOUNDS.headersTimeoutMs - 1000 && ms < DEMO_HTTP_BOUNDS.headersTimeoutMs + 10_000, `closed after ${ms} ms`);
 });
 

@@ -119,6 +119,25 @@ test(`a flood of ${FLOOD} held connections under ulimit -n ${FILE_LIMIT}: the ru
   t.regex(await readFile(join(run, 'checkpoints', 'latest'), 'utf8'), /^ckpt-0+16-e0002\n$/);
 });
 
+test(`${FLOOD} connections held and never let go: the run still ends by itself, exit 0, with its checkpoint`, async (t) => {
+  // The old endpoint's close() waited for every held connection: training finished, the process never exited.
+  const dir = await tempDir(t);
+  const run = join(dir, 'run');
+  const held: Socket[] = [];
+  t.teardown(() => held.forEach((s) => s.destroy()));
+  const r = await runCli('cluster', [...RUN, '--epochs', '1', '--run-dir', run, '--metrics-port', '0', '--linger', '0'], {
+    fileLimit: FILE_LIMIT,
+    timeoutMs: 300_000,
+    onStderr: (chunk) => {
+      const m = /metrics: http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(chunk);
+      if (m) for (let i = 0; i < FLOOD; i++) held.push(connect(Number(m[1]), '127.0.0.1').on('error', () => undefined));
+    },
+  });
+  t.is(r.code, 0, r.stderr.slice(-3000));
+  t.is(held.length, FLOOD);
+  t.regex(await readFile(join(run, 'checkpoints', 'latest'), 'utf8'), /^ckpt-0+8-e0001\n$/);
+});
+
 test('--metrics-token-file: /metrics answers 401 without the token or with a wrong one, 200 with it; /healthz stays open', async (t) => {
   const dir = await tempDir(t);
   const tokenFile = join(dir, 'metrics.token');
