@@ -4,7 +4,7 @@
 import base from './ava.config.mjs';
 
 export const UNIT_FILES = [
-  'bench-cost-model', 'bench-eta', 'bench-profile', 'config', 'wasm-modules', 'gradients', 'eval-frechet', 'fp16', 'gpu-stats', 'grid-png', 'idx', 'membership', 'metric-names',
+  'bench-cost-model', 'bench-eta', 'describe-error', 'http-bounds', 'bench-profile', 'config', 'wasm-modules', 'gradients', 'eval-frechet', 'fp16', 'gpu-stats', 'grid-png', 'idx', 'membership', 'metric-names',
   'mnist', 'models', 'run-lock', 'optimizer', 'plot', 'readme', 'replica-sharded', 'replica-step', 'ring-allreduce', 'ring-auth', 'ring-codec-simd', 'ring-schedule', 'run-metrics', 'schedule', 'side-pool', 'step-forward',
 ].map((name) => `tests/${name}.test.ts`);
 

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../src/cli/main.js';
+import { describeError } from '../src/shared/describe-error.js';
 import { visibleGpuCount } from '../src/shared/backend/select.js';
 import { COLLECTIVE_FLAGS, COORDINATOR_FLAGS, FlagError, flagsFromTrainConfig, givenFlags, LAUNCHER_FLAGS, TRAIN_FLAGS, trainConfigFrom, type FlagValues } from '../src/shared/config.js';
 import { planResume } from '../src/shared/run/resume.js';
@@ -35,7 +36,8 @@ function gpuUnavailable(gpus: number): string | undefined {
 /** Resolves when `c` has exited, killing it after `graceMs`. */
 function exitOrKill(c: ChildProcess, graceMs: number): Promise<void> {
   return new Promise<void>((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    // No pid: the spawn itself failed (EMFILE, ENOMEM…), and no 'exit' will ever come.
+    if (c.exitCode !== null || c.signalCode !== null || c.pid === undefined) return resolve();
     const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
     c.once('exit', () => {
       clearTimeout(timer);
@@ -112,6 +114,11 @@ await runCli('npm run cluster --', [...LAUNCHER_FLAGS, ...COORDINATOR_FLAGS, ...
       // Only a worker still loading dies of a stop signal (a loaded one forwards it): a Ctrl-C at launch.
       if (!finished && !retiring.has(child) && (signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP')) coordinator.workerKilledByStop(i, signal);
       if (!finished && !retiring.has(child) && (code !== 0 || signal)) coordinator.workerExited(i, generation, `worker ${i} (pid ${child.pid}) exited ${signal ? `on ${signal}` : `with code ${code}`}`);
+    });
+    // A failed spawn (out of descriptors or memory) is an 'error' event, which unhandled would end
+    // the launcher and the run with it: it is a lost worker like any other (restarts apply).
+    child.on('error', (err) => {
+      if (!finished && !retiring.has(child)) coordinator.workerExited(i, generation, `worker ${i} could not be started: ${describeError(err)}`);
     });
     children.push(child);
   };

@@ -12,12 +12,16 @@ await runCli('npm run demo --', DEMO_FLAGS, async (flags) => {
   const state = await verifyCheckpoint(checkpoint);
   const bind = flags.bind as string;
   const port = flags.port as number;
-  const { server, url } = await startDemoServer({ checkpoint, state, bind, port }).catch((err: NodeJS.ErrnoException) => {
+  const { server, url } = await startDemoServer({ checkpoint, state, bind, port, log: (l) => process.stderr.write(`demo: ${l}\n`) }).catch((err: NodeJS.ErrnoException) => {
     throw new DemoError(`cannot listen on ${bind}:${port}: ${err.code === 'EADDRINUSE' ? 'the port is in use (--port 0 picks a free one)' : err.message}`);
   });
   process.stderr.write(`demo: ${checkpoint} (epoch ${state.epoch}, step ${state.globalStep}) at ${url}  (Ctrl-C to stop)\n`);
   await new Promise<void>((resolve) => {
-    const stop = () => server.close(() => resolve());
+    const stop = () => {
+      server.close(() => resolve());
+      // Held connections would keep close() waiting up to their timeouts.
+      server.closeAllConnections();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });

@@ -4,6 +4,7 @@
  */
 import { releaseWebGpu } from '../shared/backend/webgpu.js';
 import { FlagError, helpText, parseFlags, type FlagSpec, type FlagValues } from '../shared/config.js';
+import { describeError, errorClassName, stackOf } from '../shared/describe-error.js';
 
 /** Errors whose message is already a complete one-line explanation for the user. */
 const USER_ERRORS = new Set(['FlagError', 'DataFileError', 'CheckpointError', 'RunDirError', 'BackendUnavailableError', 'TrainSetupError', 'TokenError', 'CurveKeyError', 'ClusterError', 'ResumeError', 'DivergedError', 'ClassifierError', 'ReportError', 'ImageSetError', 'DemoError', 'ParityError']);
@@ -13,7 +14,7 @@ export async function runCli(command: string, specs: readonly FlagSpec[], body: 
   try {
     flags = parseFlags(process.argv.slice(2), specs);
   } catch (err) {
-    process.stderr.write(`${command}: ${(err as Error).message}\n(see --help)\n`);
+    process.stderr.write(`${command}: ${describeError(err)}\n(see --help)\n`);
     process.exit(2);
   }
   if (flags.help) {
@@ -26,10 +27,11 @@ export async function runCli(command: string, specs: readonly FlagSpec[], body: 
     // dawn.node keeps the event loop alive while its GPU object is referenced; let the process end.
     releaseWebGpu();
   } catch (err) {
-    const e = err as Error;
-    const known = USER_ERRORS.has(e.constructor?.name) || e instanceof FlagError;
-    process.stderr.write(`${command}: error: ${e.message.split('\n')[0]}\n`);
-    if (!known && process.env.GAN_DEBUG) process.stderr.write(`${e.stack}\n`);
-    process.exit(known && e instanceof FlagError ? 2 : 1);
+    // Anything may have been thrown (undefined, a string, an object without message): every read
+    // of it goes through describe-error.ts, which never throws.
+    const known = USER_ERRORS.has(errorClassName(err)) || err instanceof FlagError;
+    process.stderr.write(`${command}: error: ${describeError(err)}\n`);
+    if (!known && process.env.GAN_DEBUG) process.stderr.write(`${stackOf(err)}\n`);
+    process.exit(err instanceof FlagError ? 2 : 1);
   }
 }

@@ -30,6 +30,7 @@ import { describeHashMismatch, Membership, type Member } from './membership.js';
 import { RunMetrics } from './metrics/registry.js';
 import { batchSplitProblem } from '../shared/run/batch-split.js';
 import { linger, startMetricsServer, type Health, type MetricsServer } from './metrics/server.js';
+import { describeError } from '../shared/describe-error.js';
 
 /** Everything the coordinator needs. */
 export interface CoordinatorArgs {
@@ -47,6 +48,8 @@ export interface CoordinatorArgs {
   /** Where the Prometheus endpoint listens. */
   metricsBind: string;
   metricsPort: number;
+  /** --metrics-token-file's token: /metrics answers only its bearer. */
+  metricsToken?: string;
   /** --linger: seconds /metrics stays up after the run for Prometheus to scrape the final values (0: off). */
   lingerSec?: number;
   /** CurveZMQ cluster keypair: the control socket becomes a CURVE server. */
@@ -134,7 +137,7 @@ export class Coordinator {
     const { config, resume } = this.args;
     this.claim = await claimRunDir(resume ? config.runDir! : config.runDir ?? defaultRunDir(config.model), resume !== undefined, this.args.log);
     try {
-      this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health, async () => (this.runDir ? readLatestSampleGrid(this.runDir) : undefined));
+      this.metricsServer = await startMetricsServer(this.metrics, this.args.metricsBind, this.args.metricsPort, () => this.health, async () => (this.runDir ? readLatestSampleGrid(this.runDir) : undefined), { token: this.args.metricsToken, log: this.args.log });
     } catch (err) {
       throw new ClusterError(`metrics endpoint ${this.args.metricsBind}:${this.args.metricsPort}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (choose another --metrics-port, or 0 for a free one)`);
     }
@@ -472,7 +475,7 @@ export class Coordinator {
       const path = await out.writeCheckpoint(snapshot.files, snapshot.pos);
       this.args.log(`saved the last snapshot (epoch ${snapshot.pos.epoch + 1}, step ${snapshot.pos.step}, ${snapshot.pos.globalStep} steps done) as ${path}: continue with --resume latest`);
     } catch (err) {
-      this.args.log(`could not save the last snapshot: ${(err as Error).message.split('\n')[0]}`);
+      this.args.log(`could not save the last snapshot: ${describeError(err)}`);
     }
   }
 

@@ -5,6 +5,7 @@ import type { ResumePlan } from '../shared/run/resume.js';
 import { StopSignals, stopNotice } from '../shared/run/stop-signals.js';
 import type { TrainResult } from '../shared/run/trainer.js';
 import { ClusterError, Coordinator, type CoordinatorArgs } from './coordinator.js';
+import { readMetricsToken } from './metrics/bearer.js';
 
 /** CoordinatorArgs from parsed flags. */
 export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, token: Buffer, world: number, resume?: ResumePlan): Omit<CoordinatorArgs, 'shouldStop' | 'onRecover'> {
@@ -24,6 +25,7 @@ export function coordinatorArgsFrom(flags: FlagValues, config: TrainConfig, toke
     snapshotIntervalSec: flags['snapshot-interval'] as number,
     metricsBind: flags['metrics-bind'] as string,
     metricsPort: flags['metrics-port'] as number,
+    metricsToken: flags['metrics-token-file'] === undefined ? undefined : readMetricsToken(flags['metrics-token-file'] as string),
     lingerSec: flags.linger as number,
     curve: flags['curve-keys'] === undefined ? undefined : loadCurveKeys(flags['curve-keys'] as string, true),
     log: (l) => process.stderr.write(`[coordinator] ${l}\n`),

@@ -3,12 +3,14 @@
  * test can check it asks for nothing else. TF.js comes from node_modules (its UMD builds: no build
  * step), the generator from the checkpoint as saved (TF.js layers format), and the noise from the
  * same counter-based stream `npm run sample` draws from, so a seed draws the same digits here.
+ * Bounded as the metrics endpoint is (http-bounds.ts: connection cap, header and idle timeouts).
  */
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { CheckpointState } from '../shared/checkpoint/format.js';
+import { createBoundedServer, DEMO_HTTP_BOUNDS, type HttpBounds } from '../shared/http-bounds.js';
 import { Rng } from '../shared/rng.js';
 
 const HERE = import.meta.dirname;
@@ -34,6 +36,9 @@ export interface DemoServerArgs {
   state: CheckpointState;
   bind: string;
   port: number;
+  /** Where the one line about shed connections goes. */
+  log: (line: string) => void;
+  bounds?: HttpBounds;
 }
 
 /** Starts the server; resolves with it and its URL once listening. */
@@ -44,7 +49,7 @@ export async function startDemoServer(args: DemoServerArgs): Promise<{ server: S
     '/model/weights.bin': [join(args.checkpoint, 'generator', 'weights.bin'), 'application/octet-stream'],
   };
   const info = JSON.stringify({ checkpoint: args.checkpoint, epoch: args.state.epoch, globalStep: args.state.globalStep, latent: args.state.latent, model: (args.state.config as { model?: string }).model });
-  const server = createServer((req, res) => {
+  const bounded = createBoundedServer('demo server', args.bounds ?? DEMO_HTTP_BOUNDS, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const send = (code: number, type: string, body: string | Uint8Array) => {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
@@ -63,12 +68,7 @@ export async function startDemoServer(args: DemoServerArgs): Promise<{ server: S
     const file = files[url.pathname];
     if (!file) return send(404, 'text/plain', 'not found\n');
     readFile(file[0]).then((body) => send(200, file[1], body), () => send(500, 'text/plain', `cannot read ${url.pathname}\n`));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(args.port, args.bind, () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : args.port;
-  return { server, url: `http://${args.bind.includes(':') ? `[${args.bind}]` : args.bind}:${port}/` };
+  }, args.log);
+  const port = await bounded.listen(args.port, args.bind);
+  return { server: bounded.server, url: `http://${args.bind.includes(':') ? `[${args.bind}]` : args.bind}:${port}/` };
 }

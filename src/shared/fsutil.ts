@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { withDescriptorRetry } from './fd-retry.js';
 
 /**
  * Write `bytes` to `path` atomically: readers see either the old file or the complete new one, never
@@ -30,7 +31,8 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
 
 /** Creates `path` (which must not exist), writes `bytes` and fsyncs it before closing. */
 export async function writeFileSynced(path: string, bytes: Uint8Array | string): Promise<void> {
-  const fh = await open(path, 'wx');
+  // A moment without descriptors (EMFILE) must not fail a checkpoint: fd-retry.ts.
+  const fh = await withDescriptorRetry(() => open(path, 'wx'));
   try {
     await fh.writeFile(bytes);
     await fh.sync();
@@ -43,7 +45,7 @@ export async function writeFileSynced(path: string, bytes: Uint8Array | string):
 export async function fsyncDir(dir: string): Promise<void> {
   let fh;
   try {
-    fh = await open(dir, 'r');
+    fh = await withDescriptorRetry(() => open(dir, 'r'));
   } catch {
     return; // e.g. Windows cannot open directories; the rename is still atomic there.
   }
@@ -59,6 +61,10 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** SHA-256 of a file as lowercase hex, streamed (constant memory even for large checkpoints). */
 export function sha256File(path: string): Promise<string> {
+  return withDescriptorRetry(() => sha256FileOnce(path));
+}
+
+function sha256FileOnce(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
     const stream = createReadStream(path, { highWaterMark: 1 << 20 });

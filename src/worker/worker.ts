@@ -38,6 +38,7 @@ function deviceMemory(): { deviceMemoryBytes?: number; deviceMemoryAllocatedByte
 import type { DataPlane } from '../shared/allreduce/ring.js';
 import { openRing, type Ring } from './ring-link.js';
 import { AllReduceError, AllReduceTimeoutError } from '../shared/allreduce/transport.js';
+import { describeError } from '../shared/describe-error.js';
 
 /** Everything a worker needs. */
 export interface WorkerArgs {
@@ -265,7 +266,7 @@ export async function runWorker(args: WorkerArgs): Promise<void> {
     if (err instanceof WorkerExit) throw err;
     // Tell the coordinator why, so it can report it instead of waiting for a timeout.
     const peer = err instanceof AllReduceError || err instanceof AllReduceTimeoutError ? err.peer : undefined;
-    await Promise.race([send({ t: 'error', rank: args.rank, message: (err as Error).message.split('\n')[0]!, ...(peer === undefined ? {} : { peer }) }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
+    await Promise.race([send({ t: 'error', rank: args.rank, message: describeError(err), ...(peer === undefined ? {} : { peer }) }), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
     throw err;
   } finally {
     clearInterval(heartbeat);

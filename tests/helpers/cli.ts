@@ -35,13 +35,18 @@ export interface RunCliOptions {
   env?: NodeJS.ProcessEnv;
   /** Called with each chunk of stderr as it arrives (to react to what the process prints). */
   onStderr?: (chunk: string, child: ChildProcess) => void;
+  /** `runCli` only: run under `ulimit -n` this many file descriptors (soft and hard), as a small machine or a hostile client leaves it. */
+  fileLimit?: number;
 }
 
 /** Runs an npm script's entry (train, sample, cluster, coordinator, worker) with tsx; resolves when it exits (rejects after `timeoutMs`). */
 export function runCli(name: string, args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
   args = withFreeMetricsPort(name, args);
   const report = join(tmpdir(), `gan-cli-report-${process.pid}-${++reports}.json`);
-  const child = spawn(process.execPath, [...reportFlags(report), '--import=tsx', join(ROOT, ENTRY[name] ?? `src/cli/${name}.ts`), ...args], {
+  const argv = [process.execPath, ...reportFlags(report), '--import=tsx', join(ROOT, ENTRY[name] ?? `src/cli/${name}.ts`), ...args];
+  // bash sets the limit, then exec's node in its place: the PID (signals, reports) stays node's.
+  const limited = opts.fileLimit === undefined ? argv : ['bash', '-c', `ulimit -Sn ${opts.fileLimit} && ulimit -Hn ${opts.fileLimit} && exec "$@"`, 'bash', ...argv];
+  const child = spawn(limited[0], limited.slice(1), {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, FORCE_COLOR: '0', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -106,6 +106,7 @@ export class RunMetrics {
   private readonly restarts = new Counter({ name: 'gan_worker_restarts_total', help: 'Recoveries from a lost worker (the workers restarted and rolled back to the last snapshot)', registers: [this.registry] });
   private readonly heartbeatAge = new Gauge({ name: 'gan_worker_heartbeat_age_seconds', help: 'Seconds since the last message from a worker; keeps growing while the worker is down', labelNames: WORKER_LABELS, registers: [this.registry] });
   private readonly rejected = new Counter({ name: 'gan_rejected_messages_total', help: 'Control messages dropped: failed authentication or validation, or from a connection that never said hello', registers: [this.registry] });
+  private readonly shedConnections = new Counter({ name: 'gan_metrics_connections_shed_total', help: 'Connections to this endpoint closed as they came (over its connection cap) or that failed to be accepted: load shed so that the run keeps its file descriptors', registers: [this.registry] });
   private readonly lastCheckpoint = new Gauge({ name: 'gan_last_checkpoint_timestamp_seconds', help: 'Unix time of the last complete checkpoint', registers: [this.registry] });
   private readonly checkpointDuration = new Gauge({ name: 'gan_last_checkpoint_duration_seconds', help: 'How long the last checkpoint took (serialise, send, hash, write)', registers: [this.registry] });
   private readonly nonFinite = new Counter({ name: 'gan_nonfinite_steps_skipped_total', help: 'Steps whose update was skipped for a non-finite loss or gradient', registers: [this.registry] });
@@ -127,6 +128,8 @@ export class RunMetrics {
   /** When each rank was last heard from (ms since epoch), so a lost worker's heartbeat age keeps growing. */
   private readonly lastHeard = new Map<number, number>();
   private rejectedSeen = 0;
+  private shedSource: () => number = () => 0;
+  private shedSeen = 0;
   /** The run's position; undefined until setPosition. */
   private position: number | undefined;
   /** The next step recorded sets the ETA origin (after a start, a rollback or a resume). */
@@ -192,6 +195,16 @@ export class RunMetrics {
       this.rejected.inc(r - this.rejectedSeen);
       this.rejectedSeen = r;
     }
+    const shed = this.shedSource();
+    if (shed > this.shedSeen) {
+      this.shedConnections.inc(shed - this.shedSeen);
+      this.shedSeen = shed;
+    }
+  }
+
+  /** Where gan_metrics_connections_shed_total is read from (the metrics server's own count). */
+  countShedConnections(source: () => number): void {
+    this.shedSource = source;
   }
 
   /** The HTTP handler counts each /metrics answer (the linger after the run waits for scrapes). */

@@ -1,9 +1,13 @@
 /**
  * The run's one HTTP endpoint: `/metrics` (Prometheus text format), `/healthz`, and
  * `/samples/latest.png` (the newest sample grid, which the dashboard's "Latest samples" panel
- * shows). Bound to 127.0.0.1 unless --metrics-bind says otherwise.
+ * shows). Bound to 127.0.0.1 unless --metrics-bind says otherwise. It shares the coordinator's
+ * process, so it is bounded (http-bounds.ts: a connection cap, header and idle timeouts; what it
+ * sheds is logged once and counted in gan_metrics_connections_shed_total) and, with
+ * --metrics-token-file, /metrics answers only a bearer of the token (bearer.ts).
  */
-import { createServer, type Server } from 'node:http';
+import { createBoundedServer, METRICS_HTTP_BOUNDS, type HttpBounds } from '../../shared/http-bounds.js';
+import { bearerCheck } from './bearer.js';
 import type { RunMetrics, RunStatus } from './registry.js';
 
 /** What `/healthz` reports. */
@@ -52,15 +56,30 @@ export async function linger(metrics: RunMetrics, seconds: number, stop: AbortSi
   }
 }
 
+/** Optional parts of the metrics server. */
+export interface MetricsServerOptions {
+  /** /metrics answers only `authorization: Bearer <token>` (--metrics-token-file). */
+  token?: string;
+  /** Where the one line about shed connections goes. */
+  log?: (line: string) => void;
+  bounds?: HttpBounds;
+}
+
 /** Starts the server; port 0 picks a free one. */
-export async function startMetricsServer(metrics: RunMetrics, host: string, port: number, health: () => Health, latestSample: () => Promise<Buffer | undefined> = async () => undefined): Promise<MetricsServer> {
-  const server: Server = createServer((req, res) => {
+export async function startMetricsServer(metrics: RunMetrics, host: string, port: number, health: () => Health, latestSample: () => Promise<Buffer | undefined> = async () => undefined, opts: MetricsServerOptions = {}): Promise<MetricsServer> {
+  const authorized = opts.token === undefined ? () => true : bearerCheck(opts.token);
+  const bounded = createBoundedServer('metrics endpoint', opts.bounds ?? METRICS_HTTP_BOUNDS, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET') {
       res.writeHead(405, { allow: 'GET' }).end();
       return;
     }
     if (path === '/metrics') {
+      if (!authorized(req)) {
+        // Nothing about why; the connection goes, so a guesser holds no slot.
+        res.writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'text/plain', connection: 'close' }).end('unauthorized\n');
+        return;
+      }
       metrics.refresh();
       metrics.registry
         .metrics()
@@ -85,15 +104,17 @@ export async function startMetricsServer(metrics: RunMetrics, host: string, port
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /samples/latest.png\n');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const addr = server.address();
-  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  }, opts.log ?? (() => undefined));
+  metrics.countShedConnections(bounded.shed);
+  const bound = await bounded.listen(port, host);
+  const server = bounded.server;
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // The run is over: held connections would keep close() waiting up to their timeouts.
+        server.closeAllConnections();
+      }),
   };
 }

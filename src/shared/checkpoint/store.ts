@@ -11,6 +11,7 @@ import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fsyncDir, makeDirs, sha256File, writeFileAtomic, writeFileSynced } from '../fsutil.js';
 import { CHECKPOINT_FILES, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, describeNonFinite, type CheckpointFile, type CheckpointFiles, type CheckpointManifest, type CheckpointState } from './format.js';
+import { describeError } from '../describe-error.js';
 
 /** Computes a file's sha256 as hex; the trainer passes the side pool's, so hashing runs off the event loop. */
 export type FileHasher = (path: string) => Promise<string>;
@@ -68,7 +69,7 @@ export async function writeCheckpointFiles(contents: CheckpointFiles, state: Pic
     await fsyncDir(args.dir);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
-    throw new CheckpointError(`writing checkpoint ${final} failed: ${(err as Error).message.split('\n')[0]}`);
+    throw new CheckpointError(`writing checkpoint ${final} failed: ${describeError(err)}`);
   }
   await writeFileAtomic(join(args.dir, 'latest'), name + '\n');
   await pruneCheckpoints(args.dir, args.keep ?? 3, name);

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { appendFile, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { withDescriptorRetry } from '../fd-retry.js';
 import { makeDirs, writeFileAtomic } from '../fsutil.js';
 
 /** Thrown when the run directory can't be used; one line. */
@@ -68,7 +69,9 @@ export class MetricsLog {
   constructor(private readonly path: string) {}
 
   async append(record: object): Promise<void> {
-    await appendFile(this.path, JSON.stringify(record) + '\n');
+    const line = JSON.stringify(record) + '\n';
+    // EMFILE comes from the open before anything is written, so a retry cannot double a line.
+    await withDescriptorRetry(() => appendFile(this.path, line));
   }
 
   /** Makes sure metrics.jsonl exists (empty) so readers can tail it from the start. */
