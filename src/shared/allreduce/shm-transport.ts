@@ -60,8 +60,12 @@ const DATA_OFFSET = 64;
 const HEADER_BYTES = 32;
 const KIND_MESSAGE = 1;
 const KIND_WRAP = 2;
-/** How long a waiter spins before it sleeps on the futex, µs (a thread-pool hop costs ~40 µs). */
-const SPIN_US = 30;
+/**
+ * How long a waiter spins before it sleeps on the futex, µs: a thread-pool hop costs ~40 µs, and the
+ * neighbour's next chunk is usually closer than that. Measured (9.4 MB, N = 2, bench all-reduce child,
+ * idle 2-core machine): 200 µs 3.1-4.2 ms against 4.9-5.3 ms at 30 µs; 0.2 MB 0.20-0.29 against 0.38-0.69.
+ */
+const SPIN_US = 200;
 const PREFIX = 'gan-ring-';
 /** `shm://<region name>/<host key>`: the host key says which ranks can map the region (hostKey()). */
 const ENDPOINT = /^shm:\/\/(gan-ring-\d+-[0-9a-f]{16})\/([0-9a-f]{16})$/;
