@@ -4,15 +4,9 @@
  * order of additions, the verdict, the sharded update) is unchanged and a ring over shared memory
  * gives the very bits a TCP ring gives.
  *
- * Layout: each rank owns one *inbound* region, a file /dev/shm/gan-ring-<pid>-<nonce> (mode 0600,
- * created O_EXCL at bind, before the rank is known) that its left neighbour writes and it reads:
- *   words 0..15   control (W_*): magic, owner pid, writer pid, capacity, the two futex doorbells,
- *                 head (bytes published, written by the writer), tail (bytes released, by the
- *                 reader), closed flag, both PID namespaces, a 16-byte MAC of the name under the
- *                 run's secret
- *   64 …          a byte ring of `capacity` (a power of two) bytes holding records, 64-aligned:
- *                 32-byte header (i32 LE: kind, payload bytes, seq, phase, step, chunk, n, 0) and
- *                 the payload; kind WRAP marks the unused end of the ring before a record at 0.
+ * Layout (shm-region.ts): each rank owns one *inbound* region, a file in /dev/shm created O_EXCL
+ * at bind (before the rank is known), that its left neighbour writes and it reads: control words
+ * and a byte ring of records.
  * The left neighbour maps the region at connect, checks the MAC (it is the region of a rank of
  * this run) and unlinks the name at once: from then on the memory lives exactly as long as the two
  * mappings, so no segment outlives a crash. A region nobody opened is unlinked by its owner at
@@ -34,64 +28,24 @@
  * defend against that user: it makes sure a rank writes only into a region made by a rank of its
  * own run (not a stale one, nor another run's). Bytes that cross hosts never travel here.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { SharedMapping, SHM_DIR } from './shm-memory.js';
+import {
+  align64, DATA_OFFSET, ENDPOINT, HEADER_BYTES, hostKey, KIND_MESSAGE, KIND_WRAP, Link, MAC_OFFSET_BYTES, macOf, MAGIC, PID_NAMESPACE, PREFIX, ringCapacity, sweepStaleRegions, alive,
+  W_CAPACITY, W_CLOSED, W_DATA_BELL, W_HEAD, W_MAGIC, W_OWNER_PID, W_OWNER_PIDNS, W_SPACE_BELL, W_TAIL, W_WRITER_PID, W_WRITER_PIDNS, type RingRecord,
+} from './shm-region.js';
+
+export { endpointHostKey, hostKey, ringCapacity, sweepStaleRegions } from './shm-region.js';
 import { AllReduceError, AllReduceTimeoutError, emptyRingStats, PHASES, type RingStats, type Slot, type WireTransport } from './transport.js';
 
-const MAGIC = 0x47414e52; // 'GANR'
-const W_MAGIC = 0;
-const W_OWNER_PID = 1;
-const W_WRITER_PID = 2;
-const W_CAPACITY = 3;
-/** Futex word the reader waits on; the writer bumps it after publishing. */
-const W_DATA_BELL = 4;
-/** Futex word the writer waits on; the reader bumps it after releasing. */
-const W_SPACE_BELL = 5;
-const W_HEAD = 6;
-const W_TAIL = 7;
-const W_CLOSED = 8;
-/** The owner's and the writer's PID namespaces (a hash): a pid is checked for life only within our own. */
-const W_OWNER_PIDNS = 9;
-const W_WRITER_PIDNS = 10;
-const W_MAC = 12; // 4 words
-const DATA_OFFSET = 64;
-const HEADER_BYTES = 32;
-const KIND_MESSAGE = 1;
-const KIND_WRAP = 2;
 /**
  * How long a waiter spins before it sleeps on the futex, µs: a thread-pool hop costs ~40 µs, and the
  * neighbour's next chunk is usually closer than that. Measured (9.4 MB, N = 2, bench all-reduce child,
  * idle 2-core machine): 200 µs 3.1-4.2 ms against 4.9-5.3 ms at 30 µs; 0.2 MB 0.20-0.29 against 0.38-0.69.
  */
 const SPIN_US = 200;
-const PREFIX = 'gan-ring-';
-/** `shm://<region name>/<host key>`: the host key says which ranks can map the region (hostKey()). */
-const ENDPOINT = /^shm:\/\/(gan-ring-\d+-[0-9a-f]{16})\/([0-9a-f]{16})$/;
-
-/**
- * Which processes share this one's memory: a hash of the kernel's boot id (one per machine and
- * boot), /dev/shm's device (one per mount: containers on one machine each have their own) and the
- * address the ring binds (virtual hosts in network namespaces, src/bench/netns.ts, share the other
- * two). Two ranks whose endpoints carry the same key talk through shared memory.
- */
-export function hostKey(bindHost: string): string {
-  let boot = '';
-  let dev = '';
-  try {
-    boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    dev = String(statSync(SHM_DIR).dev);
-  } catch {
-    boot = `${process.pid}-${randomBytes(8).toString('hex')}`; // unknown: a key no other process has
-  }
-  return createHash('sha256').update(`${boot}\0${dev}\0${bindHost}`).digest('hex').slice(0, 16);
-}
-
-/** The host key in a shared-memory endpoint, or undefined when `endpoint` is not one. */
-export function endpointHostKey(endpoint: string): string | undefined {
-  return ENDPOINT.exec(endpoint)?.[2];
-}
 
 export interface ShmTransportArgs {
   /** Address the ring's sockets bind (part of the host key). Default 127.0.0.1. */
@@ -101,95 +55,6 @@ export interface ShmTransportArgs {
   timeoutMs: number;
   /** Largest payload of one message, bytes. */
   maxPayloadBytes: number;
-}
-
-const align64 = (n: number) => (n + 63) & ~63;
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
-function macOf(secret: Buffer | undefined, name: string): Buffer {
-  return createHmac('sha256', secret ?? Buffer.alloc(0)).update(`shm-ring\0${name}`).digest().subarray(0, 16);
-}
-
-function alive(pid: number): boolean {
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * This process's PID namespace as a 31-bit hash of /proc/self/ns/pid's link: containers that share
- * /dev/shm (--ipc=host) may see each other's pids as numbers of another namespace, so a peer's pid
- * is only checked for life when both namespaces are one (otherwise the timeout bounds the wait).
- */
-const PID_NAMESPACE = (() => {
-  try {
-    return createHash('sha256').update(readlinkSync('/proc/self/ns/pid')).digest().readInt32LE(0) | 1;
-  } catch {
-    return 1;
-  }
-})();
-
-/** Removes the regions that processes no longer alive left behind (killed between bind and connect). */
-export function sweepStaleRegions(dir = SHM_DIR): number {
-  let removed = 0;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return 0;
-  }
-  const uid = process.getuid?.();
-  for (const name of names) {
-    const m = /^gan-ring-(\d+)-[0-9a-f]{16}$/.exec(name);
-    if (!m || alive(Number(m[1]))) continue;
-    try {
-      if (uid !== undefined && statSync(join(dir, name)).uid !== uid) continue;
-      unlinkSync(join(dir, name));
-      removed++;
-    } catch {
-      // gone meanwhile, or not ours
-    }
-  }
-  return removed;
-}
-
-/**
- * Ring capacity for payloads of at most `maxPayloadBytes`: at least 16 MiB, so that a whole
- * all-reduce of the models' buffers at N = 2 (each rank writes L/2 of reduce-scatter and L/2 of
- * all-gather into its neighbour's ring: 9.4 MB for the MLP's) rarely waits for room. Measured, 9.4 MB
- * at N = 2, three alternating runs: 16 MiB 3.47 / 2.79 / 3.80 ms, 8 MiB 4.44 / 3.26 / 3.94 ms.
- */
-export function ringCapacity(maxPayloadBytes: number): number {
-  return nextPow2(Math.max(16 << 20, 4 * align64(HEADER_BYTES + maxPayloadBytes)));
-}
-
-interface Record {
-  end: number;
-  released: boolean;
-}
-
-/** One direction of a link: a region, as its reader or its writer sees it. */
-class Link {
-  readonly w: Int32Array;
-  readonly u8: Uint8Array;
-  readonly cap: number;
-  constructor(readonly map: SharedMapping) {
-    this.w = map.words;
-    this.u8 = new Uint8Array(map.bytes);
-    this.cap = this.w[W_CAPACITY];
-  }
-  peerClosed(): boolean {
-    return Atomics.load(this.w, W_CLOSED) !== 0;
-  }
 }
 
 export class ShmTransport implements WireTransport {
@@ -208,8 +73,8 @@ export class ShmTransport implements WireTransport {
   private unlinked = false;
   // Reader side.
   private cursor = 0;
-  private readonly records: Record[] = [];
-  private readonly views = new Map<Uint8Array, Record>();
+  private readonly records: RingRecord[] = [];
+  private readonly views = new Map<Uint8Array, RingRecord>();
   private tail = 0;
   // Writer side.
   private pos = 0;
@@ -231,7 +96,7 @@ export class ShmTransport implements WireTransport {
     w[W_OWNER_PID] = process.pid;
     w[W_OWNER_PIDNS] = PID_NAMESPACE;
     w[W_CAPACITY] = cap;
-    new Uint8Array(map.bytes).set(macOf(args.secret, name), W_MAC * 4);
+    new Uint8Array(map.bytes).set(macOf(args.secret, name), MAC_OFFSET_BYTES);
     Atomics.store(w, W_MAGIC, MAGIC);
     this.inbound = new Link(map);
   }
@@ -269,7 +134,7 @@ export class ShmTransport implements WireTransport {
     }
     const cap = map.words[W_CAPACITY];
     const ok = Atomics.load(map.words, W_MAGIC) === MAGIC && cap === ringCapacity(this.args.maxPayloadBytes)
-      && timingSafeEqual(Buffer.from(map.bytes, W_MAC * 4, 16), macOf(this.args.secret, m[1]));
+      && timingSafeEqual(Buffer.from(map.bytes, MAC_OFFSET_BYTES, 16), macOf(this.args.secret, m[1]));
     map.unmap();
     if (!ok) throw new AllReduceError(`shm ring rank ${this.rank}: ${path} is not a region of this run (magic, size or MAC differ)`, right);
     const full = SharedMapping.open(path, DATA_OFFSET + cap);
@@ -325,7 +190,7 @@ export class ShmTransport implements WireTransport {
           continue;
         }
         const len = h[1];
-        const rec: Record = { end: this.cursor + align64(HEADER_BYTES + len), released: false };
+        const rec: RingRecord = { end: this.cursor + align64(HEADER_BYTES + len), released: false };
         this.cursor = rec.end;
         this.records.push(rec);
         if (h[0] !== KIND_MESSAGE || h[2] !== slot.seq || h[3] !== slot.phase || h[4] !== slot.step || h[5] !== slot.chunk || h[6] !== slot.n || len !== bytes) {
