@@ -9,7 +9,7 @@ import { segmentBounds } from '../src/shared/allreduce/schedule.js';
 import { ShmTransport, sweepStaleRegions } from '../src/shared/allreduce/shm-transport.js';
 import { bitIdentical, inProcessRing, rankInput, ringReference } from './helpers/ring.js';
 
-const CHILD = fileURLToPath(new URL('./helpers/shm-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('./helpers/ring-child.ts', import.meta.url));
 const regionsOf = (pid: number) => readdirSync('/dev/shm').filter((n) => n.startsWith(`gan-ring-${pid}-`));
 
 async function meanMatchesReference(t: import('ava').ExecutionContext, rings: RingAllReduce[], length: number, fp16 = false): Promise<void> {
@@ -95,7 +95,7 @@ interface Child {
 }
 
 function start(rank: number, world: number, length: number, mode: 'reduce' | 'idle'): Child {
-  const proc = spawn(process.execPath, ['--import=tsx', CHILD, String(rank), String(world), String(length), mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--import=tsx', CHILD, String(rank), String(world), String(length), mode], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, RING_SHM: '1', RING_SECRET: 'shm child secret' } });
   const lines: string[] = [];
   const closed = new Promise<number | null>((resolve) => proc.on('close', resolve));
   const waiters: { prefix: string; resolve: (l: string | undefined) => void }[] = [];
