@@ -40,10 +40,11 @@ interface MatrixSeries {
 /** Expressions that must be empty on CPU-only workers (absent, not zero): nvidia-smi's figures and webgpu's device memory. */
 // Absent by design in this test's runs: GPU series on CPU workers, a conditional model's accuracy in an unconditional run.
 const ABSENT_HERE = /gan_gpu_|gan_backend_device_memory_bytes|gan_conditional_accuracy/;
-// 8 steps per epoch, at batch 256 so a step takes long enough (0.3-0.6 s here) that the panels are
+// 8 steps per epoch, at batch 512 so a step takes long enough (~0.4 s here) that the panels are
 // read while the run is live: at batch 64 the whole 64-step run took 20 s once the cluster's steps
-// streamed (ranges of steps), less than the history the checks wait for.
-const RUN = ['--workers', '2', '--model', 'mlp', '--backend', 'wasm', '--limit', '2048', '--batch-size', '256', '--log-every', '1', '--sample-every', '50', '--linger', '30'];
+// streamed (ranges of steps), less than the history the checks wait for; at batch 256 it took 12 s
+// once the workers reduced in shared memory (2026-12-07), and the run was over before the checks.
+const RUN = ['--workers', '2', '--model', 'mlp', '--backend', 'wasm', '--limit', '4096', '--batch-size', '512', '--log-every', '1', '--sample-every', '50', '--linger', '30'];
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
