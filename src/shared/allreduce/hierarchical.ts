@@ -23,12 +23,13 @@
  * host's ranks consecutive; otherwise the single host-aware ring (host-transport.ts) runs.
  */
 import { ownedSegment, segmentBounds, agree, allGather, allReduceMean, broadcast, reduceScatterMean, reduceScatterUpdateGather, type CollectiveArgs, type OwnedUpdate } from './schedule.js';
+import { splitEndpoint } from './host-transport.js';
 import { endpointHostKey, type ShmTransport } from './shm-transport.js';
 import type { WireTransport } from './transport.js';
 
 /** Hosts and ranks per host, when `peers` (socket+shm endpoints by rank) allow the hierarchy; else undefined. */
 export function hostLayout(peers: readonly string[]): { hosts: number; perHost: number } | undefined {
-  const keys = peers.map((p) => endpointHostKey(p.split('+')[1] ?? ''));
+  const keys = peers.map((p) => endpointHostKey(splitEndpoint(p).shm));
   if (keys.some((k) => k === undefined)) return undefined;
   const groups: string[] = [];
   keys.forEach((k, r) => {
@@ -61,10 +62,10 @@ export class HierarchicalPlane {
     const base = this.h * G;
     this.local.rank = this.g;
     this.local.world = G;
-    this.local.openRight(peers[base + ((this.g + 1) % G)].split('+')[1]);
+    this.local.openRight(splitEndpoint(peers[base + ((this.g + 1) % G)]).shm);
     this.cross.rank = this.h;
     this.cross.world = this.hosts;
-    this.cross.connect(Array.from({ length: this.hosts }, (_, h) => peers[h * G + this.g].split('+')[0]));
+    this.cross.connect(Array.from({ length: this.hosts }, (_, h) => splitEndpoint(peers[h * G + this.g]).socket));
   }
 
   get connected(): boolean {

@@ -19,6 +19,12 @@
 import { ShmTransport, endpointHostKey } from './shm-transport.js';
 import type { RingStats, Slot, WireTransport } from './transport.js';
 
+/** A rank's endpoint in its two parts (the format above): the socket's, and the shared-memory region's or ''. */
+export function splitEndpoint(endpoint: string): { socket: string; shm: string } {
+  const [socket, shm] = endpoint.split('+');
+  return { socket, shm: shm ?? '' };
+}
+
 export class HostTransport implements WireTransport {
   readonly stats: RingStats;
   /** Which links are shared memory, known after connect. */
@@ -69,8 +75,8 @@ export class HostTransport implements WireTransport {
   /** Splits every peer's endpoint; joins the sockets, and maps the right neighbour's region when that link is shared memory. */
   connect(peers: readonly string[]): void {
     const parts = peers.map((p) => {
-      const [socket, shm] = p.split('+');
-      return { socket, shm: shm ?? '', key: endpointHostKey(shm ?? '') };
+      const { socket, shm } = splitEndpoint(p);
+      return { socket, shm, key: endpointHostKey(shm) };
     });
     const same = (a: number, b: number) => parts[a].key !== undefined && parts[a].key === parts[b].key;
     const r = this.rank;

@@ -54,7 +54,6 @@ export type RingTransportKind = 'tcp' | 'zmq' | 'shm';
  * the same, and every link must be shared memory (one host); 'tcp' / 'zmq' = sockets only.
  */
 export type DataPlane = 'auto' | 'shm' | 'tcp' | 'zmq';
-export const DATA_PLANES: readonly DataPlane[] = ['auto', 'shm', 'tcp', 'zmq'];
 
 /**
  * The collectives of a sharded optimizer step (ZeRO stage 1), as the replica sees them
